@@ -1,0 +1,1 @@
+"""One module per layer family; ``registry`` maps command names to layer classes."""

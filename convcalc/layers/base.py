@@ -1,0 +1,251 @@
+"""The layer base class, option specs and the shared checks every layer uses.
+
+A layer is a frozen dataclass holding PyTorch's constructor arguments (ints, or SymPy
+expressions for symbolic sizes). It validates itself on construction and turns an input shape
+into a ``LayerReport``. Option specs are plain data: ``cli.py`` turns them into Typer options,
+the network loader (later) into YAML keys, so adding a layer touches no plumbing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+from .. import sizes
+from ..errors import ConfigError, ConvcalcError, ExpressionError, ShapeError
+from ..expr import parse_expr, parse_tuple
+from ..report import DTYPE_BYTES, LayerReport
+
+
+@dataclass(frozen=True)
+class Opt:
+    """One constructor argument as the command line and files spell it.
+
+    kind: ``size`` (one integer expression), ``sizes`` (one per spatial dimension, or one for
+    all), ``padding`` (``sizes`` or ``same``/``valid``), ``flag`` (``--x/--no-x``), ``choice``.
+    """
+
+    name: str
+    kind: str
+    default: Any
+    help: str
+    choices: tuple[str, ...] = ()
+    required: bool = False
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def parse(self, raw: Any) -> Any:
+        """The option's value from command-line text (numbers stay ints)."""
+        if raw is None or self.kind in ("flag",):
+            return raw
+        if self.kind == "choice":
+            if raw not in self.choices:
+                raise ConfigError(f"{raw!r} is not one of {', '.join(self.choices)}")
+            return raw
+        if not isinstance(raw, str):
+            return raw
+        if self.kind == "padding" and raw.strip().lower() in ("same", "valid"):
+            return raw.strip().lower()
+        if self.kind == "size":
+            return parse_expr(raw)
+        return parse_tuple(raw)
+
+
+@dataclass
+class Counts:
+    """Per-sample counts a layer returns; the base class scales by batch and adds the totals."""
+
+    weights: Any = 0
+    biases: Any = 0
+    buffers: Any = 0  # stored in the layer's dtype
+    int_buffers: Any = 0  # stored as int64 (num_batches_tracked)
+    mults: Any = 0
+    adds: Any = 0
+    comparisons: Any = 0
+    macs: Any = 0
+    connections: Any = 0
+    gemm: tuple | None = None  # (M, K, N) per group and per sample, N scales with batch
+    gemm_groups: Any = None
+    gemm_batch_axis: int = 2  # which of M, K, N grows with the batch
+
+
+def to_value(v: Any, what: str) -> Any:
+    """An int or expression from an int, a SymPy expression or expression text."""
+    if isinstance(v, bool):
+        raise ConfigError(f"expected an integer, got {v}", option=what)
+    if sizes.is_int(v):
+        return v
+    if isinstance(v, str):
+        return parse_expr(v)
+    if hasattr(v, "is_integer") and hasattr(v, "free_symbols"):
+        if v.is_integer is False:
+            raise ConfigError(f"{v} is not an integer", option=what)
+        return sizes.known_int(v) if sizes.known_int(v) is not None else v
+    raise ConfigError(f"expected an integer, got {v!r}", option=what)
+
+
+def per_dim(value: Any, n: int, what: str) -> tuple:
+    """One value per spatial dimension: a single value is repeated, a tuple must have n."""
+    if isinstance(value, str):
+        value = parse_tuple(value)
+    if isinstance(value, (tuple, list)):
+        vals = tuple(to_value(v, what) for v in value)
+        if len(vals) == 1:
+            return vals * n
+        if len(vals) != n:
+            raise ConfigError(f"expected 1 or {n} values, got {len(vals)}", option=what)
+        return vals
+    return (to_value(value, what),) * n
+
+
+def require(values: tuple | Any, what: str, *, minimum: int) -> None:
+    """Refuse values known to be below ``minimum`` (symbols are positive integers)."""
+    vals = values if isinstance(values, tuple) else (values,)
+    for v in vals:
+        if sizes.is_known_lt(v, minimum):
+            word = "positive" if minimum == 1 else f"at least {minimum}" if minimum else "non-negative"
+            raise ConfigError(f"must be {word}, got {sizes.to_text(v)}", option=what)
+
+
+def show(values: tuple) -> str:
+    return "x".join(sizes.to_text(v) for v in values)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """Base of every layer. Subclasses set the class variables and implement the hooks."""
+
+    NAME: ClassVar[str] = ""
+    SUMMARY: ClassVar[str] = ""
+    EXAMPLE: ClassVar[str] = ""
+    OPTIONS: ClassVar[tuple[Opt, ...]] = ()
+    #: what --input means for this layer, e.g. "C,H,W"
+    INPUT: ClassVar[str] = ""
+
+    # -- hooks -------------------------------------------------------------------------------
+    @classmethod
+    def inferred(cls, input_shape: tuple) -> dict:
+        """Constructor arguments taken from the input shape (in_channels, num_features...)."""
+        return {}
+
+    def check_input(self, shape: tuple) -> None:
+        """Raise ShapeError when the layer cannot take this input shape."""
+
+    def output_shape(self, shape: tuple) -> tuple:
+        raise NotImplementedError
+
+    def counts(self, shape: tuple, out: tuple) -> Counts:
+        raise NotImplementedError
+
+    # -- shared machinery --------------------------------------------------------------------
+    @classmethod
+    def build(cls, input_shape: tuple, options: dict) -> "Layer":
+        """The layer for this input from option values (command-line text or parsed values)."""
+        kwargs = dict(cls.inferred(input_shape))
+        specs = {o.name: o for o in cls.OPTIONS}
+        for name, raw in options.items():
+            spec = specs.get(name)
+            try:
+                kwargs[name] = spec.parse(raw) if spec else raw
+            except ConvcalcError as e:
+                raise e.with_context(option=name, layer=cls.NAME) from None
+        try:
+            return cls(**kwargs)
+        except ConvcalcError as e:
+            raise e.with_context(layer=cls.NAME) from None
+
+    def config(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def report(self, input_shape: Any, *, batch: Any = 1, dtype: str = "float32") -> LayerReport:
+        """Every quantity of this layer for one input shape (batch excluded)."""
+        try:
+            return self._report(input_shape, batch, dtype)
+        except ConvcalcError as e:
+            raise e.with_context(layer=self.NAME) from None
+
+    def _report(self, input_shape: Any, batch: Any, dtype: str) -> LayerReport:
+        if isinstance(input_shape, str):
+            from ..expr import parse_shape
+
+            input_shape = parse_shape(input_shape)
+        shape = tuple(to_value(v, "input") for v in input_shape)
+        require(shape, "input", minimum=1)
+        batch = to_value(batch, "batch")
+        require(batch, "batch", minimum=1)
+        if dtype not in DTYPE_BYTES:
+            raise ConfigError(f"{dtype!r} is not one of {', '.join(DTYPE_BYTES)}", option="dtype")
+        width = DTYPE_BYTES[dtype]
+        self.check_input(shape)
+        out = tuple(sizes.normalize(v) for v in self.output_shape(shape))
+        for i, v in enumerate(out):
+            if sizes.is_known_lt(v, 1):
+                raise ShapeError(f"output size {sizes.to_text(v)} in dimension {i + 1} is not positive", option="input")
+        c = self.counts(shape, out)
+        n = sizes.normalize
+        out_numel = sizes.prod(out)
+        gemm = None
+        if c.gemm is not None:
+            gemm = list(c.gemm)
+            gemm[c.gemm_batch_axis] = gemm[c.gemm_batch_axis] * batch
+            gemm = tuple(n(v) for v in gemm)
+        flops = c.mults + c.adds + c.comparisons
+        return LayerReport(
+            layer=self.NAME,
+            input_shape=shape,
+            output_shape=out,
+            params=n(c.weights + c.biases),
+            weights=n(c.weights),
+            biases=n(c.biases),
+            buffers=n(c.buffers + c.int_buffers),
+            mults=n(c.mults * batch),
+            adds=n(c.adds * batch),
+            comparisons=n(c.comparisons * batch),
+            macs=n(c.macs * batch),
+            flops=n(flops * batch),
+            connections=n(c.connections),
+            activation_bytes=n(out_numel * batch * width),
+            param_bytes=n((c.weights + c.biases) * width),
+            buffer_bytes=n(c.buffers * width + c.int_buffers * 8),
+            gemm=gemm,
+            gemm_groups=n(c.gemm_groups) if c.gemm is not None else None,
+            sequential_steps=1,
+            batch=batch,
+            dtype=dtype,
+            config=self.config(),
+        )
+
+
+def expect_rank(layer: Layer, shape: tuple, rank: int | tuple[int, ...]) -> None:
+    ranks = rank if isinstance(rank, tuple) else (rank,)
+    if len(shape) not in ranks:
+        want = " or ".join(str(r) for r in ranks)
+        raise ShapeError(
+            f"expects {want} entries ({layer.INPUT}, batch excluded), got {len(shape)}: {show(shape)}",
+            option="input",
+        )
+
+
+def expect_channels(shape: tuple, expected: Any, what: str) -> None:
+    if sizes.compare(shape[0], expected) not in (0, None):
+        raise ShapeError(
+            f"has {sizes.to_text(shape[0])} channels but {what} is {sizes.to_text(expected)}", option="input"
+        )
+
+
+__all__ = [
+    "Counts",
+    "Layer",
+    "Opt",
+    "expect_channels",
+    "expect_rank",
+    "per_dim",
+    "require",
+    "show",
+    "to_value",
+    "ConfigError",
+    "ShapeError",
+    "ExpressionError",
+]

@@ -1,0 +1,291 @@
+"""Convolutions: conv1d/2d/3d and convtranspose1d/2d/3d, with PyTorch's semantics.
+
+Counting (per sample; the report scales by batch):
+- mults = macs = every product a framework computes, taps on padding included; this equals
+  FlopCounterMode's total / 2 (conv: out_positions * prod(k) * C_in/g * C_out; transposed:
+  in_positions * prod(k) * C_in * C_out/g).
+- adds: each output element is an inner product of its n products (n - 1 adds), plus one bias
+  add. For a transposed convolution n is the number of products that land on that element
+  (products landing in the cropped padding are computed and discarded).
+- connections: weighted edges from real input units to output units (taps on padding excluded).
+- gemm: the im2col lowering, per group: conv = W[C_out/g, C_in/g*prod(k)] x cols[., out_positions];
+  transposed = W^T[C_out/g*prod(k), C_in/g] x X[., in_positions], then col2im.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from .. import sizes
+from .base import Counts, Layer, ConfigError, ShapeError, expect_channels, expect_rank, per_dim, require, show, to_value
+from .options import BIAS, DILATION, GROUPS, INT_PADDING, KERNEL_SIZE, OUT_CHANNELS, OUTPUT_PADDING, PADDING, PADDING_MODE, STRIDE
+from .window import conv_out, positions_reached, taps_inside, transposed_out
+
+_DIMS = {1: "L", 2: "H,W", 3: "D,H,W"}
+
+
+def _check_groups(groups: Any, in_channels: Any, out_channels: Any) -> None:
+    for what, c in (("in_channels", in_channels), ("out_channels", out_channels)):
+        g, n = sizes.known_int(groups), sizes.known_int(c)
+        if g is not None and n is not None and n % g:
+            raise ConfigError(f"{g} does not divide {what} {n}", option="groups")
+
+
+def _check_fits(shape: tuple, pads: tuple, kernel: tuple, dilation: tuple) -> None:
+    for i, (L, (lo, hi), k, d) in enumerate(zip(shape[1:], pads, kernel, dilation)):
+        eff = d * (k - 1) + 1
+        if sizes.is_known_lt(L + lo + hi, eff):
+            dil = f" (dilated to {sizes.to_text(eff)})" if sizes.compare(d, 1) != 0 else ""
+            raise ShapeError(
+                f"kernel {sizes.to_text(k)}{dil} is larger than the padded input "
+                f"{sizes.to_text(sizes.normalize(L + lo + hi))} in spatial dimension {i + 1}",
+                option="kernel_size",
+            )
+
+
+@dataclass(frozen=True)
+class _ConvNd(Layer):
+    in_channels: Any
+    out_channels: Any
+    kernel_size: Any
+    stride: Any = 1
+    padding: Any = 0
+    dilation: Any = 1
+    groups: Any = 1
+    bias: bool = True
+    padding_mode: str = "zeros"
+
+    NDIM: ClassVar[int] = 0
+    OPTIONS = (OUT_CHANNELS, KERNEL_SIZE, STRIDE, PADDING, DILATION, GROUPS, BIAS, PADDING_MODE)
+
+    def __post_init__(self) -> None:
+        n = self.NDIM
+        put = lambda name, v: object.__setattr__(self, name, v)  # noqa: E731 (frozen dataclass)
+        put("in_channels", to_value(self.in_channels, "in_channels"))
+        put("out_channels", to_value(self.out_channels, "out_channels"))
+        put("kernel_size", per_dim(self.kernel_size, n, "kernel_size"))
+        put("stride", per_dim(self.stride, n, "stride"))
+        put("dilation", per_dim(self.dilation, n, "dilation"))
+        put("groups", to_value(self.groups, "groups"))
+        pad = self.padding.strip().lower() if isinstance(self.padding, str) else self.padding
+        put("padding", pad if pad in ("same", "valid") else per_dim(pad, n, "padding"))
+        require(self.in_channels, "in_channels", minimum=1)
+        require(self.out_channels, "out_channels", minimum=1)
+        require(self.kernel_size, "kernel_size", minimum=1)
+        require(self.stride, "stride", minimum=1)
+        require(self.dilation, "dilation", minimum=1)
+        require(self.groups, "groups", minimum=1)
+        if self.padding not in ("same", "valid"):
+            require(self.padding, "padding", minimum=0)
+        if self.padding == "same" and any(sizes.compare(s, 1) == 1 for s in self.stride):
+            raise ConfigError(f"padding='same' needs stride 1 (PyTorch refuses it), got stride {show(self.stride)}", option="padding")
+        if self.padding_mode not in PADDING_MODE.choices:
+            raise ConfigError(f"{self.padding_mode!r} is not one of {', '.join(PADDING_MODE.choices)}", option="padding_mode")
+        _check_groups(self.groups, self.in_channels, self.out_channels)
+
+    @classmethod
+    def inferred(cls, input_shape: tuple) -> dict:
+        return {"in_channels": input_shape[0]} if input_shape else {}
+
+    def pads(self) -> tuple:
+        """(left, right) padding per dimension; 'same' pads d*(k-1) in all, the extra one on the
+        right when it is odd, exactly as PyTorch does."""
+        if self.padding == "valid":
+            return ((0, 0),) * self.NDIM
+        if self.padding == "same":
+            out = []
+            for k, d in zip(self.kernel_size, self.dilation):
+                total = d * (k - 1)
+                out.append((total // 2, total - total // 2))
+            return tuple(out)
+        return tuple((p, p) for p in self.padding)
+
+    def check_input(self, shape: tuple) -> None:
+        expect_rank(self, shape, self.NDIM + 1)
+        expect_channels(shape, self.in_channels, "in_channels")
+        pads = self.pads()
+        _check_fits(shape, pads, self.kernel_size, self.dilation)
+        if self.padding_mode in ("reflect", "circular"):
+            for i, (L, (lo, hi)) in enumerate(zip(shape[1:], pads)):
+                limit = L if self.padding_mode == "reflect" else L + 1
+                if sizes.compare(max(lo, hi) if sizes.all_int(lo, hi) else hi, limit) in (0, 1):
+                    rule = "smaller than" if self.padding_mode == "reflect" else "at most"
+                    raise ShapeError(
+                        f"{self.padding_mode} padding {sizes.to_text(hi)} must be {rule} the input size "
+                        f"{sizes.to_text(L)} in spatial dimension {i + 1}",
+                        option="padding",
+                    )
+
+    def output_shape(self, shape: tuple) -> tuple:
+        spatial = tuple(
+            conv_out(L, k, s, d, lo, hi)
+            for L, k, s, d, (lo, hi) in zip(shape[1:], self.kernel_size, self.stride, self.dilation, self.pads())
+        )
+        return (self.out_channels,) + spatial
+
+    def counts(self, shape: tuple, out: tuple) -> Counts:
+        cin_g = self.in_channels // self.groups
+        k = sizes.prod(self.kernel_size)
+        positions = sizes.prod(out[1:])
+        outputs = self.out_channels * positions
+        products = outputs * cin_g * k
+        taps = [
+            taps_inside(n, kk, s, d, lo, L)
+            for L, n, kk, s, d, (lo, _hi) in zip(shape[1:], out[1:], self.kernel_size, self.stride, self.dilation, self.pads())
+        ]
+        connections = None if None in taps else self.out_channels * cin_g * sizes.prod(taps)
+        return Counts(
+            weights=self.out_channels * cin_g * k,
+            biases=self.out_channels if self.bias else 0,
+            mults=products,
+            adds=outputs * (cin_g * k - 1) + (outputs if self.bias else 0),
+            macs=products,
+            connections=connections,
+            gemm=(self.out_channels // self.groups, cin_g * k, positions),
+            gemm_groups=self.groups,
+        )
+
+
+@dataclass(frozen=True)
+class _ConvTransposeNd(Layer):
+    in_channels: Any
+    out_channels: Any
+    kernel_size: Any
+    stride: Any = 1
+    padding: Any = 0
+    output_padding: Any = 0
+    groups: Any = 1
+    bias: bool = True
+    dilation: Any = 1
+    padding_mode: str = "zeros"
+
+    NDIM: ClassVar[int] = 0
+    OPTIONS = (OUT_CHANNELS, KERNEL_SIZE, STRIDE, INT_PADDING, OUTPUT_PADDING, DILATION, GROUPS, BIAS)
+
+    def __post_init__(self) -> None:
+        n = self.NDIM
+        put = lambda name, v: object.__setattr__(self, name, v)  # noqa: E731 (frozen dataclass)
+        put("in_channels", to_value(self.in_channels, "in_channels"))
+        put("out_channels", to_value(self.out_channels, "out_channels"))
+        for name in ("kernel_size", "stride", "padding", "output_padding", "dilation"):
+            value = getattr(self, name)
+            if name == "padding" and isinstance(value, str) and value.strip().lower() in ("same", "valid"):
+                raise ConfigError("a transposed convolution takes numbers, not 'same' or 'valid'", option="padding")
+            put(name, per_dim(value, n, name))
+        put("groups", to_value(self.groups, "groups"))
+        require(self.in_channels, "in_channels", minimum=1)
+        require(self.out_channels, "out_channels", minimum=1)
+        require(self.kernel_size, "kernel_size", minimum=1)
+        require(self.stride, "stride", minimum=1)
+        require(self.dilation, "dilation", minimum=1)
+        require(self.groups, "groups", minimum=1)
+        require(self.padding, "padding", minimum=0)
+        require(self.output_padding, "output_padding", minimum=0)
+        if self.padding_mode != "zeros":
+            raise ConfigError("only 'zeros' is supported for transposed convolutions (as in PyTorch)", option="padding_mode")
+        for op, s, d in zip(self.output_padding, self.stride, self.dilation):
+            if sizes.compare(op, sizes.smax(s, d)) in (0, 1):
+                raise ConfigError(
+                    f"{sizes.to_text(op)} must be smaller than max(stride, dilation) = {sizes.to_text(sizes.smax(s, d))}",
+                    option="output_padding",
+                )
+        _check_groups(self.groups, self.in_channels, self.out_channels)
+
+    @classmethod
+    def inferred(cls, input_shape: tuple) -> dict:
+        return {"in_channels": input_shape[0]} if input_shape else {}
+
+    def check_input(self, shape: tuple) -> None:
+        expect_rank(self, shape, self.NDIM + 1)
+        expect_channels(shape, self.in_channels, "in_channels")
+
+    def output_shape(self, shape: tuple) -> tuple:
+        spatial = tuple(
+            transposed_out(L, k, s, d, p, op)
+            for L, k, s, d, p, op in zip(shape[1:], self.kernel_size, self.stride, self.dilation, self.padding, self.output_padding)
+        )
+        return (self.out_channels,) + spatial
+
+    def counts(self, shape: tuple, out: tuple) -> Counts:
+        cout_g = self.out_channels // self.groups
+        cin_g = self.in_channels // self.groups
+        k = sizes.prod(self.kernel_size)
+        in_positions = sizes.prod(shape[1:])
+        products = self.in_channels * cout_g * k * in_positions
+        dims = list(zip(shape[1:], out[1:], self.kernel_size, self.stride, self.dilation, self.padding))
+        landed = [taps_inside(L, kk, s, d, p, n) for L, n, kk, s, d, p in dims]
+        reached = [positions_reached(L, kk, s, d, p, n) for L, n, kk, s, d, p in dims]
+        outputs = self.out_channels * sizes.prod(out[1:])
+        connections = None if None in landed else self.out_channels * cin_g * sizes.prod(landed)
+        adds = None
+        if connections is not None and None not in reached:
+            adds = connections - self.out_channels * sizes.prod(reached) + (outputs if self.bias else 0)
+        return Counts(
+            weights=self.in_channels * cout_g * k,
+            biases=self.out_channels if self.bias else 0,
+            mults=products,
+            adds=adds,
+            macs=products,
+            connections=connections,
+            gemm=(cout_g * k, cin_g, in_positions),
+            gemm_groups=self.groups,
+        )
+
+
+def _example(cmd: str, rest: str) -> str:
+    return f"convcalc {cmd} {rest}"
+
+
+@dataclass(frozen=True)
+class Conv1d(_ConvNd):
+    NDIM = 1
+    NAME = "conv1d"
+    INPUT = "C,L"
+    SUMMARY = "1-D convolution (torch.nn.Conv1d)."
+    EXAMPLE = _example(NAME, "--input 7,11 --out-channels 1 --kernel-size 3 --stride 2 --no-bias")
+
+
+@dataclass(frozen=True)
+class Conv2d(_ConvNd):
+    NDIM = 2
+    NAME = "conv2d"
+    INPUT = "C,H,W"
+    SUMMARY = "2-D convolution (torch.nn.Conv2d)."
+    EXAMPLE = _example(NAME, "--input 3,224,224 --out-channels 64 --kernel-size 7 --stride 2 --padding 3 --no-bias")
+
+
+@dataclass(frozen=True)
+class Conv3d(_ConvNd):
+    NDIM = 3
+    NAME = "conv3d"
+    INPUT = "C,D,H,W"
+    SUMMARY = "3-D convolution (torch.nn.Conv3d)."
+    EXAMPLE = _example(NAME, "--input 16,8,32,32 --out-channels 32 --kernel-size 3,3,3 --format json")
+
+
+@dataclass(frozen=True)
+class ConvTranspose1d(_ConvTransposeNd):
+    NDIM = 1
+    NAME = "convtranspose1d"
+    INPUT = "C,L"
+    SUMMARY = "1-D transposed convolution (torch.nn.ConvTranspose1d)."
+    EXAMPLE = _example(NAME, "--input 16,50 --out-channels 8 --kernel-size 4 --stride 2 --padding 1")
+
+
+@dataclass(frozen=True)
+class ConvTranspose2d(_ConvTransposeNd):
+    NDIM = 2
+    NAME = "convtranspose2d"
+    INPUT = "C,H,W"
+    SUMMARY = "2-D transposed convolution (torch.nn.ConvTranspose2d)."
+    EXAMPLE = _example(NAME, "--input 64,16,16 --out-channels 32 --kernel-size 4 --stride 2 --padding 1")
+
+
+@dataclass(frozen=True)
+class ConvTranspose3d(_ConvTransposeNd):
+    NDIM = 3
+    NAME = "convtranspose3d"
+    INPUT = "C,D,H,W"
+    SUMMARY = "3-D transposed convolution (torch.nn.ConvTranspose3d)."
+    EXAMPLE = _example(NAME, "--input 8,4,16,16 --out-channels 4 --kernel-size 3 --stride 2 --padding 1 --output-padding 1")

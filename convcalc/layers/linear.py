@@ -1,0 +1,68 @@
+"""Linear (fully connected) layers, as torch.nn.Linear.
+
+The input's last entry is in_features; leading entries are kept (each row is one product).
+Counting per sample: mults = macs = rows * in * out; adds = rows * out * (in - 1) plus one bias
+add per output element; gemm = X[rows, in] x W^T[in, out].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .. import sizes
+from .base import Counts, Layer, Opt, ShapeError, require, to_value
+from .options import BIAS
+
+OUT_FEATURES = Opt("out_features", "size", None, "Number of output features.", required=True)
+
+
+@dataclass(frozen=True)
+class Linear(Layer):
+    in_features: Any
+    out_features: Any
+    bias: bool = True
+
+    NAME = "linear"
+    INPUT = "...,in_features"
+    SUMMARY = "Fully connected layer (torch.nn.Linear); leading input entries are kept."
+    EXAMPLE = "convcalc linear --input 512 --out-features 1000"
+    OPTIONS = (OUT_FEATURES, BIAS)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "in_features", to_value(self.in_features, "in_features"))
+        object.__setattr__(self, "out_features", to_value(self.out_features, "out_features"))
+        require(self.in_features, "in_features", minimum=1)
+        require(self.out_features, "out_features", minimum=1)
+
+    @classmethod
+    def inferred(cls, input_shape: tuple) -> dict:
+        return {"in_features": input_shape[-1]} if input_shape else {}
+
+    def check_input(self, shape: tuple) -> None:
+        if not shape:
+            raise ShapeError("needs at least one entry (in_features)", option="input")
+        if sizes.compare(shape[-1], self.in_features) not in (0, None):
+            raise ShapeError(
+                f"last entry {sizes.to_text(shape[-1])} is not in_features {sizes.to_text(self.in_features)}",
+                option="input",
+            )
+
+    def output_shape(self, shape: tuple) -> tuple:
+        return tuple(shape[:-1]) + (self.out_features,)
+
+    def counts(self, shape: tuple, out: tuple) -> Counts:
+        rows = sizes.prod(shape[:-1])
+        outputs = rows * self.out_features
+        products = outputs * self.in_features
+        return Counts(
+            weights=self.in_features * self.out_features,
+            biases=self.out_features if self.bias else 0,
+            mults=products,
+            adds=outputs * (self.in_features - 1) + (outputs if self.bias else 0),
+            macs=products,
+            connections=products,
+            gemm=(rows, self.in_features, self.out_features),
+            gemm_groups=1,
+            gemm_batch_axis=0,
+        )

@@ -1,0 +1,86 @@
+"""Batch normalisation, as torch.nn.BatchNorm1d/2d/3d.
+
+Parameters and buffers are counted as PyTorch stores them: weight and bias (affine), and the
+buffers running_mean, running_var (the layer's dtype) and num_batches_tracked (int64), kept when
+track_running_stats is on. Operations are counted for inference with per-channel statistics
+folded into a scale: per element one add (x - mean) and one mult (* 1/sqrt(var + eps)), and
+with affine one more mult (* weight) and add (+ bias). The per-channel 1/sqrt(var + eps) and the
+batch statistics of training mode are not counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from .. import sizes
+from .base import Counts, Layer, Opt, expect_channels, expect_rank, require, to_value
+
+AFFINE = Opt("affine", "flag", True, "Learnable per-channel weight and bias.")
+TRACK = Opt("track_running_stats", "flag", True, "Keep running_mean, running_var and num_batches_tracked buffers.")
+
+
+@dataclass(frozen=True)
+class _BatchNormNd(Layer):
+    num_features: Any
+    affine: bool = True
+    track_running_stats: bool = True
+
+    RANKS: ClassVar[tuple[int, ...]] = ()
+    OPTIONS = (AFFINE, TRACK)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "num_features", to_value(self.num_features, "num_features"))
+        require(self.num_features, "num_features", minimum=1)
+
+    @classmethod
+    def inferred(cls, input_shape: tuple) -> dict:
+        return {"num_features": input_shape[0]} if input_shape else {}
+
+    def check_input(self, shape: tuple) -> None:
+        expect_rank(self, shape, self.RANKS)
+        expect_channels(shape, self.num_features, "num_features")
+
+    def output_shape(self, shape: tuple) -> tuple:
+        return tuple(shape)
+
+    def counts(self, shape: tuple, out: tuple) -> Counts:
+        c = self.num_features
+        elements = sizes.prod(shape)
+        per_element = 2 if self.affine else 1
+        return Counts(
+            weights=c if self.affine else 0,
+            biases=c if self.affine else 0,
+            buffers=2 * c if self.track_running_stats else 0,
+            int_buffers=1 if self.track_running_stats else 0,
+            mults=elements * per_element,
+            adds=elements * per_element,
+            connections=elements,
+        )
+
+
+@dataclass(frozen=True)
+class BatchNorm1d(_BatchNormNd):
+    RANKS = (1, 2)
+    NAME = "batchnorm1d"
+    INPUT = "C or C,L"
+    SUMMARY = "Batch normalisation over C or C,L (torch.nn.BatchNorm1d)."
+    EXAMPLE = "convcalc batchnorm1d --input 256,100"
+
+
+@dataclass(frozen=True)
+class BatchNorm2d(_BatchNormNd):
+    RANKS = (3,)
+    NAME = "batchnorm2d"
+    INPUT = "C,H,W"
+    SUMMARY = "Batch normalisation over C,H,W (torch.nn.BatchNorm2d)."
+    EXAMPLE = "convcalc batchnorm2d --input 64,112,112"
+
+
+@dataclass(frozen=True)
+class BatchNorm3d(_BatchNormNd):
+    RANKS = (4,)
+    NAME = "batchnorm3d"
+    INPUT = "C,D,H,W"
+    SUMMARY = "Batch normalisation over C,D,H,W (torch.nn.BatchNorm3d)."
+    EXAMPLE = "convcalc batchnorm3d --input 32,8,28,28"

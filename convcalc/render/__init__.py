@@ -1,0 +1,47 @@
+"""Renderers: a report in, text out. They format; they compute nothing."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Format(str, Enum):
+    table = "table"
+    markdown = "markdown"
+    json = "json"
+    csv = "csv"
+    latex = "latex"
+
+
+#: output-file extension -> format
+EXTENSIONS = {
+    ".md": Format.markdown,
+    ".markdown": Format.markdown,
+    ".json": Format.json,
+    ".csv": Format.csv,
+    ".tex": Format.latex,
+    ".txt": Format.table,
+}
+
+
+def render(fmt: Format, report, *, human: bool = False, color: bool = False, width: int | None = None) -> str:
+    """The report as text in the given format (imports only that format's module)."""
+    if fmt is Format.table:
+        from .table import render_table
+
+        return render_table(report, human=human, color=color, width=width)
+    if fmt is Format.markdown:
+        from .markdown import render_markdown
+
+        return render_markdown(report, human=human)
+    if fmt is Format.json:
+        from .json import render_json
+
+        return render_json(report)
+    if fmt is Format.csv:
+        from .csv import render_csv
+
+        return render_csv(report)
+    from .latex import render_latex
+
+    return render_latex(report, human=human)

@@ -1,0 +1,27 @@
+"""CSV: a header of JSON keys and one row per layer; exact integers, shapes as 64x112x112."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from ..report import LayerReport, Quantity, Unit
+from ..sizes import is_int, to_text
+
+
+def _value(v, unit: Unit) -> str:
+    if v is None:
+        return ""
+    if unit in (Unit.SHAPE, Unit.GEMM):
+        return "x".join(str(x) if is_int(x) else to_text(x) for x in v)
+    if is_int(v) or isinstance(v, str):
+        return str(v)
+    return to_text(v)
+
+
+def render_csv(report: LayerReport) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([q.value for q in Quantity])
+    writer.writerow([_value(report.get(q), q.unit) for q in Quantity])
+    return buf.getvalue()

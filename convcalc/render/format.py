@@ -1,0 +1,110 @@
+"""Value formatting shared by the renderers; quantity titles live here, not in the report."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..report import LayerReport, Quantity, Unit
+from ..sizes import is_int, to_latex, to_text
+
+TITLES = {
+    Quantity.LAYER: "Layer",
+    Quantity.INPUT_SHAPE: "Input shape",
+    Quantity.OUTPUT_SHAPE: "Output shape",
+    Quantity.PARAMS: "Parameters",
+    Quantity.WEIGHTS: "  weights",
+    Quantity.BIASES: "  biases",
+    Quantity.BUFFERS: "Buffers",
+    Quantity.MULTS: "Mults",
+    Quantity.ADDS: "Adds",
+    Quantity.COMPARISONS: "Comparisons",
+    Quantity.MACS: "MACs",
+    Quantity.FLOPS: "FLOPs",
+    Quantity.CONNECTIONS: "Connections",
+    Quantity.ACTIVATION_BYTES: "Activation memory",
+    Quantity.PARAM_BYTES: "Parameter memory",
+    Quantity.BUFFER_BYTES: "Buffer memory",
+    Quantity.GEMM: "im2col GEMM (M, K, N)",
+    Quantity.GEMM_GROUPS: "  GEMM groups",
+    Quantity.SEQUENTIAL_STEPS: "Sequential steps",
+    Quantity.BATCH: "Batch",
+    Quantity.DTYPE: "Dtype",
+}
+
+#: rows the human-facing formats show (layer, batch and dtype go in the title)
+SHOWN = [q for q in Quantity if q not in (Quantity.LAYER, Quantity.BATCH, Quantity.DTYPE)]
+
+NOTE = "flops = mults + adds + comparisons; macs = multiply-accumulates of matrix products"
+
+_COUNT_UNITS = ((10**18, "E"), (10**15, "P"), (10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
+_BYTE_UNITS = ((2**60, "EiB"), (2**50, "PiB"), (2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"))
+
+
+def human_number(v: int, unit: Unit) -> str:
+    scale = _BYTE_UNITS if unit is Unit.BYTES else _COUNT_UNITS
+    for size, name in scale:
+        if abs(v) >= size:
+            return f"{v / size:.2f} {name}"
+    return f"{v} B" if unit is Unit.BYTES else str(v)
+
+
+def number(v: Any, *, sep: str = ",", human: bool = False, unit: Unit = Unit.COUNT, sym: Callable = to_text) -> str:
+    """One value as text: exact ints with thousands separators (or 1.23 M with human)."""
+    if v is None:
+        return "n/a"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, str):
+        return v
+    if is_int(v):
+        if human and unit in (Unit.COUNT, Unit.BYTES):
+            return human_number(v, unit)
+        text = f"{v:,}"
+        if unit is Unit.BYTES:
+            text += " B"
+        return text.replace(",", sep)
+    return sym(v)
+
+
+def shape(values: tuple | None, *, joiner: str = " x ", sym: Callable = to_text) -> str:
+    if values is None:
+        return "n/a"
+    return joiner.join(str(v) if is_int(v) else sym(v) for v in values)
+
+
+def cell(report: LayerReport, q: Quantity, *, human: bool = False, sep: str = ",", latex: bool = False) -> str:
+    """The display text of one quantity."""
+    sym = to_latex if latex else to_text
+    v = report.get(q)
+    if q.unit in (Unit.SHAPE, Unit.GEMM):
+        return shape(v, joiner=r" \times " if latex else " x ", sym=sym)
+    return number(v, sep=sep, human=human, unit=q.unit, sym=sym)
+
+
+def config_text(report: LayerReport, *, sym: Callable = to_text) -> str:
+    """``in_channels=3, kernel_size=7x7, ...`` from the layer's arguments."""
+    parts = []
+    for k, v in report.config.items():
+        if isinstance(v, tuple):
+            text = "x".join(str(x) if is_int(x) else sym(x) for x in v)
+        elif isinstance(v, (bool, str)) or v is None:
+            text = str(v)
+        else:
+            text = str(v) if is_int(v) else sym(v)
+        parts.append(f"{k}={text}")
+    return ", ".join(parts)
+
+
+def title(report: LayerReport) -> str:
+    return f"{report.layer} ({config_text(report)})"
+
+
+def plain(v: Any) -> Any:
+    """A JSON-ready value: ints stay ints, expressions become strings, tuples lists."""
+    if v is None or isinstance(v, (bool, str)) or is_int(v):
+        return v
+    if isinstance(v, (tuple, list)):
+        return [plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: plain(x) for k, x in v.items()}
+    return to_text(v)

@@ -1,0 +1,109 @@
+"""What a layer computes to: the quantities and nothing else (no formatting, no glyphs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from typing import Any
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "float64": 8}
+
+
+class Unit(str, Enum):
+    SHAPE = "shape"
+    COUNT = "count"
+    BYTES = "bytes"
+    TEXT = "text"
+    GEMM = "gemm"
+
+
+class Quantity(str, Enum):
+    """The report's quantities, in display order; the value is the JSON key (a public contract)."""
+
+    LAYER = "layer"
+    INPUT_SHAPE = "input_shape"
+    OUTPUT_SHAPE = "output_shape"
+    PARAMS = "params"
+    WEIGHTS = "weights"
+    BIASES = "biases"
+    BUFFERS = "buffers"
+    MULTS = "mults"
+    ADDS = "adds"
+    COMPARISONS = "comparisons"
+    MACS = "macs"
+    FLOPS = "flops"
+    CONNECTIONS = "connections"
+    ACTIVATION_BYTES = "activation_bytes"
+    PARAM_BYTES = "param_bytes"
+    BUFFER_BYTES = "buffer_bytes"
+    GEMM = "gemm"
+    GEMM_GROUPS = "gemm_groups"
+    SEQUENTIAL_STEPS = "sequential_steps"
+    BATCH = "batch"
+    DTYPE = "dtype"
+
+    @property
+    def unit(self) -> Unit:
+        return _UNITS.get(self, Unit.COUNT)
+
+
+_UNITS = {
+    Quantity.LAYER: Unit.TEXT,
+    Quantity.DTYPE: Unit.TEXT,
+    Quantity.INPUT_SHAPE: Unit.SHAPE,
+    Quantity.OUTPUT_SHAPE: Unit.SHAPE,
+    Quantity.GEMM: Unit.GEMM,
+    Quantity.ACTIVATION_BYTES: Unit.BYTES,
+    Quantity.PARAM_BYTES: Unit.BYTES,
+    Quantity.BUFFER_BYTES: Unit.BYTES,
+}
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """The quantities of one layer for one input shape, batch and dtype.
+
+    Counts (mults, adds, comparisons, macs, flops, activation_bytes) are for the whole batch;
+    params, buffers and connections describe the layer and one sample.
+    """
+
+    layer: str
+    input_shape: tuple
+    output_shape: tuple
+    params: Any
+    weights: Any
+    biases: Any
+    buffers: Any
+    mults: Any
+    adds: Any
+    comparisons: Any
+    macs: Any
+    flops: Any
+    connections: Any
+    activation_bytes: Any
+    param_bytes: Any
+    buffer_bytes: Any
+    gemm: tuple | None
+    gemm_groups: Any
+    sequential_steps: Any
+    batch: Any
+    dtype: str
+    config: dict = field(default_factory=dict)
+
+    def get(self, q: Quantity) -> Any:
+        return getattr(self, q.value)
+
+    def items(self):
+        """(Quantity, value) pairs in display order."""
+        return [(q, self.get(q)) for q in Quantity]
+
+    @property
+    def is_symbolic(self) -> bool:
+        from .sizes import is_int
+
+        def sym(v):
+            if isinstance(v, tuple):
+                return any(sym(x) for x in v)
+            return not (v is None or isinstance(v, (str, bool)) or is_int(v))
+
+        return any(sym(getattr(self, f.name)) for f in fields(self) if f.name != "config")

@@ -1,0 +1,147 @@
+"""Size algebra: arithmetic that works on Python ints and on SymPy expressions alike.
+
+Layer formulas are written once with ``//``, ``+``, ``*`` and the helpers below. With Python
+ints every helper stays in plain integer arithmetic and SymPy is never imported (it costs about
+0.35 s of start-up); as soon as one argument is a SymPy expression the same helper builds the
+symbolic result. ``canon`` rewrites nested floors into one floor so that chained layers print
+readably, and ``to_text`` / ``to_latex`` print expressions the way a textbook writes them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Iterable
+
+from .errors import ConvcalcError
+
+#: the largest number of terms a numeric summation may add one by one
+MAX_TERMS = 1_000_000
+
+
+def is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def all_int(*xs: Any) -> bool:
+    return all(is_int(x) for x in xs)
+
+
+def _sympy():
+    import sympy
+
+    return sympy
+
+
+def as_expr(x: Any):
+    """A SymPy object for an int or an expression (internal values only, never user text)."""
+    sp = _sympy()
+    return sp.Integer(x) if is_int(x) else x
+
+
+def ceil_div(a: Any, b: Any) -> Any:
+    """ceil(a / b) for integer a and positive integer b."""
+    if all_int(a, b):
+        return -((-a) // b)
+    sp = _sympy()
+    return sp.ceiling(as_expr(a) / as_expr(b))
+
+
+def smax(*args: Any) -> Any:
+    if all_int(*args):
+        return max(args)
+    return _sympy().Max(*[as_expr(a) for a in args])
+
+
+def smin(*args: Any) -> Any:
+    if all_int(*args):
+        return min(args)
+    return _sympy().Min(*[as_expr(a) for a in args])
+
+
+def gcd(a: Any, b: Any) -> Any:
+    """The greatest common divisor; unevaluated ``gcd(H, n)`` while an argument is symbolic."""
+    if all_int(a, b):
+        return math.gcd(a, b)
+    from ._symbolic import IntGcd
+
+    return IntGcd(as_expr(a), as_expr(b))
+
+
+def prod(xs: Iterable[Any]) -> Any:
+    return math.prod(xs, start=1)
+
+
+def summation(fn: Callable[[Any], Any], lo: Any, hi: Any) -> Any:
+    """sum(fn(t) for t in lo..hi inclusive); a SymPy ``Sum`` when a bound is symbolic."""
+    if all_int(lo, hi):
+        if hi - lo + 1 > MAX_TERMS:
+            raise ConvcalcError(f"a sum of {hi - lo + 1} terms is too long to add term by term")
+        return sum((fn(t) for t in range(lo, hi + 1)), start=0)
+    sp = _sympy()
+    t = sp.Dummy("t", integer=True, nonnegative=True)
+    return sp.Sum(fn(t), (t, as_expr(lo), as_expr(hi)))
+
+
+def compare(a: Any, b: Any) -> int | None:
+    """-1, 0 or 1 as a < b, a == b, a > b; None where symbols leave it open."""
+    if all_int(a, b):
+        return (a > b) - (a < b)
+    d = as_expr(a) - as_expr(b)
+    if d.is_zero:
+        return 0
+    if d.is_negative:
+        return -1
+    if d.is_positive:
+        return 1
+    return None
+
+
+def is_known_lt(a: Any, b: Any) -> bool:
+    """True only when a < b is certain (numbers, or symbols whose assumptions decide it)."""
+    return compare(a, b) == -1
+
+
+def known_int(x: Any) -> int | None:
+    """The int value of x, or None while it depends on symbols."""
+    if is_int(x):
+        return x
+    if getattr(x, "is_Integer", False):
+        return int(x)
+    return None
+
+
+def normalize(x: Any) -> Any:
+    """Ints stay ints; a SymPy expression gets its floors canonicalised, constants become ints."""
+    if is_int(x) or x is None or isinstance(x, (str, bool)):
+        return x
+    from ._symbolic import canon
+
+    y = canon(x)
+    if getattr(y, "is_Integer", False):
+        return int(y)
+    return y
+
+
+def to_text(x: Any) -> str:
+    if is_int(x):
+        return str(x)
+    from ._symbolic import text
+
+    return text(x)
+
+
+def to_latex(x: Any) -> str:
+    if is_int(x):
+        return str(x)
+    from ._symbolic import latex
+
+    return latex(x)
+
+
+def substitute(x: Any, values: dict) -> Any:
+    """x with symbols replaced by ints (by symbol name), evaluated; used by tests and checks."""
+    if is_int(x):
+        return x
+    from ._symbolic import subs_int
+
+    return subs_int(x, values)

@@ -1,0 +1,212 @@
+"""Regenerate tests/golden/torch_golden.json from PyTorch (the ground truth).
+
+    pip install torch==2.13.0 numpy
+    python tests/golden/make_golden.py
+
+For several hundred random layer configurations (seeded, so the file is reproducible) it records
+what PyTorch says: the output shape, sum(p.numel()) of parameters and buffers, their bytes in
+float32, FlopCounterMode's total, and, by running the layer on ones with all-ones weights, the
+number of connections (taps on real input) and of output positions a transposed convolution
+reaches. Configurations PyTorch refuses are recorded too, with refused: true, so the tests check
+that convcalc refuses them as well.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+OUT = Path(__file__).with_name("torch_golden.json")
+rng = random.Random(20261122)
+
+
+def flops_of(module, x) -> int:
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        module(x)
+    return int(counter.get_total_flops())
+
+
+def pick_tuple(n, lo, hi):
+    return [rng.randint(lo, hi) for _ in range(n)]
+
+
+def one_or_tuple(values):
+    return values[0] if len(set(values)) == 1 and rng.random() < 0.5 else values
+
+
+def conv_case(n: int, transposed: bool) -> dict:
+    groups = rng.choice([1, 1, 1, 2, 3, 4])
+    cin = groups * rng.randint(1, 4)
+    cout = groups * rng.randint(1, 4)
+    k = pick_tuple(n, 1, 5)
+    s = pick_tuple(n, 1, 3)
+    d = pick_tuple(n, 1, 3) if rng.random() < 0.4 else [1] * n
+    spatial = pick_tuple(n, 1, 14 if n < 3 else 7)
+    kw = {"in_channels": cin, "out_channels": cout, "kernel_size": one_or_tuple(k), "stride": one_or_tuple(s),
+          "dilation": one_or_tuple(d), "groups": groups, "bias": rng.random() < 0.6}
+    if transposed:
+        kw["padding"] = one_or_tuple(pick_tuple(n, 0, 3))
+        ops = [rng.randint(0, max(si, di) - 1) if rng.random() < 0.5 else 0 for si, di in zip(s, d)]
+        if rng.random() < 0.05:
+            ops = [max(si, di) for si, di in zip(s, d)]  # refused
+        kw["output_padding"] = one_or_tuple(ops)
+    else:
+        r = rng.random()
+        if r < 0.15:
+            kw["padding"] = "same"
+            if rng.random() < 0.7:
+                kw["stride"] = 1
+        elif r < 0.2:
+            kw["padding"] = "valid"
+        else:
+            kw["padding"] = one_or_tuple(pick_tuple(n, 0, 3))
+        kw["padding_mode"] = rng.choice(["zeros", "zeros", "zeros", "reflect", "replicate", "circular"])
+    return {"layer": f"conv{'transpose' if transposed else ''}{n}d", "kwargs": kw, "input": [cin] + spatial,
+            "batch": rng.choice([1, 2, 3])}
+
+
+def run_conv(case: dict) -> dict:
+    n = int(case["layer"][-2])
+    transposed = "transpose" in case["layer"]
+    cls = getattr(nn, f"ConvTranspose{n}d" if transposed else f"Conv{n}d")
+    kw = case["kwargs"]
+    m = cls(**kw)
+    x = torch.ones([case["batch"]] + case["input"])
+    y = m(x)
+    rec = record_module(m, x, y)
+    with torch.no_grad():
+        ones = cls(**{**kw, "bias": False, "padding_mode": "zeros"} if not transposed else {**kw, "bias": False})
+        ones.weight.fill_(1.0)
+        z = ones(torch.ones([1] + case["input"]))
+        rec["connections"] = int(round(z.double().sum().item()))
+        if transposed:
+            rec["reached_per_channel"] = int((z[0, 0] != 0).sum().item())
+    return rec
+
+
+def record_module(m, x, y) -> dict:
+    params = sum(p.numel() for p in m.parameters())
+    buffers = sum(b.numel() for b in m.buffers())
+    return {
+        "output_shape": list(y.shape[1:]),
+        "params": params,
+        "buffers": buffers,
+        "param_bytes": sum(p.numel() * p.element_size() for p in m.parameters()),
+        "buffer_bytes": sum(b.numel() * b.element_size() for b in m.buffers()),
+        "torch_flops": flops_of(m, x),
+    }
+
+
+def pool_case(kind: str, n: int) -> dict:
+    spatial = pick_tuple(n, 1, 16 if n < 3 else 8)
+    c = rng.randint(1, 4)
+    if kind.startswith("adaptive"):
+        kw = {"output_size": one_or_tuple(pick_tuple(n, 1, 9))}
+    else:
+        k = pick_tuple(n, 1, 5)
+        kw = {"kernel_size": one_or_tuple(k), "ceil_mode": rng.random() < 0.5,
+              "padding": one_or_tuple([rng.randint(0, ki // 2) if rng.random() < 0.95 else ki // 2 + 1 for ki in k])}
+        if rng.random() < 0.7:
+            kw["stride"] = one_or_tuple(pick_tuple(n, 1, 4))
+        if kind == "maxpool" and rng.random() < 0.4:
+            kw["dilation"] = one_or_tuple(pick_tuple(n, 1, 3))
+        if kind == "avgpool":
+            kw["count_include_pad"] = rng.random() < 0.5
+    return {"layer": f"{kind}{n}d", "kwargs": kw, "input": [c] + spatial, "batch": rng.choice([1, 2])}
+
+
+def run_pool(case: dict) -> dict:
+    kind, n = case["layer"][:-2], int(case["layer"][-2])
+    names = {"maxpool": "MaxPool", "avgpool": "AvgPool", "adaptiveavgpool": "AdaptiveAvgPool", "adaptivemaxpool": "AdaptiveMaxPool"}
+    m = getattr(nn, f"{names[kind]}{n}d")(**case["kwargs"])
+    x = torch.ones([case["batch"]] + case["input"])
+    y = m(x)
+    rec = record_module(m, x, y)
+    if kind in ("maxpool", "avgpool"):
+        kw = case["kwargs"]
+        tup = lambda v: list(v) if isinstance(v, (list, tuple)) else [v] * n  # noqa: E731
+        k, p = tup(kw["kernel_size"]), tup(kw.get("padding", 0))
+        s = tup(kw.get("stride", kw["kernel_size"]))
+        d = tup(kw.get("dilation", 1))
+        out = list(y.shape[2:])
+        # taps on real input: a depthwise all-ones convolution over the zero-padded input, padded
+        # on the right far enough to hold the ceil_mode windows, cropped to the pooled size
+        pad = []
+        for i in reversed(range(n)):
+            right = max(0, (out[i] - 1) * s[i] + d[i] * (k[i] - 1) + 1 - (case["input"][i + 1] + p[i]))
+            pad += [p[i], right]
+        xi = F.pad(torch.ones([1] + case["input"]), pad)
+        c = case["input"][0]
+        w = torch.ones([c, 1] + k)
+        conv = getattr(F, f"conv{n}d")
+        z = conv(xi, w, stride=s, dilation=d, groups=c)
+        z = z[(slice(None), slice(None)) + tuple(slice(0, o) for o in out)]
+        rec["connections"] = int(round(z.double().sum().item()))
+    return rec
+
+
+def linear_case() -> dict:
+    lead = pick_tuple(rng.randint(0, 2), 1, 6)
+    fin, fout = rng.randint(1, 64), rng.randint(1, 64)
+    return {"layer": "linear", "kwargs": {"in_features": fin, "out_features": fout, "bias": rng.random() < 0.6},
+            "input": lead + [fin], "batch": rng.choice([1, 2, 4])}
+
+
+def run_module_case(case: dict, cls) -> dict:
+    m = cls(**case["kwargs"])
+    x = torch.ones([case["batch"]] + case["input"])
+    return record_module(m, x, m(x))
+
+
+def bn_case(n: int) -> dict:
+    c = rng.randint(1, 16)
+    spatial = {1: pick_tuple(rng.randint(0, 1), 1, 10), 2: pick_tuple(2, 1, 8), 3: pick_tuple(3, 1, 5)}[n]
+    return {"layer": f"batchnorm{n}d", "kwargs": {"num_features": c, "affine": rng.random() < 0.7,
+            "track_running_stats": rng.random() < 0.7}, "input": [c] + spatial, "batch": 2}
+
+
+def main() -> None:
+    cases = []
+    for n in (1, 2, 3):
+        cases += [conv_case(n, False) for _ in range(70)]
+        cases += [conv_case(n, True) for _ in range(40)]
+        for kind in ("maxpool", "avgpool", "adaptiveavgpool", "adaptivemaxpool"):
+            cases += [pool_case(kind, n) for _ in range(20)]
+        cases += [bn_case(n) for _ in range(8)]
+    cases += [linear_case() for _ in range(30)]
+    records = []
+    for case in cases:
+        layer = case["layer"]
+        try:
+            if layer.startswith("conv"):
+                rec = run_conv(case)
+            elif "pool" in layer:
+                rec = run_pool(case)
+            elif layer == "linear":
+                rec = run_module_case(case, nn.Linear)
+            else:
+                rec = run_module_case(case, getattr(nn, f"BatchNorm{layer[-2]}d"))
+            rec["refused"] = False
+            if 0 in rec["output_shape"]:
+                # some PyTorch kernels return an empty tensor where the others refuse an output
+                # size below 1; convcalc refuses it everywhere
+                rec = {"refused": True, "reason": "empty output (PyTorch returns it on some kernels, refuses it on others)"}
+        except (RuntimeError, ValueError) as e:
+            rec = {"refused": True, "reason": str(e).splitlines()[0][:200]}
+        records.append({**case, **rec})
+    meta = {"torch": torch.__version__, "python": sys.version.split()[0], "cases": len(records),
+            "refused": sum(r["refused"] for r in records)}
+    OUT.write_text(json.dumps({"meta": meta, "cases": records}, indent=1) + "\n")
+    print(f"wrote {OUT} ({meta})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""convcalc against PyTorch on the recorded golden set (tests/golden/make_golden.py)."""
+
+import json
+
+import pytest
+
+from convcalc import ConvcalcError, LAYERS
+from conftest import GOLDEN
+
+CASES = json.loads(GOLDEN.read_text())["cases"]
+
+
+def _id(case):
+    return f"{case['layer']}-{json.dumps(case['kwargs'], sort_keys=True)}-{case['input']}"
+
+
+def _report(case):
+    cls = LAYERS[case["layer"]]
+    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in case["kwargs"].items()}
+    return cls(**kwargs).report(tuple(case["input"]), batch=case["batch"])
+
+
+def test_golden_set_is_large_and_covers_every_family():
+    families = {c["layer"] for c in CASES if not c["refused"]}
+    assert len(CASES) >= 500
+    assert families == set(LAYERS)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c["refused"]], ids=_id)
+def test_refused_like_pytorch(case):
+    with pytest.raises(ConvcalcError):
+        _report(case)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if not c["refused"]], ids=_id)
+def test_matches_pytorch(case):
+    r = _report(case)
+    assert list(r.output_shape) == case["output_shape"]
+    assert r.params == case["params"]
+    assert r.buffers == case["buffers"]
+    assert r.param_bytes == case["param_bytes"]
+    assert r.buffer_bytes == case["buffer_bytes"]
+    # FlopCounterMode counts 2 flops per multiply-accumulate of convolutions and matmuls
+    assert 2 * r.macs == case["torch_flops"]
+    if "connections" in case:
+        assert r.connections == case["connections"]
+    if "reached_per_channel" in case:
+        cout = case["kwargs"]["out_channels"]
+        outputs = cout
+        for v in case["output_shape"][1:]:
+            outputs *= v
+        bias = outputs if case["kwargs"]["bias"] else 0
+        per_sample = case["connections"] - cout * case["reached_per_channel"] + bias
+        assert r.adds == per_sample * case["batch"]

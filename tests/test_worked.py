@@ -1,0 +1,93 @@
+"""The worked numbers of the course material, and cross-checks that hold for every layer."""
+
+import pytest
+
+from convcalc import Conv1d, Conv2d, LAYERS
+from convcalc.report import Quantity
+
+
+@pytest.mark.parametrize(
+    "layer, shape, out",
+    [
+        (Conv2d(1, 1, 5, stride=3, padding=2), (1, 78, 84), (1, 26, 28)),
+        (Conv2d(1, 1, (3, 5), stride=2, padding=0), (1, 64, 64), (1, 31, 30)),
+        (Conv1d(7, 1, 3, stride=2, bias=False), (7, 11), (1, 5)),
+        (Conv2d(32, 64, 7, stride=3, bias=False), (32, 19, 19), (64, 5, 5)),
+        (Conv2d(512, 128, 1, padding=2, bias=False), (512, 25, 25), (128, 29, 29)),
+        (Conv2d(3, 64, 7, stride=2, padding=3, bias=False), (3, 224, 224), (64, 112, 112)),
+    ],
+)
+def test_course_output_shapes(layer, shape, out):
+    assert layer.report(shape).output_shape == out
+
+
+def test_course_conv1d_parameters():
+    assert Conv1d(7, 1, 3, stride=2, bias=False).report((7, 11)).params == 21
+
+
+def test_course_conv2d_mults_and_adds():
+    r = Conv2d(32, 64, 7, stride=3, bias=False).report((32, 19, 19))
+    assert (r.params, r.mults, r.adds) == (100_352, 2_508_800, 2_507_200)
+
+
+def test_course_pointwise_parameters():
+    assert Conv2d(512, 128, 1, padding=2, bias=False).report((512, 25, 25)).params == 65_536
+
+
+def test_resnet_stem():
+    r = Conv2d(3, 64, 7, stride=2, padding=3, bias=False).report((3, 224, 224))
+    assert (r.params, r.macs) == (9_408, 118_013_952)
+
+
+def test_enormous_sizes_are_exact():
+    r = Conv1d(1, 1, 3, stride=2).report((1, 10**30))
+    assert r.output_shape == (1, (10**30 - 3) // 2 + 1)
+    assert isinstance(r.mults, int) and r.mults == 3 * ((10**30 - 3) // 2 + 1)
+
+
+def test_batch_scales_counts_not_params():
+    one = Conv2d(3, 8, 3).report((3, 16, 16))
+    four = Conv2d(3, 8, 3).report((3, 16, 16), batch=4)
+    for q in (Quantity.MULTS, Quantity.ADDS, Quantity.MACS, Quantity.FLOPS, Quantity.ACTIVATION_BYTES):
+        assert four.get(q) == 4 * one.get(q)
+    for q in (Quantity.PARAMS, Quantity.CONNECTIONS, Quantity.OUTPUT_SHAPE):
+        assert four.get(q) == one.get(q)
+
+
+def _example_layer(name):
+    import shlex
+
+    from convcalc.expr import parse_shape
+
+    cls = LAYERS[name]
+    words = shlex.split(cls.EXAMPLE)[2:]
+    opts, shape = {}, None
+    i = 0
+    while i < len(words):
+        key = words[i][2:].replace("-", "_")
+        if key.startswith("no_"):
+            opts[key[3:]] = False
+            i += 1
+        elif i + 1 < len(words) and not words[i + 1].startswith("--"):
+            if key == "input":
+                shape = parse_shape(words[i + 1])
+            elif key != "format":
+                opts[key] = words[i + 1]
+            i += 2
+        else:
+            opts[key] = True
+            i += 1
+    return cls.build(shape, opts), shape
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_totals_add_up(name):
+    """For every layer's own example: params = weights + biases, flops = mults + adds +
+    comparisons, and the GEMM (when there is one) multiplies out to the MACs."""
+    layer, shape = _example_layer(name)
+    r = layer.report(shape, batch=2)
+    assert r.params == r.weights + r.biases
+    assert r.flops == r.mults + r.adds + r.comparisons
+    if r.gemm is not None:
+        m, k, n = r.gemm
+        assert r.gemm_groups * m * k * n == r.macs
