@@ -3,32 +3,30 @@
     >>> from convcalc import Conv2d
     >>> Conv2d(3, 64, 7, stride=2, padding=3, bias=False).report((3, 224, 224)).macs
     118013952
+
+Layer classes are imported on first use (``from convcalc import Conv2d`` works as usual), so the
+command line loads only the layer family it needs.
 """
 
 from .errors import ConfigError, ConvcalcError, ExpressionError, ShapeError
 from .expr import parse_expr, parse_shape
-from .layers.conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
-from .layers.linear import Linear
-from .layers.norm import BatchNorm1d, BatchNorm2d, BatchNorm3d
-from .layers.pool import (
-    AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d,
-    AdaptiveMaxPool1d, AdaptiveMaxPool2d, AdaptiveMaxPool3d,
-    AvgPool1d, AvgPool2d, AvgPool3d,
-    MaxPool1d, MaxPool2d, MaxPool3d,
-)  # fmt: skip
-from .layers.registry import LAYERS
+from .layers.registry import _WHERE, LAYERS
 from .report import LayerReport, Quantity
 
 __version__ = "0.1.0"
 
+#: public class name -> command name, e.g. "Conv2d" -> "conv2d"
+_CLASSES = {where.split(":")[1]: name for name, where in _WHERE.items()}
+
+
+def __getattr__(attr: str):
+    if attr in _CLASSES:
+        return LAYERS[_CLASSES[attr]]
+    raise AttributeError(f"module 'convcalc' has no attribute {attr!r}")
+
+
 __all__ = [
-    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
-    "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
-    "AvgPool1d", "AvgPool2d", "AvgPool3d",
-    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
     "ConfigError", "ConvcalcError", "ExpressionError", "ShapeError",
-    "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
-    "LAYERS", "LayerReport", "Linear",
-    "MaxPool1d", "MaxPool2d", "MaxPool3d",
-    "Quantity", "parse_expr", "parse_shape",
+    "LAYERS", "LayerReport", "Quantity", "parse_expr", "parse_shape",
+    *_CLASSES,
 ]  # fmt: skip

@@ -111,3 +111,79 @@ def subs_int(expr, values: dict):
     if out.is_Integer:
         return int(out)
     return out
+
+
+def _numeric(x) -> bool:
+    return x.is_number and x.is_real is not False
+
+
+def _nondecreasing(expr) -> bool:
+    """True when expr is built from symbols (positive integers) with non-negative coefficients,
+    sums, products of such terms and floors/ceilings of such terms: it then takes its least value
+    where every symbol is 1."""
+    if expr.is_Symbol or _numeric(expr):
+        return True
+    if isinstance(expr, (sp.floor, sp.ceiling)):
+        return _nondecreasing(expr.args[0])
+    if expr.is_Add:
+        return all(_nondecreasing(a) for a in expr.args)
+    if expr.is_Mul:
+        coeff, rest = expr.as_coeff_Mul()
+        if coeff < 0:
+            return False
+        return all(_nondecreasing(a) and (a.is_nonnegative or _numeric(a)) for a in sp.Mul.make_args(rest))
+    if isinstance(expr, (sp.Max, sp.Min)):
+        return all(_nondecreasing(a) for a in expr.args)
+    return False
+
+
+def _floor_terms(expr):
+    """expr as (numeric rest, {floor atom: coefficient}) when it is a constant plus floors."""
+    rest, terms = sp.Integer(0), {}
+    for term in sp.Add.make_args(sp.expand(expr)):
+        coeff, f = term.as_coeff_Mul()
+        if isinstance(f, sp.floor):
+            terms[f] = terms.get(f, 0) + coeff
+        elif _numeric(term):
+            rest += term
+        else:
+            return None
+    return rest, {f: c for f, c in terms.items() if c != 0}
+
+
+def nonnegative(d) -> bool:
+    """True only when d >= 0 is certain for every positive integer value of its symbols."""
+    if d.is_nonnegative:
+        return True
+    if d.is_negative:
+        return False
+    split = _floor_terms(d)
+    if split is not None:
+        rest, terms = split
+        if not terms:
+            return bool(rest >= 0)
+        if len(terms) == 2 and sorted(terms.values()) == [-1, 1]:
+            (f1, c1), (f2, _) = sorted(terms.items(), key=lambda kv: -kv[1])
+            delta = sp.simplify(f1.args[0] - f2.args[0])
+            # floor(v + delta) - floor(v) >= floor(delta)
+            if _numeric(delta) and sp.floor(delta) + rest >= 0:
+                return True
+    if _nondecreasing(d):
+        low = d.xreplace({s: sp.Integer(1) for s in d.free_symbols})
+        if _numeric(low) and low >= 0:
+            return True
+    return False
+
+
+def extremum(args, largest: bool):
+    """Max or Min of args, dropping every argument another one is known to dominate."""
+    keep = []
+    for a in args:
+        a = sp.sympify(a)
+        if any(nonnegative(k - a) if largest else nonnegative(a - k) for k in keep):
+            continue
+        keep = [k for k in keep if not (nonnegative(a - k) if largest else nonnegative(k - a))]
+        keep.append(a)
+    if len(keep) == 1:
+        return keep[0]
+    return sp.Max(*keep) if largest else sp.Min(*keep)

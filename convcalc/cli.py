@@ -10,7 +10,6 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
@@ -45,8 +44,10 @@ _COMMON_HELP = {
 }
 
 
-class _Fail(Exception):
-    """An error already worded for the user."""
+@app.callback()
+def _root() -> None:
+    """convcalc: shapes, parameters, mults/adds, MACs, FLOPs and memory of neural-network layers,
+    numeric or symbolic (--input 3,H,W). Run `convcalc LAYER --help` for a layer's options."""
 
 
 def _flag(name: str) -> str:
@@ -100,6 +101,8 @@ def _choose_format(fmt: Optional[Format], output: Optional[Path]) -> Format:
 
 def write_atomically(path: Path, text: str) -> None:
     """Write the whole text to path or nothing: a temporary file beside it, then a rename."""
+    import tempfile
+
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise ConvcalcError(f"folder {str(parent)!r} does not exist", option="output")
@@ -169,10 +172,26 @@ def _make_command(cls: type[Layer]):
     return command
 
 
-for _name, _cls in LAYERS.items():
-    app.command(_name, help=f"{_cls.SUMMARY} Input: {_cls.INPUT} (batch excluded).", epilog=f"Example: {_cls.EXAMPLE}")(
-        _make_command(_cls)
-    )
+def _register(names) -> None:
+    for name in names:
+        cls = LAYERS[name]
+        app.command(name, help=f"{cls.SUMMARY} Input: {cls.INPUT} (batch excluded).", epilog=f"Example: {cls.EXAMPLE}")(
+            _make_command(cls)
+        )
+
+
+_registered: set[str] = set()
+
+
+def _ensure_commands(args: list[str]) -> None:
+    """Register the commands. Typer builds every option of every registered command on each
+    run, which costs more than the whole calculation, so a layer query registers only its own
+    command; --help, an unknown name or anything else registers them all."""
+    first = args[0] if args else ""
+    wanted = [first] if first in LAYERS else list(LAYERS)
+    missing = [name for name in wanted if name not in _registered]
+    _register(missing)
+    _registered.update(missing)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -180,6 +199,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
         args = ["--help"]
+    _ensure_commands(args)
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=args, prog_name="convcalc", standalone_mode=False)

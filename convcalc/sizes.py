@@ -39,23 +39,27 @@ def as_expr(x: Any):
 
 
 def ceil_div(a: Any, b: Any) -> Any:
-    """ceil(a / b) for integer a and positive integer b."""
-    if all_int(a, b):
-        return -((-a) // b)
-    sp = _sympy()
-    return sp.ceiling(as_expr(a) / as_expr(b))
+    """ceil(a / b) for integer a and positive integer b, written as floor((a + b - 1) / b) so
+    that symbolic results hold floors only (which canon and the comparisons understand)."""
+    return (a + b - 1) // b
 
 
 def smax(*args: Any) -> Any:
+    """max(); symbolically an argument known to be dominated (for all positive symbol values)
+    is dropped, so that max(0, floor((H - 3)/2) + 1) is just floor((H - 3)/2) + 1."""
     if all_int(*args):
         return max(args)
-    return _sympy().Max(*[as_expr(a) for a in args])
+    from ._symbolic import extremum
+
+    return extremum([as_expr(a) for a in args], largest=True)
 
 
 def smin(*args: Any) -> Any:
     if all_int(*args):
         return min(args)
-    return _sympy().Min(*[as_expr(a) for a in args])
+    from ._symbolic import extremum
+
+    return extremum([as_expr(a) for a in args], largest=False)
 
 
 def gcd(a: Any, b: Any) -> Any:

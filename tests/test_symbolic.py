@@ -101,3 +101,21 @@ def test_symbolic_linear_and_avgpool():
     assert to_text(r.macs) == "10*H*n"
     a = AvgPool1d(2).report((3, H))
     assert to_text(a.output_shape[1]) == "floor(H/2)"
+
+
+def test_connections_without_padding_equal_mults():
+    r = Conv2d(3, 8, 3, stride=2).report((3, H, W))
+    assert sp.expand(r.connections - r.mults) == 0
+    assert "Max" not in to_text(r.connections) and "Min" not in to_text(r.connections)
+
+
+def test_ceil_mode_simplifies():
+    r = MaxPool2d(3, stride=2, ceil_mode=True).report((3, H, W))
+    assert to_text(r.output_shape[1]) == "floor(H/2)"
+
+
+def test_padded_connections_have_no_min_max():
+    r = Conv2d(3, 8, 3, stride=2, padding=1).report((3, H, W))
+    text = to_text(r.connections)
+    assert "Max" not in text and "Min" not in text
+    assert substitute(r.connections, {"H": 4, "W": 4}) == 24 * 5 * 5

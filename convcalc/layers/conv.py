@@ -237,7 +237,6 @@ def _example(cmd: str, rest: str) -> str:
     return f"convcalc {cmd} {rest}"
 
 
-@dataclass(frozen=True)
 class Conv1d(_ConvNd):
     NDIM = 1
     NAME = "conv1d"
@@ -246,7 +245,6 @@ class Conv1d(_ConvNd):
     EXAMPLE = _example(NAME, "--input 7,11 --out-channels 1 --kernel-size 3 --stride 2 --no-bias")
 
 
-@dataclass(frozen=True)
 class Conv2d(_ConvNd):
     NDIM = 2
     NAME = "conv2d"
@@ -255,7 +253,6 @@ class Conv2d(_ConvNd):
     EXAMPLE = _example(NAME, "--input 3,224,224 --out-channels 64 --kernel-size 7 --stride 2 --padding 3 --no-bias")
 
 
-@dataclass(frozen=True)
 class Conv3d(_ConvNd):
     NDIM = 3
     NAME = "conv3d"
@@ -264,7 +261,6 @@ class Conv3d(_ConvNd):
     EXAMPLE = _example(NAME, "--input 16,8,32,32 --out-channels 32 --kernel-size 3,3,3 --format json")
 
 
-@dataclass(frozen=True)
 class ConvTranspose1d(_ConvTransposeNd):
     NDIM = 1
     NAME = "convtranspose1d"
@@ -273,7 +269,6 @@ class ConvTranspose1d(_ConvTransposeNd):
     EXAMPLE = _example(NAME, "--input 16,50 --out-channels 8 --kernel-size 4 --stride 2 --padding 1")
 
 
-@dataclass(frozen=True)
 class ConvTranspose2d(_ConvTransposeNd):
     NDIM = 2
     NAME = "convtranspose2d"
@@ -282,7 +277,6 @@ class ConvTranspose2d(_ConvTransposeNd):
     EXAMPLE = _example(NAME, "--input 64,16,16 --out-channels 32 --kernel-size 4 --stride 2 --padding 1")
 
 
-@dataclass(frozen=True)
 class ConvTranspose3d(_ConvTransposeNd):
     NDIM = 3
     NAME = "convtranspose3d"

@@ -59,7 +59,6 @@ class _BatchNormNd(Layer):
         )
 
 
-@dataclass(frozen=True)
 class BatchNorm1d(_BatchNormNd):
     RANKS = (1, 2)
     NAME = "batchnorm1d"
@@ -68,7 +67,6 @@ class BatchNorm1d(_BatchNormNd):
     EXAMPLE = "convcalc batchnorm1d --input 256,100"
 
 
-@dataclass(frozen=True)
 class BatchNorm2d(_BatchNormNd):
     RANKS = (3,)
     NAME = "batchnorm2d"
@@ -77,7 +75,6 @@ class BatchNorm2d(_BatchNormNd):
     EXAMPLE = "convcalc batchnorm2d --input 64,112,112"
 
 
-@dataclass(frozen=True)
 class BatchNorm3d(_BatchNormNd):
     RANKS = (4,)
     NAME = "batchnorm3d"

@@ -72,7 +72,6 @@ class _PoolNd(Layer):
         return Counts(adds=reduce, mults=outputs, connections=connections)
 
 
-@dataclass(frozen=True)
 class _MaxPoolNd(_PoolNd):
     OPTIONS = (KERNEL_SIZE, POOL_STRIDE, INT_PADDING, DILATION, CEIL_MODE)
 
@@ -133,84 +132,72 @@ _ADA_EX = {1: "--input 16,100 --output-size 10", 2: "--input 2048,7,7 --output-s
 _DIMS = {1: "C,L", 2: "C,H,W", 3: "C,D,H,W"}
 
 
-@dataclass(frozen=True)
 class MaxPool1d(_MaxPoolNd):
     NDIM, NAME, INPUT = 1, "maxpool1d", _DIMS[1]
     SUMMARY = "1-D max pooling (torch.nn.MaxPool1d)."
     EXAMPLE = f"convcalc {NAME} {_MAX_EX[1]}"
 
 
-@dataclass(frozen=True)
 class MaxPool2d(_MaxPoolNd):
     NDIM, NAME, INPUT = 2, "maxpool2d", _DIMS[2]
     SUMMARY = "2-D max pooling (torch.nn.MaxPool2d)."
     EXAMPLE = f"convcalc {NAME} {_MAX_EX[2]}"
 
 
-@dataclass(frozen=True)
 class MaxPool3d(_MaxPoolNd):
     NDIM, NAME, INPUT = 3, "maxpool3d", _DIMS[3]
     SUMMARY = "3-D max pooling (torch.nn.MaxPool3d)."
     EXAMPLE = f"convcalc {NAME} {_MAX_EX[3]}"
 
 
-@dataclass(frozen=True)
 class AvgPool1d(_AvgPoolNd):
     NDIM, NAME, INPUT = 1, "avgpool1d", _DIMS[1]
     SUMMARY = "1-D average pooling (torch.nn.AvgPool1d)."
     EXAMPLE = f"convcalc {NAME} {_AVG_EX[1]}"
 
 
-@dataclass(frozen=True)
 class AvgPool2d(_AvgPoolNd):
     NDIM, NAME, INPUT = 2, "avgpool2d", _DIMS[2]
     SUMMARY = "2-D average pooling (torch.nn.AvgPool2d)."
     EXAMPLE = f"convcalc {NAME} {_AVG_EX[2]}"
 
 
-@dataclass(frozen=True)
 class AvgPool3d(_AvgPoolNd):
     NDIM, NAME, INPUT = 3, "avgpool3d", _DIMS[3]
     SUMMARY = "3-D average pooling (torch.nn.AvgPool3d)."
     EXAMPLE = f"convcalc {NAME} {_AVG_EX[3]}"
 
 
-@dataclass(frozen=True)
 class AdaptiveAvgPool1d(_AdaptivePoolNd):
     NDIM, NAME, INPUT, MAX = 1, "adaptiveavgpool1d", _DIMS[1], False
     SUMMARY = "1-D adaptive average pooling (torch.nn.AdaptiveAvgPool1d)."
     EXAMPLE = f"convcalc {NAME} {_ADA_EX[1]}"
 
 
-@dataclass(frozen=True)
 class AdaptiveAvgPool2d(_AdaptivePoolNd):
     NDIM, NAME, INPUT, MAX = 2, "adaptiveavgpool2d", _DIMS[2], False
     SUMMARY = "2-D adaptive average pooling (torch.nn.AdaptiveAvgPool2d)."
     EXAMPLE = f"convcalc {NAME} {_ADA_EX[2]}"
 
 
-@dataclass(frozen=True)
 class AdaptiveAvgPool3d(_AdaptivePoolNd):
     NDIM, NAME, INPUT, MAX = 3, "adaptiveavgpool3d", _DIMS[3], False
     SUMMARY = "3-D adaptive average pooling (torch.nn.AdaptiveAvgPool3d)."
     EXAMPLE = f"convcalc {NAME} {_ADA_EX[3]}"
 
 
-@dataclass(frozen=True)
 class AdaptiveMaxPool1d(_AdaptivePoolNd):
     NDIM, NAME, INPUT = 1, "adaptivemaxpool1d", _DIMS[1]
     SUMMARY = "1-D adaptive max pooling (torch.nn.AdaptiveMaxPool1d)."
     EXAMPLE = f"convcalc {NAME} {_ADA_EX[1]}"
 
 
-@dataclass(frozen=True)
 class AdaptiveMaxPool2d(_AdaptivePoolNd):
     NDIM, NAME, INPUT = 2, "adaptivemaxpool2d", _DIMS[2]
     SUMMARY = "2-D adaptive max pooling (torch.nn.AdaptiveMaxPool2d)."
     EXAMPLE = f"convcalc {NAME} {_ADA_EX[2]}"
 
 
-@dataclass(frozen=True)
 class AdaptiveMaxPool3d(_AdaptivePoolNd):
     NDIM, NAME, INPUT = 3, "adaptivemaxpool3d", _DIMS[3]
     SUMMARY = "3-D adaptive max pooling (torch.nn.AdaptiveMaxPool3d)."

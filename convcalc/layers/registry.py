@@ -1,32 +1,57 @@
-"""Command names -> layer classes. Adding a layer type is one line here."""
+"""Command names -> layer classes. Adding a layer type is one line here.
+
+Modules are imported on first use, so a query imports only its own layer family.
+"""
 
 from __future__ import annotations
 
-from .base import Layer
-from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
-from .linear import Linear
-from .norm import BatchNorm1d, BatchNorm2d, BatchNorm3d
-from .pool import (
-    AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d,
-    AdaptiveMaxPool1d, AdaptiveMaxPool2d, AdaptiveMaxPool3d,
-    AvgPool1d, AvgPool2d, AvgPool3d,
-    MaxPool1d, MaxPool2d, MaxPool3d,
-)  # fmt: skip
-from ..errors import ConvcalcError
+from collections.abc import Iterator, Mapping
+from importlib import import_module
 
-LAYERS: dict[str, type[Layer]] = {
-    cls.NAME: cls
-    for cls in (
-        Conv1d, Conv2d, Conv3d,
-        ConvTranspose1d, ConvTranspose2d, ConvTranspose3d,
-        MaxPool1d, MaxPool2d, MaxPool3d,
-        AvgPool1d, AvgPool2d, AvgPool3d,
-        AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d,
-        AdaptiveMaxPool1d, AdaptiveMaxPool2d, AdaptiveMaxPool3d,
-        Linear,
-        BatchNorm1d, BatchNorm2d, BatchNorm3d,
-    )
-}  # fmt: skip
+from ..errors import ConvcalcError
+from .base import Layer
+
+_WHERE = {
+    "conv1d": "conv:Conv1d",
+    "conv2d": "conv:Conv2d",
+    "conv3d": "conv:Conv3d",
+    "convtranspose1d": "conv:ConvTranspose1d",
+    "convtranspose2d": "conv:ConvTranspose2d",
+    "convtranspose3d": "conv:ConvTranspose3d",
+    "maxpool1d": "pool:MaxPool1d",
+    "maxpool2d": "pool:MaxPool2d",
+    "maxpool3d": "pool:MaxPool3d",
+    "avgpool1d": "pool:AvgPool1d",
+    "avgpool2d": "pool:AvgPool2d",
+    "avgpool3d": "pool:AvgPool3d",
+    "adaptiveavgpool1d": "pool:AdaptiveAvgPool1d",
+    "adaptiveavgpool2d": "pool:AdaptiveAvgPool2d",
+    "adaptiveavgpool3d": "pool:AdaptiveAvgPool3d",
+    "adaptivemaxpool1d": "pool:AdaptiveMaxPool1d",
+    "adaptivemaxpool2d": "pool:AdaptiveMaxPool2d",
+    "adaptivemaxpool3d": "pool:AdaptiveMaxPool3d",
+    "linear": "linear:Linear",
+    "batchnorm1d": "norm:BatchNorm1d",
+    "batchnorm2d": "norm:BatchNorm2d",
+    "batchnorm3d": "norm:BatchNorm3d",
+}
+
+
+class _Registry(Mapping):
+    """A read-only mapping name -> layer class that imports a family when first asked."""
+
+    def __getitem__(self, name: str) -> type[Layer]:
+        module, cls = _WHERE[name].split(":")
+        return getattr(import_module(f"{__package__}.{module}"), cls)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_WHERE)
+
+    def __len__(self) -> int:
+        return len(_WHERE)
+
+
+LAYERS: Mapping[str, type[Layer]] = _Registry()
 
 
 def get(name: str) -> type[Layer]:

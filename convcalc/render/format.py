@@ -67,9 +67,19 @@ def number(v: Any, *, sep: str = ",", human: bool = False, unit: Unit = Unit.COU
 
 
 def shape(values: tuple | None, *, joiner: str = " x ", sym: Callable = to_text) -> str:
+    """``3 x 224 x 224``; a compound symbolic entry is bracketed: ``C x (2*n + 1)``."""
     if values is None:
         return "n/a"
-    return joiner.join(str(v) if is_int(v) else sym(v) for v in values)
+
+    def entry(v: Any) -> str:
+        if is_int(v):
+            return str(v)
+        text = sym(v)
+        if getattr(v, "is_Atom", False):
+            return text
+        return r"\left(" + text + r"\right)" if sym is to_latex else f"({text})"
+
+    return joiner.join(entry(v) for v in values)
 
 
 def cell(report: LayerReport, q: Quantity, *, human: bool = False, sep: str = ",", latex: bool = False) -> str:

@@ -12,12 +12,13 @@ def render_table(report: LayerReport, *, human: bool = False, color: bool = Fals
     from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(box=box.SIMPLE_HEAD)
-    table.add_column("Quantity", style="cyan" if color else None)
+    table.add_column("Quantity", style="cyan" if color else None, no_wrap=True)
     table.add_column("Value", justify="right", style="bold" if color else None)
     for q in SHOWN:
-        table.add_row(TITLES[q], cell(report, q, human=human))
+        table.add_row(Text(TITLES[q]), Text(cell(report, q, human=human)))
     buf = io.StringIO()
     console = Console(
         file=buf,
@@ -26,8 +27,10 @@ def render_table(report: LayerReport, *, human: bool = False, color: bool = Fals
         color_system="standard" if color else None,
         no_color=not color,
         highlight=False,
+        markup=False,
+        emoji=False,
     )
-    console.print(title(report), style="bold" if color else None)
+    console.print(Text(title(report), style="bold" if color else ""))
     console.print(table)
-    console.print(f"batch {report.batch}, {report.dtype}; {NOTE}", style="dim" if color else None)
+    console.print(Text(f"batch {report.batch}, {report.dtype}; {NOTE}", style="dim" if color else ""))
     return buf.getvalue()
