@@ -62,26 +62,49 @@ def _canon_floor(arg):
 
 
 def canon(expr):
+    """Nested floors folded into one, and common numeric factors pulled out of sums
+    (4*(64*f + 64) -> 256*(f + 1))."""
     if not isinstance(expr, sp.Basic):
         return expr
-    return expr.replace(sp.floor, _canon_floor)
+    return sp.factor_terms(expr.replace(sp.floor, _canon_floor))
+
+
+def _as_fraction(arg):
+    """(numerator, denominator) of a floor's argument: (H - 1)/2 rather than H/2 - 1/2."""
+    return sp.fraction(sp.together(sp.expand(arg)))
 
 
 class _TextPrinter(StrPrinter):
+    def _frac(self, arg) -> str:
+        num, den = _as_fraction(arg)
+        text = self._print(num)
+        if den == 1:
+            return text
+        if num.is_Add:
+            text = f"({text})"
+        den_text = self._print(den)
+        return f"{text}/{den_text}" if den.is_Atom else f"{text}/({den_text})"
+
     def _print_floor(self, expr):
-        return "floor(%s)" % self._print(sp.together(expr.args[0]))
+        return "floor(%s)" % self._frac(expr.args[0])
 
     def _print_ceiling(self, expr):
-        return "ceiling(%s)" % self._print(sp.together(expr.args[0]))
+        return "ceiling(%s)" % self._frac(expr.args[0])
 
 
 class _LatexPrinter(LatexPrinter):
+    def _frac(self, arg) -> str:
+        num, den = _as_fraction(arg)
+        if den == 1:
+            return self._print(num)
+        return r"\frac{%s}{%s}" % (self._print(num), self._print(den))
+
     def _print_floor(self, expr, exp=None):
-        tex = r"\left\lfloor{%s}\right\rfloor" % self._print(sp.together(expr.args[0]))
+        tex = r"\left\lfloor{%s}\right\rfloor" % self._frac(expr.args[0])
         return tex if exp is None else r"%s^{%s}" % (tex, exp)
 
     def _print_ceiling(self, expr, exp=None):
-        tex = r"\left\lceil{%s}\right\rceil" % self._print(sp.together(expr.args[0]))
+        tex = r"\left\lceil{%s}\right\rceil" % self._frac(expr.args[0])
         return tex if exp is None else r"%s^{%s}" % (tex, exp)
 
 
@@ -153,6 +176,7 @@ def _floor_terms(expr):
 
 def nonnegative(d) -> bool:
     """True only when d >= 0 is certain for every positive integer value of its symbols."""
+    d = sp.expand(d)  # also inside floors: floor((H - 3)/2) -> floor(H/2 - 3/2)
     if d.is_nonnegative:
         return True
     if d.is_negative:

@@ -156,9 +156,12 @@ def _run_layer(cls: type[Layer], values: dict) -> None:
 
 
 def _width() -> int:
+    """The terminal's width when printing to one (60 to 160 columns), else 100."""
+    if not sys.stdout.isatty():
+        return 100
     try:
-        return max(60, min(os.get_terminal_size().columns, 160))
-    except OSError:
+        return max(60, min(os.get_terminal_size(sys.stdout.fileno()).columns, 160))
+    except (OSError, ValueError):
         return 100
 
 

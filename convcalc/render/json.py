@@ -15,4 +15,6 @@ def report_dict(report: LayerReport) -> dict:
 
 
 def render_json(report: LayerReport) -> str:
-    return json.dumps(report_dict(report), indent=2) + "\n"
+    """One key per line, each value on its line (shapes stay readable: "output_shape": [64, 112, 112])."""
+    items = [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in report_dict(report).items()]
+    return "{\n" + ",\n".join(items) + "\n}\n"

@@ -1,0 +1,33 @@
+"""The README's examples are real: every ``$ convcalc ...`` block holds that command's output.
+
+Regenerate after a deliberate change of output: CONVCALC_REGEN=1 python -m pytest tests/test_readme.py
+"""
+
+import os
+import re
+import shlex
+from pathlib import Path
+
+from convcalc.cli import main
+
+README = Path(__file__).parent.parent / "README.md"
+BLOCK = re.compile(r"```\n\$ convcalc (?P<args>[^\n]*)\n(?P<out>.*?)```", re.S)
+
+
+def _output(capsys, args: str) -> str:
+    code = main(shlex.split(args))
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return out
+
+
+def test_readme_examples_are_current(capsys):
+    text = README.read_text()
+    blocks = list(BLOCK.finditer(text))
+    assert len(blocks) >= 5
+    if os.environ.get("CONVCALC_REGEN"):
+        new = BLOCK.sub(lambda m: f"```\n$ convcalc {m['args']}\n{_output(capsys, m['args'])}```", text)
+        README.write_text(new)
+        return
+    for m in blocks:
+        assert _output(capsys, m["args"]) == m["out"], m["args"]
