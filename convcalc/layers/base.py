@@ -124,6 +124,22 @@ class Layer:
     #: what --input means for this layer, e.g. "C,H,W"
     INPUT: ClassVar[str] = ""
 
+    #: number of spatial dimensions (convolution and pooling families)
+    NDIM: ClassVar[int] = 0
+
+    def __init_subclass__(cls, *, ndim: int | None = None, example: str | None = None, **kwargs: Any) -> None:
+        """A public layer declares itself in one line: ``class Conv2d(_ConvNd, ndim=2, example=...)``
+        with its summary as the docstring; the command name is the class name in lower case and
+        the input layout follows from ndim."""
+        super().__init_subclass__(**kwargs)
+        if ndim is not None:
+            cls.NDIM = ndim
+            cls.INPUT = ("C", "C,L", "C,H,W", "C,D,H,W")[ndim]
+        if example is not None:
+            cls.NAME = cls.__name__.lower()
+            cls.SUMMARY = " ".join((cls.__doc__ or "").split())
+            cls.EXAMPLE = f"convcalc {cls.NAME} {example}"
+
     # -- hooks -------------------------------------------------------------------------------
     @classmethod
     def inferred(cls, input_shape: tuple) -> dict:
@@ -140,6 +156,18 @@ class Layer:
         raise NotImplementedError
 
     # -- shared machinery --------------------------------------------------------------------
+    def normalize(self, *, scalars: dict[str, int] = {}, spatial: dict[str, int] = {}) -> None:  # noqa: B006
+        """Turn the named fields into ints/expressions (``spatial`` ones into one value per
+        dimension) and refuse values below the given minimum. For __post_init__ of frozen layers."""
+        for name, minimum in scalars.items():
+            value = to_value(getattr(self, name), name)
+            require(value, name, minimum=minimum)
+            object.__setattr__(self, name, value)
+        for name, minimum in spatial.items():
+            values = per_dim(getattr(self, name), self.NDIM, name)
+            require(values, name, minimum=minimum)
+            object.__setattr__(self, name, values)
+
     @classmethod
     def build(cls, input_shape: tuple, options: dict) -> "Layer":
         """The layer for this input from option values (command-line text or parsed values)."""

@@ -15,15 +15,12 @@ Counting (per sample; the report scales by batch):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from .. import sizes
-from .base import Counts, Layer, ConfigError, ShapeError, expect_channels, expect_rank, per_dim, require, show, to_value
+from .base import ConfigError, Counts, Layer, ShapeError, expect_channels, expect_rank, show
 from .options import BIAS, DILATION, GROUPS, INT_PADDING, KERNEL_SIZE, OUT_CHANNELS, OUTPUT_PADDING, PADDING, PADDING_MODE, STRIDE
 from .window import conv_out, positions_reached, taps_inside, transposed_out
-
-_DIMS = {1: "L", 2: "H,W", 3: "D,H,W"}
-
 
 def _check_groups(groups: Any, in_channels: Any, out_channels: Any) -> None:
     for what, c in (("in_channels", in_channels), ("out_channels", out_channels)):
@@ -44,6 +41,10 @@ def _check_fits(shape: tuple, pads: tuple, kernel: tuple, dilation: tuple) -> No
             )
 
 
+_CHANNELS = {"in_channels": 1, "out_channels": 1, "groups": 1}
+_WINDOW = {"kernel_size": 1, "stride": 1, "dilation": 1}
+
+
 @dataclass(frozen=True)
 class _ConvNd(Layer):
     in_channels: Any
@@ -56,28 +57,15 @@ class _ConvNd(Layer):
     bias: bool = True
     padding_mode: str = "zeros"
 
-    NDIM: ClassVar[int] = 0
     OPTIONS = (OUT_CHANNELS, KERNEL_SIZE, STRIDE, PADDING, DILATION, GROUPS, BIAS, PADDING_MODE)
 
     def __post_init__(self) -> None:
-        n = self.NDIM
-        put = lambda name, v: object.__setattr__(self, name, v)  # noqa: E731 (frozen dataclass)
-        put("in_channels", to_value(self.in_channels, "in_channels"))
-        put("out_channels", to_value(self.out_channels, "out_channels"))
-        put("kernel_size", per_dim(self.kernel_size, n, "kernel_size"))
-        put("stride", per_dim(self.stride, n, "stride"))
-        put("dilation", per_dim(self.dilation, n, "dilation"))
-        put("groups", to_value(self.groups, "groups"))
+        self.normalize(scalars=_CHANNELS, spatial=_WINDOW)
         pad = self.padding.strip().lower() if isinstance(self.padding, str) else self.padding
-        put("padding", pad if pad in ("same", "valid") else per_dim(pad, n, "padding"))
-        require(self.in_channels, "in_channels", minimum=1)
-        require(self.out_channels, "out_channels", minimum=1)
-        require(self.kernel_size, "kernel_size", minimum=1)
-        require(self.stride, "stride", minimum=1)
-        require(self.dilation, "dilation", minimum=1)
-        require(self.groups, "groups", minimum=1)
-        if self.padding not in ("same", "valid"):
-            require(self.padding, "padding", minimum=0)
+        if pad in ("same", "valid"):
+            object.__setattr__(self, "padding", pad)
+        else:
+            self.normalize(spatial={"padding": 0})
         if self.padding == "same" and any(sizes.compare(s, 1) == 1 for s in self.stride):
             raise ConfigError(f"padding='same' needs stride 1 (PyTorch refuses it), got stride {show(self.stride)}", option="padding")
         if self.padding_mode not in PADDING_MODE.choices:
@@ -160,28 +148,12 @@ class _ConvTransposeNd(Layer):
     dilation: Any = 1
     padding_mode: str = "zeros"
 
-    NDIM: ClassVar[int] = 0
     OPTIONS = (OUT_CHANNELS, KERNEL_SIZE, STRIDE, INT_PADDING, OUTPUT_PADDING, DILATION, GROUPS, BIAS)
 
     def __post_init__(self) -> None:
-        n = self.NDIM
-        put = lambda name, v: object.__setattr__(self, name, v)  # noqa: E731 (frozen dataclass)
-        put("in_channels", to_value(self.in_channels, "in_channels"))
-        put("out_channels", to_value(self.out_channels, "out_channels"))
-        for name in ("kernel_size", "stride", "padding", "output_padding", "dilation"):
-            value = getattr(self, name)
-            if name == "padding" and isinstance(value, str) and value.strip().lower() in ("same", "valid"):
-                raise ConfigError("a transposed convolution takes numbers, not 'same' or 'valid'", option="padding")
-            put(name, per_dim(value, n, name))
-        put("groups", to_value(self.groups, "groups"))
-        require(self.in_channels, "in_channels", minimum=1)
-        require(self.out_channels, "out_channels", minimum=1)
-        require(self.kernel_size, "kernel_size", minimum=1)
-        require(self.stride, "stride", minimum=1)
-        require(self.dilation, "dilation", minimum=1)
-        require(self.groups, "groups", minimum=1)
-        require(self.padding, "padding", minimum=0)
-        require(self.output_padding, "output_padding", minimum=0)
+        if isinstance(self.padding, str) and self.padding.strip().lower() in ("same", "valid"):
+            raise ConfigError("a transposed convolution takes numbers, not 'same' or 'valid'", option="padding")
+        self.normalize(scalars=_CHANNELS, spatial={**_WINDOW, "padding": 0, "output_padding": 0})
         if self.padding_mode != "zeros":
             raise ConfigError("only 'zeros' is supported for transposed convolutions (as in PyTorch)", option="padding_mode")
         for op, s, d in zip(self.output_padding, self.stride, self.dilation):
@@ -233,53 +205,25 @@ class _ConvTransposeNd(Layer):
         )
 
 
-def _example(cmd: str, rest: str) -> str:
-    return f"convcalc {cmd} {rest}"
+class Conv1d(_ConvNd, ndim=1, example="--input 7,11 --out-channels 1 --kernel-size 3 --stride 2 --no-bias"):
+    """1-D convolution (torch.nn.Conv1d)."""
 
 
-class Conv1d(_ConvNd):
-    NDIM = 1
-    NAME = "conv1d"
-    INPUT = "C,L"
-    SUMMARY = "1-D convolution (torch.nn.Conv1d)."
-    EXAMPLE = _example(NAME, "--input 7,11 --out-channels 1 --kernel-size 3 --stride 2 --no-bias")
+class Conv2d(_ConvNd, ndim=2, example="--input 3,224,224 --out-channels 64 --kernel-size 7 --stride 2 --padding 3 --no-bias"):
+    """2-D convolution (torch.nn.Conv2d)."""
 
 
-class Conv2d(_ConvNd):
-    NDIM = 2
-    NAME = "conv2d"
-    INPUT = "C,H,W"
-    SUMMARY = "2-D convolution (torch.nn.Conv2d)."
-    EXAMPLE = _example(NAME, "--input 3,224,224 --out-channels 64 --kernel-size 7 --stride 2 --padding 3 --no-bias")
+class Conv3d(_ConvNd, ndim=3, example="--input 16,8,32,32 --out-channels 32 --kernel-size 3,3,3 --format json"):
+    """3-D convolution (torch.nn.Conv3d)."""
 
 
-class Conv3d(_ConvNd):
-    NDIM = 3
-    NAME = "conv3d"
-    INPUT = "C,D,H,W"
-    SUMMARY = "3-D convolution (torch.nn.Conv3d)."
-    EXAMPLE = _example(NAME, "--input 16,8,32,32 --out-channels 32 --kernel-size 3,3,3 --format json")
+class ConvTranspose1d(_ConvTransposeNd, ndim=1, example="--input 16,50 --out-channels 8 --kernel-size 4 --stride 2 --padding 1"):
+    """1-D transposed convolution (torch.nn.ConvTranspose1d)."""
 
 
-class ConvTranspose1d(_ConvTransposeNd):
-    NDIM = 1
-    NAME = "convtranspose1d"
-    INPUT = "C,L"
-    SUMMARY = "1-D transposed convolution (torch.nn.ConvTranspose1d)."
-    EXAMPLE = _example(NAME, "--input 16,50 --out-channels 8 --kernel-size 4 --stride 2 --padding 1")
+class ConvTranspose2d(_ConvTransposeNd, ndim=2, example="--input 64,16,16 --out-channels 32 --kernel-size 4 --stride 2 --padding 1"):
+    """2-D transposed convolution (torch.nn.ConvTranspose2d)."""
 
 
-class ConvTranspose2d(_ConvTransposeNd):
-    NDIM = 2
-    NAME = "convtranspose2d"
-    INPUT = "C,H,W"
-    SUMMARY = "2-D transposed convolution (torch.nn.ConvTranspose2d)."
-    EXAMPLE = _example(NAME, "--input 64,16,16 --out-channels 32 --kernel-size 4 --stride 2 --padding 1")
-
-
-class ConvTranspose3d(_ConvTransposeNd):
-    NDIM = 3
-    NAME = "convtranspose3d"
-    INPUT = "C,D,H,W"
-    SUMMARY = "3-D transposed convolution (torch.nn.ConvTranspose3d)."
-    EXAMPLE = _example(NAME, "--input 8,4,16,16 --out-channels 4 --kernel-size 3 --stride 2 --padding 1 --output-padding 1")
+class ConvTranspose3d(_ConvTransposeNd, ndim=3, example="--input 8,4,16,16 --out-channels 4 --kernel-size 3 --stride 2 --padding 1 --output-padding 1"):
+    """3-D transposed convolution (torch.nn.ConvTranspose3d)."""

@@ -11,29 +11,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import sizes
-from .base import Counts, Layer, Opt, ShapeError, require, to_value
+from .base import Counts, Layer, Opt, ShapeError
 from .options import BIAS
 
 OUT_FEATURES = Opt("out_features", "size", None, "Number of output features.", required=True)
 
 
 @dataclass(frozen=True)
-class Linear(Layer):
+class Linear(Layer, example="--input 512 --out-features 1000"):
+    """Fully connected layer (torch.nn.Linear); leading input entries are kept."""
+
     in_features: Any
     out_features: Any
     bias: bool = True
 
-    NAME = "linear"
     INPUT = "...,in_features"
-    SUMMARY = "Fully connected layer (torch.nn.Linear); leading input entries are kept."
-    EXAMPLE = "convcalc linear --input 512 --out-features 1000"
     OPTIONS = (OUT_FEATURES, BIAS)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "in_features", to_value(self.in_features, "in_features"))
-        object.__setattr__(self, "out_features", to_value(self.out_features, "out_features"))
-        require(self.in_features, "in_features", minimum=1)
-        require(self.out_features, "out_features", minimum=1)
+        self.normalize(scalars={"in_features": 1, "out_features": 1})
 
     @classmethod
     def inferred(cls, input_shape: tuple) -> dict:

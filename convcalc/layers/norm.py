@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .. import sizes
-from .base import Counts, Layer, Opt, expect_channels, expect_rank, require, to_value
+from .base import Counts, Layer, Opt, expect_channels, expect_rank
 
 AFFINE = Opt("affine", "flag", True, "Learnable per-channel weight and bias.")
 TRACK = Opt("track_running_stats", "flag", True, "Keep running_mean, running_var and num_batches_tracked buffers.")
@@ -30,8 +30,7 @@ class _BatchNormNd(Layer):
     OPTIONS = (AFFINE, TRACK)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "num_features", to_value(self.num_features, "num_features"))
-        require(self.num_features, "num_features", minimum=1)
+        self.normalize(scalars={"num_features": 1})
 
     @classmethod
     def inferred(cls, input_shape: tuple) -> dict:
@@ -59,25 +58,20 @@ class _BatchNormNd(Layer):
         )
 
 
-class BatchNorm1d(_BatchNormNd):
+class BatchNorm1d(_BatchNormNd, example="--input 256,100"):
+    """Batch normalisation over C or C,L (torch.nn.BatchNorm1d)."""
+
     RANKS = (1, 2)
-    NAME = "batchnorm1d"
     INPUT = "C or C,L"
-    SUMMARY = "Batch normalisation over C or C,L (torch.nn.BatchNorm1d)."
-    EXAMPLE = "convcalc batchnorm1d --input 256,100"
 
 
-class BatchNorm2d(_BatchNormNd):
+class BatchNorm2d(_BatchNormNd, ndim=2, example="--input 64,112,112"):
+    """Batch normalisation over C,H,W (torch.nn.BatchNorm2d)."""
+
     RANKS = (3,)
-    NAME = "batchnorm2d"
-    INPUT = "C,H,W"
-    SUMMARY = "Batch normalisation over C,H,W (torch.nn.BatchNorm2d)."
-    EXAMPLE = "convcalc batchnorm2d --input 64,112,112"
 
 
-class BatchNorm3d(_BatchNormNd):
+class BatchNorm3d(_BatchNormNd, ndim=3, example="--input 32,8,28,28"):
+    """Batch normalisation over C,D,H,W (torch.nn.BatchNorm3d)."""
+
     RANKS = (4,)
-    NAME = "batchnorm3d"
-    INPUT = "C,D,H,W"
-    SUMMARY = "Batch normalisation over C,D,H,W (torch.nn.BatchNorm3d)."
-    EXAMPLE = "convcalc batchnorm3d --input 32,8,28,28"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .. import sizes
-from .base import ConfigError, Counts, Layer, ShapeError, expect_rank, per_dim, require
+from .base import ConfigError, Counts, Layer, ShapeError, expect_rank
 from .options import CEIL_MODE, COUNT_INCLUDE_PAD, DILATION, INT_PADDING, KERNEL_SIZE, OUTPUT_SIZE, POOL_STRIDE
 from .window import adaptive_taps, pool_out, taps_inside
 
@@ -27,20 +27,12 @@ class _PoolNd(Layer):
     dilation: Any = 1
     ceil_mode: bool = False
 
-    NDIM: ClassVar[int] = 0
     MAX: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        n = self.NDIM
-        put = lambda name, v: object.__setattr__(self, name, v)  # noqa: E731 (frozen dataclass)
-        put("kernel_size", per_dim(self.kernel_size, n, "kernel_size"))
-        put("stride", self.kernel_size if self.stride is None else per_dim(self.stride, n, "stride"))
-        put("padding", per_dim(self.padding, n, "padding"))
-        put("dilation", per_dim(self.dilation, n, "dilation"))
-        require(self.kernel_size, "kernel_size", minimum=1)
-        require(self.stride, "stride", minimum=1)
-        require(self.dilation, "dilation", minimum=1)
-        require(self.padding, "padding", minimum=0)
+        if self.stride is None:
+            object.__setattr__(self, "stride", self.kernel_size)
+        self.normalize(spatial={"kernel_size": 1, "stride": 1, "dilation": 1, "padding": 0})
         for p, k in zip(self.padding, self.kernel_size):
             if sizes.is_known_lt(k // 2, p):
                 raise ConfigError(
@@ -104,13 +96,11 @@ class _AvgPoolNd(_PoolNd):
 class _AdaptivePoolNd(Layer):
     output_size: Any
 
-    NDIM: ClassVar[int] = 0
     MAX: ClassVar[bool] = True
     OPTIONS = (OUTPUT_SIZE,)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "output_size", per_dim(self.output_size, self.NDIM, "output_size"))
-        require(self.output_size, "output_size", minimum=1)
+        self.normalize(spatial={"output_size": 1})
 
     def check_input(self, shape: tuple) -> None:
         expect_rank(self, shape, self.NDIM + 1)
@@ -126,79 +116,53 @@ class _AdaptivePoolNd(Layer):
         return Counts(adds=connections - outputs, mults=outputs, connections=connections)
 
 
-_MAX_EX = {1: "--input 16,100 --kernel-size 3 --stride 2", 2: "--input 64,112,112 --kernel-size 3 --stride 2 --padding 1", 3: "--input 8,16,32,32 --kernel-size 2"}
-_AVG_EX = {1: "--input 16,100 --kernel-size 4", 2: "--input 64,56,56 --kernel-size 2", 3: "--input 8,16,32,32 --kernel-size 2"}
-_ADA_EX = {1: "--input 16,100 --output-size 10", 2: "--input 2048,7,7 --output-size 1", 3: "--input 8,16,32,32 --output-size 4"}
-_DIMS = {1: "C,L", 2: "C,H,W", 3: "C,D,H,W"}
+class _AdaptiveAvgPoolNd(_AdaptivePoolNd):
+    MAX = False
 
 
-class MaxPool1d(_MaxPoolNd):
-    NDIM, NAME, INPUT = 1, "maxpool1d", _DIMS[1]
-    SUMMARY = "1-D max pooling (torch.nn.MaxPool1d)."
-    EXAMPLE = f"convcalc {NAME} {_MAX_EX[1]}"
+class MaxPool1d(_MaxPoolNd, ndim=1, example="--input 16,100 --kernel-size 3 --stride 2"):
+    """1-D max pooling (torch.nn.MaxPool1d)."""
 
 
-class MaxPool2d(_MaxPoolNd):
-    NDIM, NAME, INPUT = 2, "maxpool2d", _DIMS[2]
-    SUMMARY = "2-D max pooling (torch.nn.MaxPool2d)."
-    EXAMPLE = f"convcalc {NAME} {_MAX_EX[2]}"
+class MaxPool2d(_MaxPoolNd, ndim=2, example="--input 64,112,112 --kernel-size 3 --stride 2 --padding 1"):
+    """2-D max pooling (torch.nn.MaxPool2d)."""
 
 
-class MaxPool3d(_MaxPoolNd):
-    NDIM, NAME, INPUT = 3, "maxpool3d", _DIMS[3]
-    SUMMARY = "3-D max pooling (torch.nn.MaxPool3d)."
-    EXAMPLE = f"convcalc {NAME} {_MAX_EX[3]}"
+class MaxPool3d(_MaxPoolNd, ndim=3, example="--input 8,16,32,32 --kernel-size 2"):
+    """3-D max pooling (torch.nn.MaxPool3d)."""
 
 
-class AvgPool1d(_AvgPoolNd):
-    NDIM, NAME, INPUT = 1, "avgpool1d", _DIMS[1]
-    SUMMARY = "1-D average pooling (torch.nn.AvgPool1d)."
-    EXAMPLE = f"convcalc {NAME} {_AVG_EX[1]}"
+class AvgPool1d(_AvgPoolNd, ndim=1, example="--input 16,100 --kernel-size 4"):
+    """1-D average pooling (torch.nn.AvgPool1d)."""
 
 
-class AvgPool2d(_AvgPoolNd):
-    NDIM, NAME, INPUT = 2, "avgpool2d", _DIMS[2]
-    SUMMARY = "2-D average pooling (torch.nn.AvgPool2d)."
-    EXAMPLE = f"convcalc {NAME} {_AVG_EX[2]}"
+class AvgPool2d(_AvgPoolNd, ndim=2, example="--input 64,56,56 --kernel-size 2"):
+    """2-D average pooling (torch.nn.AvgPool2d)."""
 
 
-class AvgPool3d(_AvgPoolNd):
-    NDIM, NAME, INPUT = 3, "avgpool3d", _DIMS[3]
-    SUMMARY = "3-D average pooling (torch.nn.AvgPool3d)."
-    EXAMPLE = f"convcalc {NAME} {_AVG_EX[3]}"
+class AvgPool3d(_AvgPoolNd, ndim=3, example="--input 8,16,32,32 --kernel-size 2"):
+    """3-D average pooling (torch.nn.AvgPool3d)."""
 
 
-class AdaptiveAvgPool1d(_AdaptivePoolNd):
-    NDIM, NAME, INPUT, MAX = 1, "adaptiveavgpool1d", _DIMS[1], False
-    SUMMARY = "1-D adaptive average pooling (torch.nn.AdaptiveAvgPool1d)."
-    EXAMPLE = f"convcalc {NAME} {_ADA_EX[1]}"
+class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd, ndim=1, example="--input 16,100 --output-size 10"):
+    """1-D adaptive average pooling (torch.nn.AdaptiveAvgPool1d)."""
 
 
-class AdaptiveAvgPool2d(_AdaptivePoolNd):
-    NDIM, NAME, INPUT, MAX = 2, "adaptiveavgpool2d", _DIMS[2], False
-    SUMMARY = "2-D adaptive average pooling (torch.nn.AdaptiveAvgPool2d)."
-    EXAMPLE = f"convcalc {NAME} {_ADA_EX[2]}"
+class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd, ndim=2, example="--input 2048,7,7 --output-size 1"):
+    """2-D adaptive average pooling (torch.nn.AdaptiveAvgPool2d)."""
 
 
-class AdaptiveAvgPool3d(_AdaptivePoolNd):
-    NDIM, NAME, INPUT, MAX = 3, "adaptiveavgpool3d", _DIMS[3], False
-    SUMMARY = "3-D adaptive average pooling (torch.nn.AdaptiveAvgPool3d)."
-    EXAMPLE = f"convcalc {NAME} {_ADA_EX[3]}"
+class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd, ndim=3, example="--input 8,16,32,32 --output-size 4"):
+    """3-D adaptive average pooling (torch.nn.AdaptiveAvgPool3d)."""
 
 
-class AdaptiveMaxPool1d(_AdaptivePoolNd):
-    NDIM, NAME, INPUT = 1, "adaptivemaxpool1d", _DIMS[1]
-    SUMMARY = "1-D adaptive max pooling (torch.nn.AdaptiveMaxPool1d)."
-    EXAMPLE = f"convcalc {NAME} {_ADA_EX[1]}"
+class AdaptiveMaxPool1d(_AdaptivePoolNd, ndim=1, example="--input 16,100 --output-size 10"):
+    """1-D adaptive max pooling (torch.nn.AdaptiveMaxPool1d)."""
 
 
-class AdaptiveMaxPool2d(_AdaptivePoolNd):
-    NDIM, NAME, INPUT = 2, "adaptivemaxpool2d", _DIMS[2]
-    SUMMARY = "2-D adaptive max pooling (torch.nn.AdaptiveMaxPool2d)."
-    EXAMPLE = f"convcalc {NAME} {_ADA_EX[2]}"
+class AdaptiveMaxPool2d(_AdaptivePoolNd, ndim=2, example="--input 512,13,13 --output-size 6"):
+    """2-D adaptive max pooling (torch.nn.AdaptiveMaxPool2d)."""
 
 
-class AdaptiveMaxPool3d(_AdaptivePoolNd):
-    NDIM, NAME, INPUT = 3, "adaptivemaxpool3d", _DIMS[3]
-    SUMMARY = "3-D adaptive max pooling (torch.nn.AdaptiveMaxPool3d)."
-    EXAMPLE = f"convcalc {NAME} {_ADA_EX[3]}"
+class AdaptiveMaxPool3d(_AdaptivePoolNd, ndim=3, example="--input 8,16,32,32 --output-size 4"):
+    """3-D adaptive max pooling (torch.nn.AdaptiveMaxPool3d)."""
