@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from convcalc import LAYERS
 from convcalc.cli import main
 
 
@@ -153,7 +154,7 @@ def test_numeric_query_does_not_import_sympy():
     assert proc.stdout.strip().endswith("CLEAN 0"), proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("command", ["conv2d", "maxpool1d", "convtranspose3d", "adaptiveavgpool2d", "linear", "batchnorm2d"])
+@pytest.mark.parametrize("command", list(LAYERS))
 def test_help_shows_an_example(capsys, command):
     code, out, _ = run(capsys, command, "--help")
     assert code == 0
