@@ -62,11 +62,12 @@ def _canon_floor(arg):
 
 
 def canon(expr):
-    """Nested floors folded into one, and common numeric factors pulled out of sums
-    (4*(64*f + 64) -> 256*(f + 1))."""
+    """Nested floors folded into one, and common numeric factors pulled out of every sum
+    (4*(64*f + 64) -> 256*(f + 1), 2*H*(8*D + 8) -> 16*H*(D + 1))."""
     if not isinstance(expr, sp.Basic):
         return expr
-    return sp.factor_terms(expr.replace(sp.floor, _canon_floor))
+    expr = expr.replace(sp.floor, _canon_floor)
+    return sp.factor_terms(expr.replace(lambda e: e.is_Add, sp.factor_terms))
 
 
 def _as_fraction(arg):

@@ -74,7 +74,7 @@ def _parameter(opt: Opt) -> inspect.Parameter:
 def _common_parameters() -> list[inspect.Parameter]:
     kw = inspect.Parameter.KEYWORD_ONLY
     return [
-        inspect.Parameter("input", kw, annotation=str, default=typer.Option(..., "--input", "-i", help=_COMMON_HELP["input"])),
+        inspect.Parameter("input", kw, annotation=Optional[str], default=typer.Option(None, "--input", "-i", help=_COMMON_HELP["input"])),
         inspect.Parameter("batch", kw, annotation=str, default=typer.Option("1", "--batch", "-b", help=_COMMON_HELP["batch"])),
         inspect.Parameter("dtype", kw, annotation=str, default=typer.Option("float32", "--dtype", help=_COMMON_HELP["dtype"])),
         inspect.Parameter(
@@ -130,10 +130,18 @@ def _use_color() -> bool:
 
 def _run_layer(cls: type[Layer], values: dict) -> None:
     try:
-        try:
-            shape = parse_shape(values.pop("input"))
-        except ConvcalcError as e:
-            raise e.with_context(option="input") from None
+        text = values.pop("input")
+        if text is not None:
+            try:
+                shape = parse_shape(text)
+            except ConvcalcError as e:
+                raise e.with_context(option="input") from None
+        else:
+            described = {k: v for k, v in values.items() if v is not None and k in {o.name for o in cls.OPTIONS}}
+            shape = cls.input_from_options(cls.parse_options(described))
+            if shape is None:
+                hint = f" (or {', '.join(o.flag for o in cls.OPTIONS if o.role == 'input')} with the sizes)" if any(o.role == "input" for o in cls.OPTIONS) else ""
+                raise ConvcalcError(f"missing: the input shape {cls.INPUT}{hint}", option="input")
         try:
             batch = parse_expr(values.pop("batch"))
         except ConvcalcError as e:

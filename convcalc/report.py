@@ -32,6 +32,7 @@ class Quantity(str, Enum):
     COMPARISONS = "comparisons"
     MACS = "macs"
     FLOPS = "flops"
+    TRANSCENDENTALS = "transcendentals"
     CONNECTIONS = "connections"
     ACTIVATION_BYTES = "activation_bytes"
     PARAM_BYTES = "param_bytes"
@@ -39,6 +40,9 @@ class Quantity(str, Enum):
     GEMM = "gemm"
     GEMM_GROUPS = "gemm_groups"
     SEQUENTIAL_STEPS = "sequential_steps"
+    SEQUENTIAL_STEPS_BACKWARD = "sequential_steps_backward"
+    STATE_BYTES = "state_bytes"
+    BPTT_ACTIVATION_BYTES = "bptt_activation_bytes"
     BATCH = "batch"
     DTYPE = "dtype"
 
@@ -56,15 +60,23 @@ _UNITS = {
     Quantity.ACTIVATION_BYTES: Unit.BYTES,
     Quantity.PARAM_BYTES: Unit.BYTES,
     Quantity.BUFFER_BYTES: Unit.BYTES,
+    Quantity.STATE_BYTES: Unit.BYTES,
+    Quantity.BPTT_ACTIVATION_BYTES: Unit.BYTES,
 }
+
+#: the operation counts that scale with the batch (flops = mults + adds + comparisons)
+COUNT_KEYS = ("mults", "adds", "comparisons", "macs", "flops", "transcendentals")
 
 
 @dataclass(frozen=True)
 class LayerReport:
     """The quantities of one layer for one input shape, batch and dtype.
 
-    Counts (mults, adds, comparisons, macs, flops, activation_bytes) are for the whole batch;
-    params, buffers and connections describe the layer and one sample.
+    Counts (mults, adds, comparisons, macs, flops, transcendentals, activation and state bytes)
+    are for the whole batch; params, buffers and connections describe the layer and one sample.
+    Transcendentals (sigmoid, tanh, exp evaluations) are counted apart from flops, as XLA's cost
+    analysis does. Recurrent layers add per-step counts, a per-layer breakdown, the sequential
+    steps of each schedule and notes stating the rules used; other layers leave them empty.
     """
 
     layer: str
@@ -88,6 +100,14 @@ class LayerReport:
     sequential_steps: Any
     batch: Any
     dtype: str
+    transcendentals: Any = 0
+    sequential_steps_backward: Any = 1
+    state_bytes: Any = None
+    bptt_activation_bytes: Any = None
+    per_step: dict | None = None
+    per_layer: tuple | None = None
+    sequential_regimes: dict | None = None
+    notes: tuple = ()
     config: dict = field(default_factory=dict)
 
     def get(self, q: Quantity) -> Any:
@@ -106,4 +126,5 @@ class LayerReport:
                 return any(sym(x) for x in v)
             return not (v is None or isinstance(v, (str, bool)) or is_int(v))
 
-        return any(sym(getattr(self, f.name)) for f in fields(self) if f.name != "config")
+        plain = ("config", "per_step", "per_layer", "sequential_regimes", "notes")
+        return any(sym(getattr(self, f.name)) for f in fields(self) if f.name not in plain)

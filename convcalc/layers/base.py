@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from .. import sizes
 from ..errors import ConfigError, ConvcalcError, ExpressionError, ShapeError
 from ..expr import parse_expr, parse_tuple
-from ..report import DTYPE_BYTES, LayerReport
+from ..report import COUNT_KEYS, DTYPE_BYTES, LayerReport
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class Opt:
     help: str
     choices: tuple[str, ...] = ()
     required: bool = False
+    #: "arg": a constructor argument; "input": describes the input instead (--seq-len)
+    role: str = "arg"
 
     @property
     def flag(self) -> str:
@@ -69,6 +71,15 @@ class Counts:
     gemm: tuple | None = None  # (M, K, N) per group and per sample, N scales with batch
     gemm_groups: Any = None
     gemm_batch_axis: int = 2  # which of M, K, N grows with the batch
+    transcendentals: Any = 0
+    sequential_steps: Any = 1
+    sequential_steps_backward: Any = 1
+    state: Any = None  # elements of recurrent state per sample
+    bptt: Any = None  # elements a backward pass through time keeps, per sample
+    per_step: dict | None = None  # per-sample counts of one step (COUNT_KEYS without flops)
+    per_layer: list | None = None  # rows: labels, params, and "per_step"/"per_sequence" count dicts
+    regimes: dict | None = None  # schedule name -> sequential steps
+    notes: tuple = ()  # the rules used, in words
 
 
 def to_value(v: Any, what: str) -> Any:
@@ -142,6 +153,12 @@ class Layer:
 
     # -- hooks -------------------------------------------------------------------------------
     @classmethod
+    def input_from_options(cls, options: dict) -> tuple | None:
+        """The input shape when options describe it (--seq-len with --input-size); None when
+        --input is needed."""
+        return None
+
+    @classmethod
     def inferred(cls, input_shape: tuple) -> dict:
         """Constructor arguments taken from the input shape (in_channels, num_features...)."""
         return {}
@@ -172,17 +189,27 @@ class Layer:
     def build(cls, input_shape: tuple, options: dict) -> "Layer":
         """The layer for this input from option values (command-line text or parsed values)."""
         kwargs = dict(cls.inferred(input_shape))
-        specs = {o.name: o for o in cls.OPTIONS}
-        for name, raw in options.items():
-            spec = specs.get(name)
-            try:
-                kwargs[name] = spec.parse(raw) if spec else raw
-            except ConvcalcError as e:
-                raise e.with_context(option=name, layer=cls.NAME) from None
+        for name, value in cls.parse_options(options).items():
+            spec = next((o for o in cls.OPTIONS if o.name == name), None)
+            if spec is None or spec.role == "arg":
+                kwargs[name] = value
         try:
             return cls(**kwargs)
         except ConvcalcError as e:
             raise e.with_context(layer=cls.NAME) from None
+
+    @classmethod
+    def parse_options(cls, options: dict) -> dict:
+        """Option values from command-line text (values that are not text pass through)."""
+        specs = {o.name: o for o in cls.OPTIONS}
+        out = {}
+        for name, raw in options.items():
+            spec = specs.get(name)
+            try:
+                out[name] = spec.parse(raw) if spec else raw
+            except ConvcalcError as e:
+                raise e.with_context(option=name, layer=cls.NAME) from None
+        return out
 
     def config(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -220,6 +247,23 @@ class Layer:
             gemm[c.gemm_batch_axis] = gemm[c.gemm_batch_axis] * batch
             gemm = tuple(n(v) for v in gemm)
         flops = c.mults + c.adds + c.comparisons
+
+        def scaled(counts: dict) -> dict:
+            """Counts of one sample -> the batch's, with flops = mults + adds + comparisons."""
+            out = {k: n(counts.get(k, 0) * batch) for k in COUNT_KEYS if k != "flops"}
+            out["flops"] = n((counts.get("mults", 0) + counts.get("adds", 0) + counts.get("comparisons", 0)) * batch)
+            return {k: out[k] for k in COUNT_KEYS}
+
+        per_layer = None
+        if c.per_layer is not None:
+            per_layer = tuple(
+                {
+                    **{k: n(v) for k, v in row.items() if k not in ("per_step", "per_sequence")},
+                    "per_step": scaled(row["per_step"]),
+                    "per_sequence": scaled(row["per_sequence"]),
+                }
+                for row in c.per_layer
+            )
         return LayerReport(
             layer=self.NAME,
             input_shape=shape,
@@ -239,9 +283,17 @@ class Layer:
             buffer_bytes=n(c.buffers * width + c.int_buffers * 8),
             gemm=gemm,
             gemm_groups=n(c.gemm_groups) if c.gemm is not None else None,
-            sequential_steps=1,
+            sequential_steps=n(c.sequential_steps),
             batch=batch,
             dtype=dtype,
+            transcendentals=n(c.transcendentals * batch),
+            sequential_steps_backward=n(c.sequential_steps_backward),
+            state_bytes=None if c.state is None else n(c.state * batch * width),
+            bptt_activation_bytes=None if c.bptt is None else n(c.bptt * batch * width),
+            per_step=None if c.per_step is None else scaled(c.per_step),
+            per_layer=per_layer,
+            sequential_regimes=None if c.regimes is None else {k: n(v) for k, v in c.regimes.items()},
+            notes=tuple(c.notes),
             config=self.config(),
         )
 

@@ -34,6 +34,9 @@ _WHERE = {
     "batchnorm1d": "norm:BatchNorm1d",
     "batchnorm2d": "norm:BatchNorm2d",
     "batchnorm3d": "norm:BatchNorm3d",
+    "rnn": "recurrent:RNN",
+    "gru": "recurrent:GRU",
+    "lstm": "recurrent:LSTM",
 }
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..report import LayerReport, Quantity, Unit
+from ..report import COUNT_KEYS, LayerReport, Quantity, Unit
 from ..sizes import is_int, to_latex, to_text
 
 TITLES = {
@@ -20,6 +21,7 @@ TITLES = {
     Quantity.COMPARISONS: "Comparisons",
     Quantity.MACS: "MACs",
     Quantity.FLOPS: "FLOPs",
+    Quantity.TRANSCENDENTALS: "Transcendentals",
     Quantity.CONNECTIONS: "Connections",
     Quantity.ACTIVATION_BYTES: "Activation memory",
     Quantity.PARAM_BYTES: "Parameter memory",
@@ -27,6 +29,9 @@ TITLES = {
     Quantity.GEMM: "im2col GEMM (M, K, N)",
     Quantity.GEMM_GROUPS: "  GEMM groups",
     Quantity.SEQUENTIAL_STEPS: "Sequential steps",
+    Quantity.SEQUENTIAL_STEPS_BACKWARD: "  backward pass",
+    Quantity.STATE_BYTES: "State memory",
+    Quantity.BPTT_ACTIVATION_BYTES: "BPTT activation memory",
     Quantity.BATCH: "Batch",
     Quantity.DTYPE: "Dtype",
 }
@@ -35,6 +40,19 @@ TITLES = {
 SHOWN = [q for q in Quantity if q not in (Quantity.LAYER, Quantity.BATCH, Quantity.DTYPE)]
 
 NOTE = "flops = mults + adds + comparisons; macs = multiply-accumulates of matrix products"
+TRANSCENDENTAL_NOTE = "transcendentals (sigmoid, tanh, exp) are counted apart from flops"
+
+COUNT_TITLES = {
+    "mults": "Mults",
+    "adds": "Adds",
+    "comparisons": "Comparisons",
+    "macs": "MACs",
+    "flops": "FLOPs",
+    "transcendentals": "Transcendentals",
+}
+#: per-layer columns: row key -> title (labels first, then per-step counts, then the sequence's flops)
+LAYER_LABELS = {"layer": "Layer", "direction": "Direction", "scans": "Scans", "input_size": "Input", "params": "Params"}
+LAYER_STEP_COLUMNS = {"mults": "Mults/step", "adds": "Adds/step", "macs": "MACs/step", "transcendentals": "Transc./step"}
 
 _COUNT_UNITS = ((10**18, "E"), (10**15, "P"), (10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
 _BYTE_UNITS = ((2**60, "EiB"), (2**50, "PiB"), (2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"))
@@ -118,3 +136,76 @@ def plain(v: Any) -> Any:
     if isinstance(v, dict):
         return {k: plain(x) for k, x in v.items()}
     return to_text(v)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One table cell: its text and what it holds (label, number, or symbolic expression)."""
+
+    text: str
+    kind: str = "label"
+
+
+@dataclass(frozen=True)
+class Section:
+    """A titled table of cells: what every human-facing renderer lays out its own way."""
+
+    title: str | None
+    header: tuple[str, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+
+
+def _value_cell(v: Any, unit: Unit, *, human: bool, latex: bool) -> Cell:
+    sym = to_latex if latex else to_text
+    sep = "{,}" if latex else ","
+    if unit in (Unit.SHAPE, Unit.GEMM):
+        text = shape(v, joiner=r" \times " if latex else " x ", sym=sym)
+        kind = "number" if v is None or all(is_int(x) for x in v) else "symbolic"
+    else:
+        text = number(v, sep=sep, human=human, unit=unit, sym=sym)
+        kind = "symbolic" if v is not None and not (is_int(v) or isinstance(v, (str, bool))) else "number"
+    if latex and unit is Unit.BYTES and text.endswith(" B"):
+        text = text[:-2] + r"\,B"
+    return Cell(text, kind)
+
+
+def sections(report: LayerReport, *, human: bool = False, latex: bool = False) -> list[Section]:
+    """The report laid out as tables: the quantities (rows with no value left out), then for
+    recurrent layers the counts of one step, the per-layer breakdown and the schedules."""
+    out = []
+    rows = tuple(
+        (Cell(TITLES[q]), _value_cell(report.get(q), q.unit, human=human, latex=latex))
+        for q in SHOWN
+        if report.get(q) is not None
+    )
+    out.append(Section(None, ("Quantity", "Value"), rows))
+    if report.per_step is not None:
+        rows = tuple(
+            (Cell(COUNT_TITLES[k]), _value_cell(v, Unit.COUNT, human=human, latex=latex)) for k, v in report.per_step.items()
+        )
+        out.append(Section("One time step (all layers)", ("Count", "Value"), rows))
+    if report.per_layer:
+        labels = [k for k in LAYER_LABELS if k in report.per_layer[0]]
+        header = tuple(LAYER_LABELS[k] for k in labels) + tuple(LAYER_STEP_COLUMNS.values()) + ("FLOPs/seq",)
+        rows = tuple(
+            tuple(_value_cell(row[k], Unit.COUNT, human=human, latex=latex) if k != "direction" else Cell(str(row[k])) for k in labels)
+            + tuple(_value_cell(row["per_step"][k], Unit.COUNT, human=human, latex=latex) for k in LAYER_STEP_COLUMNS)
+            + (_value_cell(row["per_sequence"]["flops"], Unit.COUNT, human=human, latex=latex),)
+            for row in report.per_layer
+        )
+        out.append(Section("Per layer", header, rows))
+    if report.sequential_regimes:
+        rows = tuple(
+            (Cell(name.replace("_", " ")), _value_cell(v, Unit.COUNT, human=False, latex=latex))
+            for name, v in report.sequential_regimes.items()
+        )
+        out.append(Section("Sequential steps by schedule", ("Schedule", "Steps"), rows))
+    return out
+
+
+def footer(report: LayerReport) -> list[str]:
+    """Lines under the tables: batch and dtype, the counting conventions, the rules used."""
+    lines = [f"batch {report.batch}, {report.dtype}; {NOTE}"]
+    if report.transcendentals != 0:
+        lines.append(TRANSCENDENTAL_NOTE)
+    return lines + list(report.notes)

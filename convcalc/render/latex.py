@@ -1,9 +1,9 @@
-"""LaTeX: a booktabs tabular, symbolic values in math mode via SymPy's printer."""
+"""LaTeX: booktabs tabulars, values in math mode, symbolic ones via SymPy's printer."""
 
 from __future__ import annotations
 
-from ..report import LayerReport, Unit
-from .format import NOTE, SHOWN, TITLES, cell, config_text
+from ..report import LayerReport
+from .format import config_text, footer, sections
 
 
 def _escape(text: str) -> str:
@@ -12,26 +12,28 @@ def _escape(text: str) -> str:
     return text
 
 
+def _cell(c) -> str:
+    if c.kind == "label":
+        return _escape(c.text.strip())
+    return "n/a" if c.text == "n/a" else f"${c.text}$"
+
+
 def render_latex(report: LayerReport, *, human: bool = False) -> str:
     caption = _escape(f"{report.layer} ({config_text(report)}), batch {report.batch}, {report.dtype}")
-    lines = [
-        r"\begin{table}[ht]",
-        r"\centering",
-        r"\begin{tabular}{lr}",
-        r"\toprule",
-        r"Quantity & Value \\",
-        r"\midrule",
-    ]
-    for q in SHOWN:
-        text = cell(report, q, human=human, sep="{,}", latex=True)
-        if q.unit is Unit.BYTES and text.endswith(" B"):
-            text = text[:-2] + r"\,B"
-        lines.append(f"{_escape(TITLES[q].strip())} & ${text}$ \\\\" if text != "n/a" else f"{_escape(TITLES[q].strip())} & n/a \\\\")
-    lines += [
-        r"\bottomrule",
-        r"\end{tabular}",
-        f"\\caption{{{caption}. {_escape(NOTE)}.}}",
-        r"\end{table}",
-        "",
-    ]
+    lines = [r"\begin{table}[ht]", r"\centering"]
+    for i, section in enumerate(sections(report, human=human, latex=True)):
+        if i:
+            lines.append(r"\medskip")
+        if section.title:
+            lines.append(r"\par\textbf{" + _escape(section.title) + r"}\par")
+        lines += [
+            r"\begin{tabular}{l" + "r" * (len(section.header) - 1) + "}",
+            r"\toprule",
+            " & ".join(_escape(h) for h in section.header) + r" \\",
+            r"\midrule",
+        ]
+        lines += [" & ".join(_cell(c) for c in row) + r" \\" for row in section.rows]
+        lines += [r"\bottomrule", r"\end{tabular}"]
+    notes = " ".join(_escape(line) + "." for line in footer(report)[1:])
+    lines += [f"\\caption{{{caption}. {_escape(footer(report)[0].split('; ', 1)[1])}. {notes}}}".replace(" }", "}"), r"\end{table}", ""]
     return "\n".join(lines)

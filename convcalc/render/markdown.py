@@ -1,10 +1,9 @@
-"""Markdown: a GitHub table of quantities; symbolic values in backticks."""
+"""Markdown: GitHub tables; symbolic values in backticks."""
 
 from __future__ import annotations
 
 from ..report import LayerReport
-from ..sizes import is_int
-from .format import NOTE, SHOWN, TITLES, cell, title
+from .format import footer, sections, title
 
 
 def _md(text: str) -> str:
@@ -12,15 +11,15 @@ def _md(text: str) -> str:
 
 
 def render_markdown(report: LayerReport, *, human: bool = False) -> str:
-    lines = [f"**{_md(title(report))}**, batch {report.batch}, {report.dtype}", "", "| Quantity | Value |", "|---|---:|"]
-    for q in SHOWN:
-        v = report.get(q)
-        text = cell(report, q, human=human)
-        symbolic = v is not None and not is_int(v) and not isinstance(v, (tuple, str)) or (
-            isinstance(v, tuple) and not all(is_int(x) for x in v)
-        )
-        if symbolic:
-            text = f"`{text}`"
-        lines.append(f"| {TITLES[q].strip()} | {_md(text)} |")
-    lines += ["", f"_{NOTE}._", ""]
+    lines = [f"**{_md(title(report))}**, batch {report.batch}, {report.dtype}", ""]
+    for section in sections(report, human=human):
+        if section.title:
+            lines += [f"_{section.title}_", ""]
+        lines.append("| " + " | ".join(section.header) + " |")
+        lines.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(section.header))) + "|")
+        for row in section.rows:
+            cells = [f"`{c.text}`" if c.kind == "symbolic" else c.text.strip() for c in row]
+            lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
+        lines.append("")
+    lines += [f"_{_md(line)}._" for line in footer(report)] + [""]
     return "\n".join(lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from ..report import LayerReport
-from .format import NOTE, SHOWN, TITLES, cell, title
+from .format import footer, sections, title
 
 
 def render_table(report: LayerReport, *, human: bool = False, color: bool = False, width: int | None = None) -> str:
@@ -14,11 +14,6 @@ def render_table(report: LayerReport, *, human: bool = False, color: bool = Fals
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(box=box.SIMPLE_HEAD)
-    table.add_column("Quantity", style="cyan" if color else None, no_wrap=True)
-    table.add_column("Value", justify="right", style="bold" if color else None)
-    for q in SHOWN:
-        table.add_row(Text(TITLES[q]), Text(cell(report, q, human=human)))
     buf = io.StringIO()
     console = Console(
         file=buf,
@@ -31,6 +26,16 @@ def render_table(report: LayerReport, *, human: bool = False, color: bool = Fals
         emoji=False,
     )
     console.print(Text(title(report), style="bold" if color else ""))
-    console.print(table)
-    console.print(Text(f"batch {report.batch}, {report.dtype}; {NOTE}", style="dim" if color else ""))
+    for section in sections(report, human=human):
+        if section.title:
+            console.print(Text(section.title, style="bold" if color else ""))
+        table = Table(box=box.SIMPLE_HEAD)
+        for i, name in enumerate(section.header):
+            label = i == 0 and section.rows and section.rows[0][0].kind == "label"
+            table.add_column(name, justify="left" if label else "right", style=("cyan" if label else "bold") if color else None)
+        for row in section.rows:
+            table.add_row(*(Text(c.text) for c in row))
+        console.print(table)
+    for line in footer(report):
+        console.print(Text(line, style="dim" if color else ""))
     return buf.getvalue()

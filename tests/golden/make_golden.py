@@ -173,6 +173,35 @@ def bn_case(n: int) -> dict:
             "track_running_stats": rng.random() < 0.7}, "input": [c] + spatial, "batch": 2}
 
 
+def rnn_case(kind: str) -> dict:
+    kw = {"input_size": rng.randint(1, 12), "hidden_size": rng.randint(1, 12), "num_layers": rng.randint(1, 3),
+          "bias": rng.random() < 0.7, "bidirectional": rng.random() < 0.4}
+    if kind == "rnn":
+        kw["nonlinearity"] = rng.choice(["tanh", "relu"])
+    if kind == "lstm" and rng.random() < 0.4:
+        kw["proj_size"] = rng.randint(0, kw["hidden_size"])  # == hidden_size is refused
+    return {"layer": kind, "kwargs": kw, "input": [rng.randint(1, 6), kw["input_size"]], "batch": rng.choice([1, 2, 3])}
+
+
+def run_rnn(case: dict) -> dict:
+    m = getattr(nn, case["layer"].upper())(**case["kwargs"])
+    t, d = case["input"]
+    x = torch.ones(t, case["batch"], d)  # (T, batch, features): PyTorch's default layout
+    # on CPU a fused oneDNN LSTM/GRU kernel hides its matmuls from FlopCounterMode
+    with torch.backends.mkldnn.flags(enabled=False):
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            y, _ = m(x)
+    return {
+        "output_shape": [y.shape[0], y.shape[2]],
+        "params": sum(p.numel() for p in m.parameters()),
+        "buffers": 0,
+        "param_bytes": sum(p.numel() * p.element_size() for p in m.parameters()),
+        "buffer_bytes": 0,
+        "torch_flops": int(counter.get_total_flops()),
+    }
+
+
 def main() -> None:
     cases = []
     for n in (1, 2, 3):
@@ -182,6 +211,8 @@ def main() -> None:
             cases += [pool_case(kind, n) for _ in range(20)]
         cases += [bn_case(n) for _ in range(8)]
     cases += [linear_case() for _ in range(30)]
+    for kind in ("rnn", "gru", "lstm"):
+        cases += [rnn_case(kind) for _ in range(40)]
     records = []
     for case in cases:
         layer = case["layer"]
@@ -190,6 +221,8 @@ def main() -> None:
                 rec = run_conv(case)
             elif "pool" in layer:
                 rec = run_pool(case)
+            elif layer in ("rnn", "gru", "lstm"):
+                rec = run_rnn(case)
             elif layer == "linear":
                 rec = run_module_case(case, nn.Linear)
             else:
