@@ -140,8 +140,9 @@ def _run_layer(cls: type[Layer], values: dict) -> None:
             described = {k: v for k, v in values.items() if v is not None and k in {o.name for o in cls.OPTIONS}}
             shape = cls.input_from_options(cls.parse_options(described))
             if shape is None:
-                hint = f" (or {', '.join(o.flag for o in cls.OPTIONS if o.role == 'input')} with the sizes)" if any(o.role == "input" for o in cls.OPTIONS) else ""
-                raise ConvcalcError(f"missing: the input shape {cls.INPUT}{hint}", option="input")
+                described_by = [o.flag for o in cls.OPTIONS if o.role == "input"]
+                hint = f", or {' and '.join(described_by + ['--input-size'])}" if described_by else ""
+                raise ConvcalcError(f"missing: give --input {cls.INPUT}{hint}", option="input")
         try:
             batch = parse_expr(values.pop("batch"))
         except ConvcalcError as e:

@@ -108,6 +108,7 @@ class LayerReport:
     per_layer: tuple | None = None
     sequential_regimes: dict | None = None
     notes: tuple = ()
+    step_unit: str = "time step"
     config: dict = field(default_factory=dict)
 
     def get(self, q: Quantity) -> Any:
@@ -126,5 +127,5 @@ class LayerReport:
                 return any(sym(x) for x in v)
             return not (v is None or isinstance(v, (str, bool)) or is_int(v))
 
-        plain = ("config", "per_step", "per_layer", "sequential_regimes", "notes")
+        plain = ("config", "per_step", "per_layer", "sequential_regimes", "notes", "step_unit")
         return any(sym(getattr(self, f.name)) for f in fields(self) if f.name not in plain)

@@ -44,6 +44,16 @@ def ceil_div(a: Any, b: Any) -> Any:
     return (a + b - 1) // b
 
 
+def exact_div(a: Any, b: Any) -> Any:
+    """a / b where b is known to divide a (T*(T - 1)/2): an int, or an exact SymPy quotient
+    rather than a floor."""
+    if all_int(a, b):
+        q, r = divmod(a, b)
+        assert r == 0, f"{a} is not divisible by {b}"
+        return q
+    return as_expr(a) / as_expr(b)
+
+
 def smax(*args: Any) -> Any:
     """max(); symbolically an argument known to be dominated (for all positive symbol values)
     is dropped, so that max(0, floor((H - 3)/2) + 1) is just floor((H - 3)/2) + 1."""

@@ -123,6 +123,16 @@ BAD = [
     (["maxpool2d", "--input", "3,8,8", "--kernel-size", "3", "--padding", "2"], "--padding: 2 must be at most half the kernel size 3"),
     (["linear", "--input", "4,0", "--out-features", "3"], "--input: shape '4,0': entry 2 is 0"),
     (["conv5d", "--input", "3"], "No such command 'conv5d'"),
+    (["lstm", "--hidden-size", "4"], "--input: missing: give --input T,input_size, or --seq-len and --input-size"),
+    (["lstm", "--input-size", "3", "--hidden-size", "4", "--seq-len", "5", "--proj-size", "4"], "--proj-size: 4 must be smaller than hidden_size 4"),
+    (["lstm", "--input-size", "0", "--hidden-size", "4", "--seq-len", "5"], "--input-size: must be positive, got 0"),
+    (["lstm", "--input-size", "3", "--hidden-size", "4", "--seq-len", "0"], "--seq-len: must be positive, got 0"),
+    (["gru", "--input-size", "3", "--hidden-size", "0", "--seq-len", "5"], "--hidden-size: must be positive, got 0"),
+    (["rnn", "--input-size", "3", "--hidden-size", "4", "--seq-len", "5", "--nonlinearity", "gelu"], "--nonlinearity: 'gelu' is not one of tanh, relu"),
+    (["mdrnn", "--input", "3,5,5", "--hidden-size", "4", "--directions", "3"], "--directions: 3 is not a power of two"),
+    (["mdrnn", "--input", "3,5,5", "--hidden-size", "4", "--directions", "8"], "--directions: 8 scans but a 2-dimensional grid has 4 corners"),
+    (["attention-rnn", "--input-size", "3", "--hidden-size", "4", "--k", "0", "--seq-len", "5"], "--k: must be positive, got 0"),
+    (["attention-rnn", "--input-size", "3", "--hidden-size", "4", "--k", "1.5", "--seq-len", "5"], "--k: malformed expression"),
 ]
 
 
@@ -164,3 +174,38 @@ def test_help_shows_an_example(capsys, command):
 def test_python_m_help():
     proc = subprocess.run([sys.executable, "-m", "convcalc", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "conv2d" in proc.stdout
+
+
+def test_lstm_json_keys(capsys):
+    code, out, _ = run(capsys, "lstm", "--input-size", "128", "--hidden-size", "256", "--num-layers", "2", "--seq-len", "100", "-f", "json")
+    data = json.loads(out)
+    assert code == 0
+    for key in ("transcendentals", "sequential_steps", "sequential_steps_backward", "bptt_activation_bytes", "state_bytes",
+                "per_step", "per_layer", "sequential_regimes", "notes"):
+        assert key in data
+    assert data["input_shape"] == [100, 128] and data["output_shape"] == [100, 256]
+    assert data["sequential_steps"] == 101 and data["sequential_regimes"] == {"layer_by_layer": 200, "wavefront_pipelined": 101}
+    assert [row["layer"] for row in data["per_layer"]] == [1, 2]
+
+
+def test_symbolic_bidirectional_lstm(capsys):
+    code, out, _ = run(capsys, "lstm", "--input-size", "D", "--hidden-size", "H", "--seq-len", "T", "--bidirectional", "-f", "json")
+    data = json.loads(out)
+    assert code == 0
+    assert data["params"] == "8*H*(D + H + 2)" and data["output_shape"] == ["T", "2*H"]
+
+
+def test_input_shape_instead_of_seq_len(capsys):
+    a = run(capsys, "gru", "--input", "50,64", "--hidden-size", "64", "-f", "json")[1]
+    b = run(capsys, "gru", "--input-size", "64", "--seq-len", "50", "--hidden-size", "64", "-f", "json")[1]
+    assert a == b
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "csv", "latex", "json"])
+def test_recurrent_every_format(capsys, fmt):
+    code, out, err = run(capsys, "mdrnn", "--input", "3,G,G", "--hidden-size", "32", "--num-layers", "2", "--directions", "4", "--cell", "lstm", "-f", fmt)
+    assert code == 0 and err == "" and out
+    if fmt == "latex":
+        assert out.count(r"\begin{tabular}") == out.count(r"\end{tabular}") == 4
+    if fmt in ("table", "markdown"):
+        assert "wavefront" in out and "raster" in out

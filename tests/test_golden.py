@@ -20,10 +20,14 @@ def _report(case):
     return cls(**kwargs).report(tuple(case["input"]), batch=case["batch"])
 
 
+#: layers with no PyTorch module (checked by enumeration in their own tests)
+NOT_IN_TORCH = {"mdrnn", "gated-rnn", "attention-rnn"}
+
+
 def test_golden_set_is_large_and_covers_every_family():
     families = {c["layer"] for c in CASES if not c["refused"]}
     assert len(CASES) >= 500
-    assert families == set(LAYERS)
+    assert families == set(LAYERS) - NOT_IN_TORCH
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c["refused"]], ids=_id)

@@ -1,6 +1,7 @@
 """The worked numbers of the course material, and cross-checks that hold for every layer."""
 
 import pytest
+import sympy as sp
 
 from convcalc import Conv1d, Conv2d, LAYERS
 from convcalc.report import Quantity
@@ -77,6 +78,8 @@ def _example_layer(name):
         else:
             opts[key] = True
             i += 1
+    if shape is None:
+        shape = cls.input_from_options(cls.parse_options(opts))
     return cls.build(shape, opts), shape
 
 
@@ -91,3 +94,7 @@ def test_totals_add_up(name):
     if r.gemm is not None:
         m, k, n = r.gemm
         assert r.gemm_groups * m * k * n == r.macs
+    if r.per_layer:
+        for key in ("mults", "adds", "macs", "flops", "transcendentals"):
+            assert sp.expand(sum(row["per_sequence"][key] for row in r.per_layer) - r.get(Quantity(key))) == 0
+        assert sp.expand(sum(row["params"] for row in r.per_layer) - r.params) == 0

@@ -52,6 +52,8 @@ class Opt:
             return raw.strip().lower()
         if self.kind == "size":
             return parse_expr(raw)
+        if self.kind == "size_or_inf":
+            return "inf" if raw.strip().lower() in ("inf", "infinity") else parse_expr(raw)
         return parse_tuple(raw)
 
 
@@ -80,6 +82,7 @@ class Counts:
     per_layer: list | None = None  # rows: labels, params, and "per_step"/"per_sequence" count dicts
     regimes: dict | None = None  # schedule name -> sequential steps
     notes: tuple = ()  # the rules used, in words
+    step_unit: str = "time step"  # what one entry of per_step is
 
 
 def to_value(v: Any, what: str) -> Any:
@@ -138,7 +141,7 @@ class Layer:
     #: number of spatial dimensions (convolution and pooling families)
     NDIM: ClassVar[int] = 0
 
-    def __init_subclass__(cls, *, ndim: int | None = None, example: str | None = None, **kwargs: Any) -> None:
+    def __init_subclass__(cls, *, ndim: int | None = None, example: str | None = None, name: str | None = None, **kwargs: Any) -> None:
         """A public layer declares itself in one line: ``class Conv2d(_ConvNd, ndim=2, example=...)``
         with its summary as the docstring; the command name is the class name in lower case and
         the input layout follows from ndim."""
@@ -147,7 +150,7 @@ class Layer:
             cls.NDIM = ndim
             cls.INPUT = ("C", "C,L", "C,H,W", "C,D,H,W")[ndim]
         if example is not None:
-            cls.NAME = cls.__name__.lower()
+            cls.NAME = name or cls.__name__.lower()
             cls.SUMMARY = " ".join((cls.__doc__ or "").split())
             cls.EXAMPLE = f"convcalc {cls.NAME} {example}"
 
@@ -294,6 +297,7 @@ class Layer:
             per_layer=per_layer,
             sequential_regimes=None if c.regimes is None else {k: n(v) for k, v in c.regimes.items()},
             notes=tuple(c.notes),
+            step_unit=c.step_unit,
             config=self.config(),
         )
 

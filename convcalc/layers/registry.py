@@ -37,6 +37,9 @@ _WHERE = {
     "rnn": "recurrent:RNN",
     "gru": "recurrent:GRU",
     "lstm": "recurrent:LSTM",
+    "mdrnn": "mdrnn:MDRNN",
+    "gated-rnn": "recurrent:GatedRNN",
+    "attention-rnn": "recurrent:AttentionRNN",
 }
 
 

@@ -183,7 +183,7 @@ def sections(report: LayerReport, *, human: bool = False, latex: bool = False) -
         rows = tuple(
             (Cell(COUNT_TITLES[k]), _value_cell(v, Unit.COUNT, human=human, latex=latex)) for k, v in report.per_step.items()
         )
-        out.append(Section("One time step (all layers)", ("Count", "Value"), rows))
+        out.append(Section(f"One {report.step_unit} (all layers)", ("Count", "Value"), rows))
     if report.per_layer:
         labels = [k for k in LAYER_LABELS if k in report.per_layer[0]]
         header = tuple(LAYER_LABELS[k] for k in labels) + tuple(LAYER_STEP_COLUMNS.values()) + ("FLOPs/seq",)

@@ -9,7 +9,18 @@ from .format import plain
 
 
 def report_dict(report: LayerReport) -> dict:
+    """Every quantity; then, where the layer has them (recurrent layers), per_step (with what a
+    step is: step_unit), per_layer, sequential_regimes and notes; then the layer's arguments."""
     out = {q.value: plain(report.get(q)) for q in Quantity}
+    if report.per_step is not None:
+        out["step_unit"] = report.step_unit
+        out["per_step"] = plain(report.per_step)
+    if report.per_layer is not None:
+        out["per_layer"] = plain(list(report.per_layer))
+    if report.sequential_regimes is not None:
+        out["sequential_regimes"] = plain(report.sequential_regimes)
+    if report.notes:
+        out["notes"] = list(report.notes)
     out["config"] = plain(report.config)
     return out
 

@@ -21,5 +21,5 @@ def render_markdown(report: LayerReport, *, human: bool = False) -> str:
             cells = [f"`{c.text}`" if c.kind == "symbolic" else c.text.strip() for c in row]
             lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
         lines.append("")
-    lines += [f"_{_md(line)}._" for line in footer(report)] + [""]
+    lines += [f"- {_md(line)}" for line in footer(report)] + [""]
     return "\n".join(lines)
