@@ -312,3 +312,16 @@ def test_bad_recurrent_config(make, message):
         make()
 
 
+
+
+@settings(max_examples=30, deadline=None)
+@given(D=st.integers(1, 4), H=st.integers(1, 4), g1=st.integers(1, 6), g2=st.integers(1, 6), L=st.integers(1, 3),
+       d=st.sampled_from([1, 2, 4]), cell=st.sampled_from(["tanh", "lstm"]))
+def test_mdrnn_symbolic_equals_numeric(D, H, g1, g2, L, d, cell):
+    Ds, Hs, A, B = symbol("D"), symbol("H"), symbol("A"), symbol("B")
+    sym = MDRNN(Ds, Hs, num_layers=L, directions=d, cell=cell).report((Ds, A, B))
+    num = MDRNN(D, H, num_layers=L, directions=d, cell=cell).report((D, g1, g2))
+    values = {"D": D, "H": H, "A": g1, "B": g2}
+    for q in (Quantity.PARAMS, Quantity.MULTS, Quantity.ADDS, Quantity.MACS, Quantity.TRANSCENDENTALS,
+              Quantity.CONNECTIONS, Quantity.SEQUENTIAL_STEPS, Quantity.STATE_BYTES, Quantity.BPTT_ACTIVATION_BYTES):
+        assert substitute(sym.get(q), values) == num.get(q), q

@@ -139,7 +139,8 @@ class MDRNN(Layer, example="--input 3,G,G --hidden-size 32 --num-layers 2 --dire
                 "wavefront pipelined: a unidirectional layer starts one step after the layer below, "
                 + ("sum(S_k - 1) + L" if n != 2 else "H + W + L - 2")
                 + "; with several scans a layer needs every scan of the layer below, so layers run one after another",
-                "connections: edges from positions that exist (none from beyond the grid's edge); mults as frameworks compute them",
+                "connections: edges from positions that exist (none from beyond the grid's edge); mults as frameworks compute them; "
+                f"an interior position of one scan of the first layer has {sizes.to_text(sizes.normalize(b * (inputs[0] * h + n * h * h)))}",
                 "per step = per grid position (all scans and layers)",
             ),
         )
