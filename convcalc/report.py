@@ -24,10 +24,12 @@ class Quantity(str, Enum):
     INPUT_SHAPE = "input_shape"
     OUTPUT_SHAPE = "output_shape"
     PARAMS = "params"
+    EFFECTIVE_PARAMS = "effective_params"
     WEIGHTS = "weights"
     BIASES = "biases"
     BUFFERS = "buffers"
     MULTS = "mults"
+    EFFECTIVE_MULTS = "effective_mults"
     ADDS = "adds"
     COMPARISONS = "comparisons"
     MACS = "macs"
@@ -109,6 +111,10 @@ class LayerReport:
     sequential_regimes: dict | None = None
     notes: tuple = ()
     step_unit: str = "time step"
+    effective_params: Any = None
+    effective_mults: Any = None
+    receptive_field: dict | None = None
+    work: dict | None = None
     config: dict = field(default_factory=dict)
 
     def get(self, q: Quantity) -> Any:
@@ -127,5 +133,5 @@ class LayerReport:
                 return any(sym(x) for x in v)
             return not (v is None or isinstance(v, (str, bool)) or is_int(v))
 
-        plain = ("config", "per_step", "per_layer", "sequential_regimes", "notes", "step_unit")
+        plain = ("config", "per_step", "per_layer", "sequential_regimes", "notes", "step_unit", "receptive_field", "work")
         return any(sym(getattr(self, f.name)) for f in fields(self) if f.name not in plain)

@@ -83,6 +83,10 @@ class Counts:
     regimes: dict | None = None  # schedule name -> sequential steps
     notes: tuple = ()  # the rules used, in words
     step_unit: str = "time step"  # what one entry of per_step is
+    effective_weights: Any = None  # weights a mask leaves in use (masked convolutions)
+    effective_mults: Any = None  # products by those weights
+    receptive_field: dict | None = None  # sizes, and a "map" of cell states for a drawing
+    work: dict | None = None  # named per-sample count dicts (e.g. per generated sample)
 
 
 def to_value(v: Any, what: str) -> Any:
@@ -260,12 +264,7 @@ class Layer:
         per_layer = None
         if c.per_layer is not None:
             per_layer = tuple(
-                {
-                    **{k: n(v) for k, v in row.items() if k not in ("per_step", "per_sequence")},
-                    "per_step": scaled(row["per_step"]),
-                    "per_sequence": scaled(row["per_sequence"]),
-                }
-                for row in c.per_layer
+                {k: scaled(v) if k in ("per_step", "per_sequence") else n(v) for k, v in row.items()} for row in c.per_layer
             )
         return LayerReport(
             layer=self.NAME,
@@ -298,6 +297,10 @@ class Layer:
             sequential_regimes=None if c.regimes is None else {k: n(v) for k, v in c.regimes.items()},
             notes=tuple(c.notes),
             step_unit=c.step_unit,
+            effective_params=None if c.effective_weights is None else n(c.effective_weights + c.biases),
+            effective_mults=None if c.effective_mults is None else n(c.effective_mults * batch),
+            receptive_field=None if c.receptive_field is None else {k: (v if k == "map" else n(v)) for k, v in c.receptive_field.items()},
+            work=None if c.work is None else {k: scaled(v) for k, v in c.work.items()},
             config=self.config(),
         )
 

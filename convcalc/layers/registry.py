@@ -40,6 +40,8 @@ _WHERE = {
     "mdrnn": "mdrnn:MDRNN",
     "gated-rnn": "recurrent:GatedRNN",
     "attention-rnn": "recurrent:AttentionRNN",
+    "maskedconv2d": "pixelcnn:MaskedConv2d",
+    "pixelcnn": "pixelcnn:PixelCNN",
 }
 
 

@@ -13,10 +13,12 @@ TITLES = {
     Quantity.INPUT_SHAPE: "Input shape",
     Quantity.OUTPUT_SHAPE: "Output shape",
     Quantity.PARAMS: "Parameters",
+    Quantity.EFFECTIVE_PARAMS: "  effective (unmasked)",
     Quantity.WEIGHTS: "  weights",
     Quantity.BIASES: "  biases",
     Quantity.BUFFERS: "Buffers",
     Quantity.MULTS: "Mults",
+    Quantity.EFFECTIVE_MULTS: "  effective (unmasked)",
     Quantity.ADDS: "Adds",
     Quantity.COMPARISONS: "Comparisons",
     Quantity.MACS: "MACs",
@@ -51,7 +53,15 @@ COUNT_TITLES = {
     "transcendentals": "Transcendentals",
 }
 #: per-layer columns: row key -> title (labels first, then per-step counts, then the sequence's flops)
-LAYER_LABELS = {"layer": "Layer", "direction": "Direction", "scans": "Scans", "input_size": "Input", "params": "Params"}
+LAYER_LABELS = {
+    "layer": "Layer", "type": "Type", "repeat": "Times", "direction": "Direction", "scans": "Scans",
+    "input_size": "Input", "params": "Params", "effective_params": "Effective", "connections": "Connections",
+}  # fmt: skip
+LAYER_TOTAL_COLUMNS = ("macs", "flops", "transcendentals")
+WORK_COLUMNS = {"mults": "Mults", "adds": "Adds", "macs": "MACs", "flops": "FLOPs", "transcendentals": "Transc."}
+#: receptive-field map cell codes -> glyphs (the report holds codes, never glyphs)
+FIELD_GLYPHS = {"seen": "#", "blind": "o", "current": "@", "future": ".", "outside": " "}
+FIELD_LEGEND = "# seen, o blind spot, @ current pixel, . not yet generated"
 LAYER_STEP_COLUMNS = {"mults": "Mults/step", "adds": "Adds/step", "macs": "MACs/step", "transcendentals": "Transc./step"}
 
 _COUNT_UNITS = ((10**18, "E"), (10**15, "P"), (10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K"))
@@ -186,14 +196,41 @@ def sections(report: LayerReport, *, human: bool = False, latex: bool = False) -
         out.append(Section(f"One {report.step_unit} (all layers)", ("Count", "Value"), rows))
     if report.per_layer:
         labels = [k for k in LAYER_LABELS if k in report.per_layer[0]]
-        header = tuple(LAYER_LABELS[k] for k in labels) + tuple(LAYER_STEP_COLUMNS.values()) + ("FLOPs/seq",)
-        rows = tuple(
-            tuple(_value_cell(row[k], Unit.COUNT, human=human, latex=latex) if k != "direction" else Cell(str(row[k])) for k in labels)
-            + tuple(_value_cell(row["per_step"][k], Unit.COUNT, human=human, latex=latex) for k in LAYER_STEP_COLUMNS)
-            + (_value_cell(row["per_sequence"]["flops"], Unit.COUNT, human=human, latex=latex),)
-            for row in report.per_layer
-        )
+        stepwise = "per_step" in report.per_layer[0]
+
+        def label(row: dict, k: str) -> Cell:
+            v = row[k]
+            return Cell(str(v)) if isinstance(v, str) else _value_cell(v, Unit.COUNT, human=human, latex=latex)
+
+        if stepwise:
+            header = tuple(LAYER_LABELS[k] for k in labels) + tuple(LAYER_STEP_COLUMNS.values()) + ("FLOPs/seq",)
+            rows = tuple(
+                tuple(label(row, k) for k in labels)
+                + tuple(_value_cell(row["per_step"][k], Unit.COUNT, human=human, latex=latex) for k in LAYER_STEP_COLUMNS)
+                + (_value_cell(row["per_sequence"]["flops"], Unit.COUNT, human=human, latex=latex),)
+                for row in report.per_layer
+            )
+        else:
+            header = tuple(LAYER_LABELS[k] for k in labels) + tuple(WORK_COLUMNS[k] for k in LAYER_TOTAL_COLUMNS)
+            rows = tuple(
+                tuple(label(row, k) for k in labels)
+                + tuple(_value_cell(row["per_sequence"][k], Unit.COUNT, human=human, latex=latex) for k in LAYER_TOTAL_COLUMNS)
+                for row in report.per_layer
+            )
         out.append(Section("Per layer", header, rows))
+    if report.work:
+        rows = tuple(
+            (Cell(name.replace("_", " ")),) + tuple(_value_cell(counts[k], Unit.COUNT, human=human, latex=latex) for k in WORK_COLUMNS)
+            for name, counts in report.work.items()
+        )
+        out.append(Section("Work", ("Per",) + tuple(WORK_COLUMNS.values()), rows))
+    if report.receptive_field:
+        rows = tuple(
+            (Cell(name.replace("_", " ")), _value_cell(v, Unit.COUNT, human=False, latex=latex))
+            for name, v in report.receptive_field.items()
+            if name != "map"
+        )
+        out.append(Section("Receptive field", ("Quantity", "Value"), rows))
     if report.sequential_regimes:
         rows = tuple(
             (Cell(name.replace("_", " ")), _value_cell(v, Unit.COUNT, human=False, latex=latex))
@@ -209,3 +246,11 @@ def footer(report: LayerReport) -> list[str]:
     if report.transcendentals != 0:
         lines.append(TRANSCENDENTAL_NOTE)
     return lines + list(report.notes)
+
+
+def field_drawing(report: LayerReport) -> list[str] | None:
+    """The receptive-field map as text rows (glyphs chosen here, not in the report)."""
+    rf = report.receptive_field
+    if not rf or "map" not in rf:
+        return None
+    return ["".join(FIELD_GLYPHS[c] for c in row).rstrip() for row in rf["map"]] + [FIELD_LEGEND]

@@ -19,6 +19,10 @@ def report_dict(report: LayerReport) -> dict:
         out["per_layer"] = plain(list(report.per_layer))
     if report.sequential_regimes is not None:
         out["sequential_regimes"] = plain(report.sequential_regimes)
+    if report.receptive_field is not None:
+        out["receptive_field"] = plain(report.receptive_field)
+    if report.work is not None:
+        out["work"] = plain(report.work)
     if report.notes:
         out["notes"] = list(report.notes)
     out["config"] = plain(report.config)

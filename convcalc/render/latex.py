@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..report import LayerReport
-from .format import config_text, footer, sections
+from .format import config_text, field_drawing, footer, sections
 
 
 def _escape(text: str) -> str:
@@ -34,6 +34,9 @@ def render_latex(report: LayerReport, *, human: bool = False) -> str:
         ]
         lines += [" & ".join(_cell(c) for c in row) + r" \\" for row in section.rows]
         lines += [r"\bottomrule", r"\end{tabular}"]
+    drawing = field_drawing(report)
+    if drawing:
+        lines += [r"\medskip", r"\begin{verbatim}"] + drawing + [r"\end{verbatim}"]
     notes = " ".join(_escape(line) + "." for line in footer(report)[1:])
     lines += [f"\\caption{{{caption}. {_escape(footer(report)[0].split('; ', 1)[1])}. {notes}}}".replace(" }", "}"), r"\end{table}", ""]
     return "\n".join(lines)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..report import LayerReport
-from .format import footer, sections, title
+from .format import field_drawing, footer, sections, title
 
 
 def _md(text: str) -> str:
@@ -21,5 +21,8 @@ def render_markdown(report: LayerReport, *, human: bool = False) -> str:
             cells = [f"`{c.text}`" if c.kind == "symbolic" else c.text.strip() for c in row]
             lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
         lines.append("")
+    drawing = field_drawing(report)
+    if drawing:
+        lines += ["```"] + drawing + ["```", ""]
     lines += [f"- {_md(line)}" for line in footer(report)] + [""]
     return "\n".join(lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from ..report import LayerReport
-from .format import footer, sections, title
+from .format import field_drawing, footer, sections, title
 
 
 def render_table(report: LayerReport, *, human: bool = False, color: bool = False, width: int | None = None) -> str:
@@ -32,10 +32,14 @@ def render_table(report: LayerReport, *, human: bool = False, color: bool = Fals
         table = Table(box=box.SIMPLE_HEAD)
         for i, name in enumerate(section.header):
             label = i == 0 and section.rows and section.rows[0][0].kind == "label"
-            table.add_column(name, justify="left" if label else "right", style=("cyan" if label else "bold") if color else None)
+            table.add_column(name, justify="left" if label else "right", style=("cyan" if label else "bold") if color else None, overflow="fold")
         for row in section.rows:
             table.add_row(*(Text(c.text) for c in row))
         console.print(table)
+    drawing = field_drawing(report)
+    if drawing:
+        for line in drawing:
+            console.print(Text(line))
     for line in footer(report):
         console.print(Text(line, style="dim" if color else ""))
     return buf.getvalue()

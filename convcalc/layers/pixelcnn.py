@@ -1,0 +1,472 @@
+"""Masked convolutions and PixelCNN stacks (van den Oord et al. 2016, Pixel Recurrent Neural
+Networks; and Conditional Image Generation with PixelCNN Decoders for the gated stack).
+
+A masked k_h x k_w convolution (odd sizes, zero padding (k-1)/2, stride 1) keeps the taps above
+the centre row, the taps left of the centre, and the centre itself: never with mask A and one
+colour group, always with mask B and one group; with colour groups g (RGB: 3) the centre tap
+links input group i to output group j only for i < j (A) or i <= j (B).
+
+- stored params: the full kernel, as a framework allocates it; effective params: the unmasked
+  weights. mults/adds/macs as frameworks compute them (the full kernel, padding taps included);
+  effective mults: products by unmasked weights. connections: unmasked taps on real pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .. import sizes
+from .base import ConfigError, Counts, Layer, Opt, ShapeError, expect_channels, expect_rank
+from .options import BIAS, KERNEL_SIZE, OUT_CHANNELS
+
+MASK = Opt("mask", "choice", "B", "A excludes the centre pixel (first layer), B includes it.", choices=("A", "B"))
+COLOUR_GROUPS = Opt("colour_groups", "size", "1", "Channel groups masked in order at the centre tap (3: R, G, B).")
+
+_ASSUMPTION = "symbolic connections assume the image is larger than half the kernel in each dimension"
+
+
+def one_sided(L: Any, c: Any) -> tuple[Any, bool]:
+    """sum over t = 1..c of max(0, L - t): how often a tap t rows (or columns) off the centre
+    lands on a real pixel, summed over those c taps. (value, whether an assumption was made)"""
+    order = sizes.compare(L, c)
+    if order in (-1, 0):
+        return sizes.exact_div(L * (L - 1), 2), False
+    return c * L - sizes.exact_div(c * (c + 1), 2), order is None
+
+
+def two_sided(L: Any, c: Any) -> tuple[Any, bool]:
+    """sum over t = -c..c of max(0, L - |t|)."""
+    order = sizes.compare(L, c)
+    if order in (-1, 0):
+        return L * L, False
+    return (2 * c + 1) * L - c * (c + 1), order is None
+
+
+@dataclass(frozen=True)
+class MaskedConv2d(Layer, example="--input 3,32,32 --out-channels 96 --kernel-size 7 --mask A --colour-groups 3"):
+    """Masked 2-D convolution of PixelCNN (zero padding (k-1)/2, stride 1: the image size is kept)."""
+
+    in_channels: Any
+    out_channels: Any
+    kernel_size: Any
+    mask: str = "B"
+    colour_groups: Any = 1
+    bias: bool = True
+
+    NDIM = 2
+    INPUT = "C,H,W"
+    OPTIONS = (OUT_CHANNELS, KERNEL_SIZE, MASK, COLOUR_GROUPS, BIAS)
+
+    def __post_init__(self) -> None:
+        self.normalize(scalars={"in_channels": 1, "out_channels": 1, "colour_groups": 1}, spatial={"kernel_size": 1})
+        mask = self.mask.strip().upper() if isinstance(self.mask, str) else self.mask
+        if mask not in ("A", "B"):
+            raise ConfigError(f"{self.mask!r} is not one of A, B", option="mask")
+        object.__setattr__(self, "mask", mask)
+        for k in self.kernel_size:
+            if sizes.known_int(k) is not None and k % 2 == 0:
+                raise ConfigError(f"{k} is even: a centred mask needs odd kernel sizes", option="kernel_size")
+        g = sizes.known_int(self.colour_groups)
+        for what, c in (("in_channels", self.in_channels), ("out_channels", self.out_channels)):
+            n = sizes.known_int(c)
+            if g is not None and n is not None and n % g:
+                raise ConfigError(f"{g} colour groups do not divide {what} {n}", option="colour_groups")
+
+    @classmethod
+    def inferred(cls, input_shape: tuple) -> dict:
+        return {"in_channels": input_shape[0]} if input_shape else {}
+
+    def check_input(self, shape: tuple) -> None:
+        expect_rank(self, shape, 3)
+        expect_channels(shape, self.in_channels, "in_channels")
+
+    def output_shape(self, shape: tuple) -> tuple:
+        return (self.out_channels,) + tuple(shape[1:])
+
+    @property
+    def half(self) -> tuple:
+        return tuple(sizes.exact_div(k - 1, 2) for k in self.kernel_size)
+
+    def centre_pairs(self) -> Any:
+        """(input channel, output channel) pairs the centre tap links."""
+        g = self.colour_groups
+        per_pair = (self.in_channels // g) * (self.out_channels // g)
+        return per_pair * sizes.exact_div(g * (g - 1) if self.mask == "A" else g * (g + 1), 2)
+
+    def masked_counts(self, shape: tuple) -> tuple[Any, Any, bool]:
+        """(effective weights, connections per sample, whether connections assume a size)."""
+        ch, cw = self.half
+        kw = self.kernel_size[1]
+        pairs = self.in_channels * self.out_channels
+        before = ch * kw + cw  # taps before the centre in raster order
+        H, W = shape[1], shape[2]
+        rows_above, a1 = one_sided(H, ch)
+        row_span, a2 = two_sided(W, cw)
+        left, a3 = one_sided(W, cw)
+        connections = pairs * (rows_above * row_span + H * left) + self.centre_pairs() * H * W
+        return pairs * before + self.centre_pairs(), connections, a1 or a2 or a3
+
+    def counts(self, shape: tuple, out: tuple) -> Counts:
+        k = sizes.prod(self.kernel_size)
+        positions = shape[1] * shape[2]
+        outputs = self.out_channels * positions
+        products = outputs * self.in_channels * k
+        effective, connections, assumed = self.masked_counts(shape)
+        return Counts(
+            weights=self.out_channels * self.in_channels * k,
+            biases=self.out_channels if self.bias else 0,
+            mults=products,
+            adds=outputs * (self.in_channels * k - 1) + (outputs if self.bias else 0),
+            macs=products,
+            connections=connections,
+            gemm=(self.out_channels, self.in_channels * k, positions),
+            gemm_groups=1,
+            effective_weights=effective,
+            effective_mults=effective * positions,
+            notes=(_ASSUMPTION,) if assumed else (),
+        )
+
+
+# -- receptive fields by propagation -------------------------------------------------------------
+
+#: the largest stack reach (rows) for which the field is enumerated
+MAX_REACH = 200
+
+
+def _masked_offsets(kh: int, kw: int, centre: bool) -> set:
+    """Input offsets (dy, dx) an output pixel of a masked convolution reads (dy <= 0)."""
+    ch, cw = kh // 2, kw // 2
+    taps = {(-a, b) for a in range(1, ch + 1) for b in range(-cw, cw + 1)}
+    taps |= {(0, -b) for b in range(1, cw + 1)}
+    if centre:
+        taps.add((0, 0))
+    return taps
+
+
+def _compose(field: set, offsets: set) -> set:
+    return {(fy + oy, fx + ox) for fy, fx in field for oy, ox in offsets}
+
+
+def vanilla_field(first: tuple, kernel: tuple, layers: int) -> set:
+    """Earlier pixels (offsets) that reach the current one through mask A then mask-B layers."""
+    field = _masked_offsets(*first, centre=False)
+    step = _masked_offsets(*kernel, centre=True)
+    for _ in range(layers):
+        field = _compose(field, step)
+    return field
+
+
+def gated_field(first: tuple, kernel: tuple, layers: int) -> set:
+    """The same through the gated stack: a vertical stack ((k+1)/2 x k convolutions over the
+    rows up to the current one, shifted down one row when fed to the horizontal stack) and a
+    horizontal stack (1 x (k+1)/2 convolutions over the current row, the centre excluded in the
+    first layer), as in van den Oord et al. 2016."""
+
+    def vertical(kh: int, kw: int) -> set:
+        return {(-a, b) for a in range(0, kh // 2 + 1) for b in range(-(kw // 2), kw // 2 + 1)}
+
+    def horizontal(kw: int, centre: bool) -> set:
+        return {(0, -b) for b in range(0 if centre else 1, kw // 2 + 1)}
+
+    v = vertical(*first)  # what the vertical stack's output at (i, j) reads of the image
+    h = horizontal(first[1], centre=False) | {(oy - 1, ox) for oy, ox in v}
+    for _ in range(layers):
+        v_next = _compose(v, vertical(*kernel))
+        h = _compose(h, horizontal(kernel[1], centre=True)) | {(oy - 1, ox) for oy, ox in v_next}
+        v = v_next
+    return h
+
+
+def field_summary(field: set) -> dict:
+    """Size, blind spot and a map of the field: the blind spot is every earlier pixel inside the
+    field's bounding box (rows above and the current row left of the pixel) that is not seen."""
+    top = min(dy for dy, _ in field)
+    left = min(dx for _, dx in field)
+    right = max(dx for _, dx in field)
+    earlier = [(dy, dx) for dy in range(top, 1) for dx in range(left, right + 1) if dy < 0 or dx < 0]
+    blind = [p for p in earlier if p not in field]
+    margin = 1
+    rows = []
+    for dy in range(top - margin, 2):
+        row = []
+        for dx in range(left - margin, right + margin + 1):
+            if (dy, dx) == (0, 0):
+                row.append("current")
+            elif dy > 0 or (dy == 0 and dx > 0):
+                row.append("future")
+            elif (dy, dx) in field:
+                row.append("seen")
+            elif top <= dy and left <= dx <= right:
+                row.append("blind")
+            else:
+                row.append("outside")
+        rows.append(tuple(row))
+    return {
+        "pixels_seen": len(field),
+        "blind_spot": len(blind),
+        "rows_above": -top,
+        "columns_left": -left,
+        "columns_right": right,
+        "map": tuple(rows),
+    }
+
+
+# -- the PixelCNN stack --------------------------------------------------------------------------
+
+CHANNELS = Opt("channels", "size", None, "Hidden channels h of every layer.", required=True)
+LAYERS_OPT = Opt("layers", "size", None, "Mask-B layers (or residual blocks, or gated layers) after the first, d.", required=True)
+PX_KERNEL = Opt("kernel_size", "size", "3", "Kernel size k of the mask-B layers (odd).")
+FIRST_KERNEL = Opt("first_kernel_size", "size", "7", "Kernel size of the first, mask-A layer (odd).")
+RESIDUAL = Opt("residual", "flag", False, "Residual blocks as in the paper: 1x1 h->h/2, k x k h/2->h/2, 1x1 h/2->h, plus the input.")
+GATED = Opt("gated", "flag", False, "Gated PixelCNN: vertical and horizontal stacks with tanh*sigmoid gates (no blind spot).")
+OUTPUT_LAYERS = Opt("output_layers", "size", "2", "1x1 mask-B layers at the top, each after a ReLU; the last gives the logits.")
+OUTPUT_CLASSES = Opt("output_classes", "size", "256", "Softmax classes per colour channel.")
+
+
+def _add(total: dict, part: Counts, times: Any = 1) -> None:
+    for key in ("weights", "biases", "mults", "adds", "comparisons", "macs", "transcendentals", "connections"):
+        total[key] = total.get(key, 0) + getattr(part, key) * times
+    eff = part.effective_weights if part.effective_weights is not None else part.weights
+    total["effective_weights"] = total.get("effective_weights", 0) + eff * times
+    em = part.effective_mults if part.effective_mults is not None else part.mults
+    total["effective_mults"] = total.get("effective_mults", 0) + em * times
+
+
+def _elementwise(**kw: Any) -> Counts:
+    return Counts(**kw)
+
+
+def _causal_conv(cin: Any, cout: Any, rows: Any, cols: Any, real_rows: Any, real_cols: Any, H: Any, W: Any, bias: bool) -> Counts:
+    """A convolution whose every tap is in use (the gated stacks' causal convolutions): rows x
+    cols kernel, real_rows/real_cols = the taps on real pixels summed over output rows/columns."""
+    k = rows * cols
+    outputs = cout * H * W
+    return Counts(
+        weights=cout * cin * k,
+        biases=cout if bias else 0,
+        mults=outputs * cin * k,
+        adds=outputs * (cin * k - 1) + (outputs if bias else 0),
+        macs=outputs * cin * k,
+        connections=cout * cin * real_rows * real_cols,
+    )
+
+
+@dataclass(frozen=True)
+class PixelCNN(Layer, example="--input 3,32,32 --channels 128 --layers 15 --kernel-size 3 --first-kernel-size 7"):
+    """A PixelCNN stack: a mask-A layer, d mask-B layers (or residual blocks, or gated layers), 1x1 output layers and a softmax per colour channel."""
+
+    in_channels: Any
+    channels: Any
+    layers: Any
+    kernel_size: Any = 3
+    first_kernel_size: Any = 7
+    colour_groups: Any = 1
+    residual: bool = False
+    gated: bool = False
+    output_layers: Any = 2
+    output_classes: Any = 256
+    bias: bool = True
+
+    INPUT = "C,H,W"
+    OPTIONS = (CHANNELS, LAYERS_OPT, PX_KERNEL, FIRST_KERNEL, COLOUR_GROUPS, RESIDUAL, GATED, OUTPUT_LAYERS, OUTPUT_CLASSES, BIAS)
+
+    def __post_init__(self) -> None:
+        self.normalize(
+            scalars={"in_channels": 1, "channels": 1, "layers": 1, "kernel_size": 1, "first_kernel_size": 1,
+                     "colour_groups": 1, "output_layers": 1, "output_classes": 1}
+        )  # fmt: skip
+        for name in ("kernel_size", "first_kernel_size"):
+            k = sizes.known_int(getattr(self, name))
+            if k is not None and k % 2 == 0:
+                raise ConfigError(f"{k} is even: a centred mask needs an odd kernel size", option=name)
+        if self.gated and self.residual:
+            raise ConfigError("a gated stack has its own residual connections; use one of --gated, --residual", option="gated")
+        if self.gated and sizes.compare(self.colour_groups, 1) != 0:
+            raise ConfigError("the gated stack is counted with one colour group", option="colour_groups")
+        if self.residual:
+            h = sizes.known_int(self.channels)
+            g = sizes.known_int(self.colour_groups)
+            if h is not None and g is not None and h % (2 * g):
+                raise ConfigError(f"residual blocks halve the channels: {h} is not divisible by 2 x {g} colour groups", option="channels")
+
+    @classmethod
+    def inferred(cls, input_shape: tuple) -> dict:
+        return {"in_channels": input_shape[0]} if input_shape else {}
+
+    def check_input(self, shape: tuple) -> None:
+        expect_rank(self, shape, 3)
+        expect_channels(shape, self.in_channels, "in_channels")
+        g = sizes.known_int(self.colour_groups)
+        c = sizes.known_int(self.in_channels)
+        if g is not None and c is not None and c % g:
+            raise ShapeError(f"{g} colour groups do not divide the input's {c} channels", option="colour_groups")
+
+    def output_shape(self, shape: tuple) -> tuple:
+        return (self.in_channels * self.output_classes,) + tuple(shape[1:])
+
+    def _masked(self, cin: Any, cout: Any, k: Any, mask: str) -> MaskedConv2d:
+        return MaskedConv2d(cin, cout, k, mask=mask, colour_groups=self.colour_groups, bias=self.bias)
+
+    def counts(self, shape: tuple, out: tuple) -> Counts:
+        C, H, W = shape
+        h, d, g, n_out = self.channels, self.layers, self.colour_groups, self.output_layers
+        pixels = H * W
+        rows: list[dict] = []
+        total: dict = {}
+        assumed = False
+
+        def part(label: str, kind: str, counts: Counts, times: Any = 1) -> None:
+            nonlocal assumed
+            _add(total, counts, times)
+            assumed = assumed or bool(counts.notes)
+            eff = counts.effective_weights if counts.effective_weights is not None else counts.weights
+            rows.append(
+                {
+                    "layer": label,
+                    "type": kind,
+                    "repeat": times,
+                    "params": (counts.weights + counts.biases) * times,
+                    "effective_params": (eff + counts.biases) * times,
+                    "connections": counts.connections * times,
+                    "per_sequence": {
+                        "mults": counts.mults * times,
+                        "adds": counts.adds * times,
+                        "comparisons": counts.comparisons * times,
+                        "macs": counts.macs * times,
+                        "transcendentals": counts.transcendentals * times,
+                    },
+                }
+            )
+
+        def masked(cin: Any, cout: Any, k: Any, mask: str) -> Counts:
+            return self._masked(cin, cout, k, mask).counts((cin, H, W), (cout, H, W))
+
+        def relu(channels: Any) -> Counts:
+            return _elementwise(comparisons=channels * pixels)
+
+        k, k1 = self.kernel_size, self.first_kernel_size
+        kt = lambda kk: f"{sizes.to_text(kk)}x{sizes.to_text(kk)}"  # noqa: E731
+        if self.gated:
+            depth = self._gated(part, C, H, W, h, d, k, k1, kt)
+        else:
+            part("1", f"{kt(k1)} A", masked(C, h, k1, "A"))
+            if self.residual:
+                half = h // 2
+                block = Counts()
+                for piece in (relu(h), masked(h, half, 1, "B"), relu(half), masked(half, half, k, "B"), relu(half),
+                              masked(half, h, 1, "B"), _elementwise(adds=h * pixels)):
+                    _add_counts(block, piece)
+                part("2..d+1", f"block {kt(k)} B", block, d)
+                depth = 1 + 3 * d + n_out
+            else:
+                layer = Counts()
+                _add_counts(layer, relu(h))
+                _add_counts(layer, masked(h, h, k, "B"))
+                part("2..d+1", f"{kt(k)} B", layer, d)
+                depth = 1 + d + n_out
+        hidden = Counts()
+        _add_counts(hidden, relu(h))
+        _add_counts(hidden, masked(h, h, 1, "B"))
+        part("output", "1x1 B", hidden, n_out - 1)
+        logits = Counts()
+        _add_counts(logits, relu(h))
+        _add_counts(logits, masked(h, C * self.output_classes, 1, "B"))
+        part("logits", "1x1 B", logits)
+        classes = self.output_classes
+        softmax = _elementwise(
+            transcendentals=C * pixels * classes, adds=C * pixels * (classes - 1), mults=C * pixels * classes
+        )
+        part("softmax", f"softmax {sizes.to_text(classes)}", softmax)
+
+        passes = pixels * g
+        regimes = {"training_pass": depth, "sampling_passes": passes, "sampling": passes * depth}
+        field, field_note = self._field()
+        notes = [
+            f"training and likelihood: one pass, {sizes.to_text(sizes.normalize(depth))} layers deep (all pixels at once)",
+            f"sampling: one pass per pixel{' and colour group' if sizes.compare(g, 1) != 0 else ''}, "
+            f"{sizes.to_text(sizes.normalize(passes))} passes of that depth, one after another",
+            "every convolution after the first is preceded by a ReLU (comparisons); residual adds are counted; "
+            "the softmax's exps are transcendentals, its divisions mults",
+            "effective: products by unmasked weights (frameworks compute the whole kernel)",
+        ]
+        if field_note:
+            notes.append(field_note)
+        if assumed:
+            notes.append(_ASSUMPTION)
+        return Counts(
+            weights=total["weights"],
+            biases=total["biases"],
+            mults=total["mults"],
+            adds=total["adds"],
+            comparisons=total["comparisons"],
+            macs=total["macs"],
+            transcendentals=total["transcendentals"],
+            connections=total["connections"],
+            effective_weights=total["effective_weights"],
+            effective_mults=total["effective_mults"],
+            sequential_steps=depth,
+            sequential_steps_backward=depth,
+            per_layer=rows,
+            regimes=regimes,
+            receptive_field=field,
+            notes=tuple(notes),
+        )
+
+    def _gated(self, part, C, H, W, h, d, k, k1, kt) -> Any:
+        """Add the gated layers' parts; return the depth in convolutions (output layers included)."""
+        pixels = H * W
+
+        def stacks(cin: Any, kk: Any, first: bool) -> Counts:
+            c = sizes.exact_div(kk - 1, 2)
+            v_rows = W * 0 + H + one_sided(H, c)[0]  # rows 0..c above, each on real rows
+            v_cols = two_sided(W, c)[0]
+            vertical = _causal_conv(cin, 2 * h, c + 1, kk, v_rows, v_cols, H, W, self.bias)
+            if first:  # 1 x c taps left of the pixel
+                horizontal = _causal_conv(cin, 2 * h, 1, c, H, one_sided(W, c)[0], H, W, self.bias)
+            else:  # 1 x (c + 1): the pixel and c to its left
+                horizontal = _causal_conv(cin, 2 * h, 1, c + 1, H, W + one_sided(W, c)[0], H, W, self.bias)
+            link = _causal_conv(2 * h, 2 * h, 1, 1, H, W, H, W, self.bias)
+            out = _causal_conv(h, h, 1, 1, H, W, H, W, self.bias)
+            total = Counts()
+            for piece in (vertical, horizontal, link, out):
+                _add_counts(total, piece)
+            gates = _elementwise(
+                adds=2 * h * pixels + (0 if first else h * pixels),  # link into horizontal; the residual
+                mults=2 * h * pixels,  # tanh * sigmoid in both stacks
+                transcendentals=4 * h * pixels,
+            )
+            _add_counts(total, gates)
+            return total
+
+        part("1", f"gated {kt(k1)} A", stacks(C, k1, True))
+        part("2..d+1", f"gated {kt(k)} B", stacks(h, k, False), d)
+        return sizes.smax(2 * d + 2, d + 3) + self.output_layers
+
+    def _field(self) -> tuple[dict | None, str | None]:
+        d, k, k1 = (sizes.known_int(v) for v in (self.layers, self.kernel_size, self.first_kernel_size))
+        if None in (d, k, k1):
+            return None, "receptive field: give numbers for --layers and the kernel sizes to draw it"
+        if k1 // 2 + d * (k // 2) + 1 > MAX_REACH:
+            return None, f"receptive field: reaches more than {MAX_REACH} rows; not enumerated"
+        if self.gated:
+            field = gated_field((k1, k1), (k, k), d)
+        elif self.residual:  # a block's 1x1 convolutions add no reach
+            field = vanilla_field((k1, k1), (k, k), d)
+        else:
+            field = vanilla_field((k1, k1), (k, k), d)
+        return field_summary(field), None
+
+
+def _add_counts(total: Counts, part: Counts) -> None:
+    """total += part, for the additive fields of Counts (effective ones default to the plain ones)."""
+    for key in ("weights", "biases", "mults", "adds", "comparisons", "macs", "transcendentals", "connections"):
+        setattr(total, key, getattr(total, key) + getattr(part, key))
+    te = total.effective_weights if total.effective_weights is not None else 0
+    pe = part.effective_weights if part.effective_weights is not None else part.weights
+    total.effective_weights = te + pe
+    tm = total.effective_mults if total.effective_mults is not None else 0
+    pm = part.effective_mults if part.effective_mults is not None else part.mults
+    total.effective_mults = tm + pm
+    if part.notes:
+        total.notes = tuple(total.notes) + tuple(part.notes)
