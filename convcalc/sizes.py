@@ -93,7 +93,10 @@ def summation(fn: Callable[[Any], Any], lo: Any, hi: Any) -> Any:
         return sum((fn(t) for t in range(lo, hi + 1)), start=0)
     sp = _sympy()
     t = sp.Dummy("t", integer=True, nonnegative=True)
-    return sp.Sum(fn(t), (t, as_expr(lo), as_expr(hi)))
+    term = as_expr(fn(t))
+    if t not in term.free_symbols:
+        return term * (hi - lo + 1)
+    return sp.Sum(term, (t, as_expr(lo), as_expr(hi)))
 
 
 def compare(a: Any, b: Any) -> int | None:

@@ -42,6 +42,8 @@ _WHERE = {
     "attention-rnn": "recurrent:AttentionRNN",
     "maskedconv2d": "pixelcnn:MaskedConv2d",
     "pixelcnn": "pixelcnn:PixelCNN",
+    "causalconv1d": "wavenet:CausalConv1d",
+    "wavenet": "wavenet:WaveNet",
 }
 
 
