@@ -67,7 +67,13 @@ def canon(expr):
     if not isinstance(expr, sp.Basic):
         return expr
     expr = expr.replace(sp.floor, _canon_floor)
-    return sp.factor_terms(expr.replace(lambda e: e.is_Add, sp.factor_terms))
+    expr = sp.factor_terms(expr.replace(lambda e: e.is_Add, sp.factor_terms))
+    return expr.replace(lambda e: isinstance(e, sp.Sum) and not e.function.has(e.limits[0][0]), _constant_sum)
+
+
+def _constant_sum(s):
+    (_var, lo, hi), = s.limits
+    return s.function * (hi - lo + 1)
 
 
 def _as_fraction(arg):

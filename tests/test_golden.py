@@ -20,8 +20,11 @@ def _report(case):
     return cls(**kwargs).report(tuple(case["input"]), batch=case["batch"])
 
 
-#: layers with no PyTorch module (checked by enumeration in their own tests)
-NOT_IN_TORCH = {"mdrnn", "gated-rnn", "attention-rnn"}
+#: layers with no PyTorch module (checked by enumeration in their own tests); maskedconv2d and
+#: wavenet are built from PyTorch convolutions in the generator; pixelcnn and causalconv1d are
+#: checked through them and by enumeration
+NOT_IN_TORCH = {"mdrnn", "gated-rnn", "attention-rnn", "pixelcnn", "causalconv1d"}
+FIELDS = json.loads(GOLDEN.read_text())["fields"]
 
 
 def test_golden_set_is_large_and_covers_every_family():
@@ -48,6 +51,8 @@ def test_matches_pytorch(case):
     assert 2 * r.macs == case["torch_flops"]
     if "connections" in case:
         assert r.connections == case["connections"]
+    if "mask_nonzero" in case:
+        assert r.effective_params == case["mask_nonzero"] + (case["kwargs"]["out_channels"] if case["kwargs"]["bias"] else 0)
     if "reached_per_channel" in case:
         cout = case["kwargs"]["out_channels"]
         outputs = cout
@@ -56,3 +61,13 @@ def test_matches_pytorch(case):
         bias = outputs if case["kwargs"]["bias"] else 0
         per_sample = case["connections"] - cout * case["reached_per_channel"] + bias
         assert r.adds == per_sample * case["batch"]
+
+
+@pytest.mark.parametrize("case", FIELDS, ids=lambda f: f"{'gated' if f['gated'] else 'vanilla'}-{f['first_kernel_size']}-{f['kernel_size']}-{f['layers']}")
+def test_receptive_field_matches_pytorch_gradients(case):
+    from convcalc.layers.pixelcnn import gated_field, vanilla_field
+
+    build = gated_field if case["gated"] else vanilla_field
+    k1, k = case["first_kernel_size"], case["kernel_size"]
+    field = build((k1, k1), (k, k), case["layers"])
+    assert sorted(list(p) for p in field) == case["seen"]

@@ -181,6 +181,9 @@ def gated_field(first: tuple, kernel: tuple, layers: int) -> set:
 def field_summary(field: set) -> dict:
     """Size, blind spot and a map of the field: the blind spot is every earlier pixel inside the
     field's bounding box (rows above and the current row left of the pixel) that is not seen."""
+    if not field:  # a 1x1 mask-A first layer sees nothing
+        return {"pixels_seen": 0, "blind_spot": 0, "rows_above": 0, "columns_left": 0, "columns_right": 0,
+                "map": (("outside", "outside", "outside"), ("outside", "current", "future"), ("future", "future", "future"))}
     top = min(dy for dy, _ in field)
     left = min(dx for _, dx in field)
     right = max(dx for _, dx in field)

@@ -202,6 +202,120 @@ def run_rnn(case: dict) -> dict:
     }
 
 
+def pixel_mask(cout, cin, kh, kw, kind, groups):
+    """The PixelCNN mask, built the usual way: zero below the centre row and right of the centre
+    (the centre too for mask A), then the centre tap by colour group (i < j for A, i <= j for B)."""
+    mask = torch.ones(cout, cin, kh, kw)
+    ch, cw = kh // 2, kw // 2
+    mask[:, :, ch, cw:] = 0
+    mask[:, :, ch + 1:, :] = 0
+    gi, go = cin // groups, cout // groups
+    for j in range(groups):
+        for i in range(groups):
+            if i < j or (kind == "B" and i == j):
+                mask[j * go:(j + 1) * go, i * gi:(i + 1) * gi, ch, cw] = 1
+    return mask
+
+
+def masked_case() -> dict:
+    groups = rng.choice([1, 1, 3])
+    kh, kw = rng.choice([1, 3, 5, 7]), rng.choice([1, 3, 5, 7])
+    return {"layer": "maskedconv2d", "kwargs": {"in_channels": groups * rng.randint(1, 3), "out_channels": groups * rng.randint(1, 3),
+            "kernel_size": [kh, kw], "mask": rng.choice("AB"), "colour_groups": groups, "bias": rng.random() < 0.5},
+            "input_hw": [rng.randint(1, 9), rng.randint(1, 9)], "batch": rng.choice([1, 2])}
+
+
+def run_masked(case: dict) -> dict:
+    kw = case["kwargs"]
+    kh, kwid = kw["kernel_size"]
+    m = nn.Conv2d(kw["in_channels"], kw["out_channels"], (kh, kwid), padding=(kh // 2, kwid // 2), bias=kw["bias"])
+    mask = pixel_mask(kw["out_channels"], kw["in_channels"], kh, kwid, kw["mask"], kw["colour_groups"])
+    x = torch.ones([case["batch"], kw["in_channels"]] + case["input_hw"])
+    with torch.no_grad():
+        m.weight.mul_(mask)
+    rec = record_module(m, x, m(x))
+    with torch.no_grad():
+        ones = nn.Conv2d(kw["in_channels"], kw["out_channels"], (kh, kwid), padding=(kh // 2, kwid // 2), bias=False)
+        ones.weight.copy_(mask)
+        rec["connections"] = int(ones(torch.ones([1, kw["in_channels"]] + case["input_hw"])).double().sum().item())
+    rec["mask_nonzero"] = int(mask.sum().item())
+    case["input"] = [kw["in_channels"]] + case["input_hw"]
+    return rec
+
+
+class TorchWaveNet(nn.Module):
+    """A small WaveNet from Conv1d layers, built independently of convcalc."""
+
+    def __init__(self, cin, r, dc, s, L, B, k, classes):
+        super().__init__()
+        self.k = k
+        self.first = nn.Conv1d(cin, r, k)
+        self.dil = [2**i for _ in range(B) for i in range(L)]
+        self.filt = nn.ModuleList(nn.Conv1d(r, 2 * dc, k, dilation=d) for d in self.dil)
+        self.res = nn.ModuleList(nn.Conv1d(dc, r, 1) for _ in self.dil)
+        self.skip = nn.ModuleList(nn.Conv1d(dc, s, 1) for _ in self.dil)
+        self.out1, self.out2 = nn.Conv1d(s, s, 1), nn.Conv1d(s, classes, 1)
+
+    def forward(self, x):
+        x = self.first(F.pad(x, (self.k - 1, 0)))
+        skips = 0
+        for d, f, r, s in zip(self.dil, self.filt, self.res, self.skip):
+            a, b = f(F.pad(x, (d * (self.k - 1), 0))).chunk(2, dim=1)
+            z = torch.tanh(a) * torch.sigmoid(b)
+            x = x + r(z)
+            skips = skips + s(z)
+        return torch.softmax(self.out2(torch.relu(self.out1(torch.relu(skips)))), dim=1)
+
+
+def wavenet_case() -> dict:
+    kw = {"residual_channels": rng.randint(1, 6), "dilation_channels": rng.randint(1, 6), "skip_channels": rng.randint(1, 6),
+          "layers_per_block": rng.randint(1, 4), "blocks": rng.randint(1, 2), "kernel_size": rng.choice([2, 2, 3]),
+          "output_classes": rng.randint(2, 9)}
+    return {"layer": "wavenet", "kwargs": kw, "input": [kw["output_classes"], rng.randint(1, 40)], "batch": 1}
+
+
+def run_wavenet(case: dict) -> dict:
+    kw = case["kwargs"]
+    m = TorchWaveNet(kw["output_classes"], kw["residual_channels"], kw["dilation_channels"], kw["skip_channels"],
+                     kw["layers_per_block"], kw["blocks"], kw["kernel_size"], kw["output_classes"])
+    x = torch.ones([1] + case["input"])
+    return record_module(m, x, m(x))
+
+
+def field_offsets(gated: bool, k1: int, k: int, d: int) -> list:
+    """Which earlier pixels reach the output at one pixel: the nonzero input gradient of a
+    linear stack with random weights (float64), far from the image's borders."""
+    g = torch.Generator().manual_seed(k1 * 1000 + k * 100 + d + 7 * gated)
+    reach = k1 // 2 + 1 + d * (k // 2 + 1)
+    size = 2 * reach + 3
+    x = torch.zeros(1, 1, size, size, dtype=torch.float64, requires_grad=True)
+    w = lambda *shape: torch.randn(*shape, generator=g, dtype=torch.float64)  # noqa: E731
+    if not gated:
+        h = F.conv2d(x, w(2, 1, k1, k1) * pixel_mask(2, 1, k1, k1, "A", 1).double(), padding=k1 // 2)
+        for _ in range(d):
+            h = F.conv2d(h, w(2, 2, k, k) * pixel_mask(2, 2, k, k, "B", 1).double(), padding=k // 2)
+    else:
+        def vertical(v, kk, cin):
+            c = kk // 2
+            return F.conv2d(F.pad(v, (c, c, c, 0)), w(2, cin, c + 1, kk))
+
+        def shift_down(v):
+            return F.pad(v, (0, 0, 1, 0))[:, :, :-1, :]
+
+        c1 = k1 // 2
+        v = vertical(x, k1, 1)
+        h = F.conv2d(F.pad(x, (c1, 0, 0, 0)), w(2, 1, 1, c1))[:, :, :, :-1] if c1 else torch.zeros_like(v)
+        h = h + F.conv2d(shift_down(v), w(2, 2, 1, 1))
+        for _ in range(d):
+            c = k // 2
+            v = vertical(v, k, 2)
+            h = F.conv2d(F.pad(h, (c, 0, 0, 0)), w(2, 2, 1, c + 1)) + F.conv2d(shift_down(v), w(2, 2, 1, 1))
+    i = j = size - reach - 2 if False else reach + 1
+    h[0, :, i, j].sum().backward()
+    grad = x.grad[0, 0]
+    return sorted([int(a - i), int(b - j)] for a, b in (grad != 0).nonzero().tolist())
+
+
 def main() -> None:
     cases = []
     for n in (1, 2, 3):
@@ -213,6 +327,8 @@ def main() -> None:
     cases += [linear_case() for _ in range(30)]
     for kind in ("rnn", "gru", "lstm"):
         cases += [rnn_case(kind) for _ in range(40)]
+    cases += [masked_case() for _ in range(60)]
+    cases += [wavenet_case() for _ in range(25)]
     records = []
     for case in cases:
         layer = case["layer"]
@@ -221,6 +337,10 @@ def main() -> None:
                 rec = run_conv(case)
             elif "pool" in layer:
                 rec = run_pool(case)
+            elif layer == "maskedconv2d":
+                rec = run_masked(case)
+            elif layer == "wavenet":
+                rec = run_wavenet(case)
             elif layer in ("rnn", "gru", "lstm"):
                 rec = run_rnn(case)
             elif layer == "linear":
@@ -235,9 +355,16 @@ def main() -> None:
         except (RuntimeError, ValueError) as e:
             rec = {"refused": True, "reason": str(e).splitlines()[0][:200]}
         records.append({**case, **rec})
+    fields = []
+    for gated in (False, True):
+        for k1, k, d in ((3, 3, 0), (3, 3, 1), (5, 3, 2), (7, 3, 3), (3, 5, 2), (7, 5, 1), (1, 3, 2), (5, 1, 3)):
+            if gated and k1 == 1:
+                continue
+            fields.append({"gated": gated, "first_kernel_size": k1, "kernel_size": k, "layers": d,
+                           "seen": field_offsets(gated, k1, k, d)})
     meta = {"torch": torch.__version__, "python": sys.version.split()[0], "cases": len(records),
             "refused": sum(r["refused"] for r in records)}
-    OUT.write_text(json.dumps({"meta": meta, "cases": records}, indent=1) + "\n")
+    OUT.write_text(json.dumps({"meta": meta, "cases": records, "fields": fields}, indent=1) + "\n")
     print(f"wrote {OUT} ({meta})")
 
 
