@@ -158,20 +158,20 @@ def _run_layer(cls: type[Layer], values: dict) -> None:
             text = render(fmt, report, human=human, color=fmt is Format.table and _use_color(), width=_width())
             sys.stdout.write(text)
         else:
-            write_atomically(output, render(fmt, report, human=human, color=False, width=100))
+            write_atomically(output, render(fmt, report, human=human, color=False, width=120))
     except ConvcalcError as e:
         typer.echo(_error_line(cls.NAME, e), err=True)
         raise typer.Exit(2) from None
 
 
 def _width() -> int:
-    """The terminal's width when printing to one (60 to 160 columns), else 100."""
+    """The terminal's width when printing to one (60 to 160 columns), else 120."""
     if not sys.stdout.isatty():
-        return 100
+        return 120
     try:
         return max(60, min(os.get_terminal_size(sys.stdout.fileno()).columns, 160))
     except (OSError, ValueError):
-        return 100
+        return 120
 
 
 def _make_command(cls: type[Layer]):

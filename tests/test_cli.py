@@ -132,6 +132,13 @@ BAD = [
     (["mdrnn", "--input", "3,5,5", "--hidden-size", "4", "--directions", "3"], "--directions: 3 is not a power of two"),
     (["mdrnn", "--input", "3,5,5", "--hidden-size", "4", "--directions", "8"], "--directions: 8 scans but a 2-dimensional grid has 4 corners"),
     (["attention-rnn", "--input-size", "3", "--hidden-size", "4", "--k", "0", "--seq-len", "5"], "--k: must be positive, got 0"),
+    (["maskedconv2d", "--input", "3,8,8", "--out-channels", "6", "--kernel-size", "4"], "--kernel-size: 4 is even: a centred mask needs odd kernel sizes"),
+    (["maskedconv2d", "--input", "3,8,8", "--out-channels", "6", "--kernel-size", "3", "--mask", "C"], "--mask: 'C' is not one of A, B"),
+    (["pixelcnn", "--input", "3,8,8", "--channels", "6", "--layers", "0"], "--layers: must be positive, got 0"),
+    (["pixelcnn", "--input", "3,8,8", "--channels", "6", "--layers", "2", "--first-kernel-size", "6"], "--first-kernel-size: 6 is even"),
+    (["wavenet", "--seq-len", "100", "--residual-channels", "8", "--skip-channels", "8", "--layers-per-block", "0"], "--layers-per-block: must be positive, got 0"),
+    (["wavenet", "--residual-channels", "8", "--skip-channels", "8", "--layers-per-block", "3"], "--input: missing"),
+    (["causalconv1d", "--input", "4,10", "--out-channels", "4", "--kernel-size", "2", "--dilation", "0"], "--dilation: must be positive, got 0"),
     (["attention-rnn", "--input-size", "3", "--hidden-size", "4", "--k", "1.5", "--seq-len", "5"], "--k: malformed expression"),
 ]
 
@@ -209,3 +216,22 @@ def test_recurrent_every_format(capsys, fmt):
         assert out.count(r"\begin{tabular}") == out.count(r"\end{tabular}") == 4
     if fmt in ("table", "markdown"):
         assert "wavefront" in out and "raster" in out
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "latex"])
+def test_receptive_field_drawing(capsys, fmt):
+    code, out, _ = run(capsys, "pixelcnn", "--input", "1,16,16", "--channels", "8", "--layers", "3", "--kernel-size", "3", "--first-kernel-size", "3", "-f", fmt)
+    assert code == 0
+    assert "##@" in out.replace("#o", "#") or "#@" in out
+    assert "o" in out.split("@")[0]  # blind pixels drawn above the current one
+    assert "# seen, o blind spot" in out
+
+
+def test_wavenet_json(capsys):
+    code, out, _ = run(capsys, "wavenet", "--seq-len", "16000", "--residual-channels", "32", "--skip-channels", "256",
+                       "--layers-per-block", "10", "--blocks", "3", "-f", "json")
+    data = json.loads(out)
+    assert code == 0
+    assert data["receptive_field"]["samples"] == 3071
+    assert set(data["work"]) == {"training_pass", "per_generated_sample_cached", "per_generated_sample_uncached"}
+    assert data["sequential_regimes"]["sampling_passes"] == 16000

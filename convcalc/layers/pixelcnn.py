@@ -287,9 +287,10 @@ class PixelCNN(Layer, example="--input 3,32,32 --channels 128 --layers 15 --kern
             raise ConfigError("a gated stack has its own residual connections; use one of --gated, --residual", option="gated")
         if self.gated and sizes.compare(self.colour_groups, 1) != 0:
             raise ConfigError("the gated stack is counted with one colour group", option="colour_groups")
+        h, g = sizes.known_int(self.channels), sizes.known_int(self.colour_groups)
+        if h is not None and g is not None and h % g:
+            raise ConfigError(f"{g} colour groups do not divide {h} channels", option="channels")
         if self.residual:
-            h = sizes.known_int(self.channels)
-            g = sizes.known_int(self.colour_groups)
             if h is not None and g is not None and h % (2 * g):
                 raise ConfigError(f"residual blocks halve the channels: {h} is not divisible by 2 x {g} colour groups", option="channels")
 

@@ -17,7 +17,7 @@ def render_table(report: LayerReport, *, human: bool = False, color: bool = Fals
     buf = io.StringIO()
     console = Console(
         file=buf,
-        width=width or 100,
+        width=width or 120,
         force_terminal=color,
         color_system="standard" if color else None,
         no_color=not color,
