@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..report import COUNT_KEYS, LayerReport, Quantity, Unit
+from ..report import LayerReport, Quantity, Unit
 from ..sizes import is_int, to_latex, to_text
 
 TITLES = {
