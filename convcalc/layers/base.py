@@ -57,36 +57,49 @@ class Opt:
         return parse_tuple(raw)
 
 
-@dataclass
 class Counts:
-    """Per-sample counts a layer returns; the base class scales by batch and adds the totals."""
+    """Per-sample counts a layer returns; the base class scales by batch and adds the totals.
 
-    weights: Any = 0
-    biases: Any = 0
-    buffers: Any = 0  # stored in the layer's dtype
-    int_buffers: Any = 0  # stored as int64 (num_batches_tracked)
-    mults: Any = 0
-    adds: Any = 0
-    comparisons: Any = 0
-    macs: Any = 0
-    connections: Any = 0
-    gemm: tuple | None = None  # (M, K, N) per group and per sample, N scales with batch
-    gemm_groups: Any = None
-    gemm_batch_axis: int = 2  # which of M, K, N grows with the batch
-    transcendentals: Any = 0
-    sequential_steps: Any = 1
-    sequential_steps_backward: Any = 1
-    state: Any = None  # elements of recurrent state per sample
-    bptt: Any = None  # elements a backward pass through time keeps, per sample
-    per_step: dict | None = None  # per-sample counts of one step (COUNT_KEYS without flops)
-    per_layer: list | None = None  # rows: labels, params, and "per_step"/"per_sequence" count dicts
-    regimes: dict | None = None  # schedule name -> sequential steps
-    notes: tuple = ()  # the rules used, in words
-    step_unit: str = "time step"  # what one entry of per_step is
-    effective_weights: Any = None  # weights a mask leaves in use (masked convolutions)
-    effective_mults: Any = None  # products by those weights
-    receptive_field: dict | None = None  # sizes, and a "map" of cell states for a drawing
-    work: dict | None = None  # named per-sample count dicts (e.g. per generated sample)
+    A plain class rather than a dataclass: it is built on every query and its thirty defaults
+    would cost a dataclass's generated __init__ at import time on the numeric path.
+    """
+
+    _DEFAULTS: ClassVar[dict[str, Any]] = {
+        "weights": 0,
+        "biases": 0,
+        "buffers": 0,  # stored in the layer's dtype
+        "int_buffers": 0,  # stored as int64 (num_batches_tracked)
+        "mults": 0,
+        "adds": 0,
+        "comparisons": 0,
+        "macs": 0,
+        "connections": 0,
+        "gemm": None,  # (M, K, N) per group and per sample, N scales with batch
+        "gemm_groups": None,
+        "gemm_batch_axis": 2,  # which of M, K, N grows with the batch
+        "transcendentals": 0,
+        "sequential_steps": 1,
+        "sequential_steps_backward": 1,
+        "state": None,  # elements of recurrent state per sample
+        "bptt": None,  # elements a backward pass through time keeps, per sample
+        "per_step": None,  # per-sample counts of one step (COUNT_KEYS without flops)
+        "per_layer": None,  # rows: labels, params, and "per_step"/"per_sequence" count dicts
+        "regimes": None,  # schedule name -> sequential steps
+        "notes": (),  # the rules used, in words
+        "step_unit": "time step",  # what one entry of per_step is
+        "effective_weights": None,  # weights a mask leaves in use (masked convolutions)
+        "effective_mults": None,  # products by those weights
+        "receptive_field": None,  # sizes, and a "map" of cell states for a drawing
+        "work": None,  # named per-sample count dicts (e.g. per generated sample)
+    }
+    __slots__ = tuple(_DEFAULTS)
+
+    def __init__(self, **values: Any) -> None:
+        unknown = set(values) - set(self._DEFAULTS)
+        if unknown:
+            raise TypeError(f"unknown counts: {', '.join(sorted(unknown))}")
+        for name, default in self._DEFAULTS.items():
+            setattr(self, name, values.get(name, default))
 
 
 def to_value(v: Any, what: str) -> Any:

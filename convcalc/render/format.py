@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from ..report import LayerReport, Quantity, Unit
 from ..sizes import is_int, to_latex, to_text
@@ -148,21 +147,19 @@ def plain(v: Any) -> Any:
     return to_text(v)
 
 
-@dataclass(frozen=True)
-class Cell:
+class Cell(NamedTuple):
     """One table cell: its text and what it holds (label, number, or symbolic expression)."""
 
     text: str
     kind: str = "label"
 
 
-@dataclass(frozen=True)
-class Section:
+class Section(NamedTuple):
     """A titled table of cells: what every human-facing renderer lays out its own way."""
 
     title: str | None
-    header: tuple[str, ...]
-    rows: tuple[tuple[Cell, ...], ...]
+    header: tuple
+    rows: tuple
 
 
 def _value_cell(v: Any, unit: Unit, *, human: bool, latex: bool) -> Cell:
