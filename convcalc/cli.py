@@ -7,6 +7,7 @@ report, renders it and writes it; every ConvcalcError becomes one line on stderr
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 import sys
@@ -184,6 +185,89 @@ def _make_command(cls: type[Layer]):
     return command
 
 
+solve_app = typer.Typer(
+    no_args_is_help=True,
+    help="Solve backwards: the input sizes, or the values of a layer parameter (--for), that give --target.",
+)
+app.add_typer(solve_app, name="solve")
+
+
+def _solve_parameters(cls: type[Layer]) -> list[inspect.Parameter]:
+    kw = inspect.Parameter.KEYWORD_ONLY
+    common = _common_parameters()
+    params = [
+        inspect.Parameter("target", kw, annotation=str, default=typer.Option(..., "--target", "-t", help="The output shape to reach, e.g. 64,112,112 or 64,n,n.")),
+        inspect.Parameter("input", kw, annotation=Optional[str], default=typer.Option(None, "--input", "-i", help="The input shape, to solve for a parameter (with --for).")),
+        inspect.Parameter("for_", kw, annotation=Optional[str], default=typer.Option(None, "--for", help="Parameter(s) to solve for: padding, kernel-size, stride, dilation, output-padding; one or two, comma-separated.")),
+    ]
+    if "in_channels" in {f.name for f in dataclasses.fields(cls)}:
+        params.append(inspect.Parameter("in_channels", kw, annotation=Optional[str], default=typer.Option(None, "--in-channels", help="Input channels (or give --input).")))
+    for opt in cls.OPTIONS:
+        if opt.role == "arg":
+            params.append(_parameter(dataclasses.replace(opt, required=False, default=None if opt.kind != "flag" else opt.default)))
+    return params + [p for p in common if p.name in ("format", "output")]
+
+
+def _run_solve(cls: type[Layer], values: dict) -> None:
+    from .solve import solve_input, solve_params
+
+    try:
+        if not hasattr(cls, "size_maps"):
+            raise ConvcalcError(f"{cls.NAME} has no inverse: its output size is not a size map of its input")
+        try:
+            target = parse_shape(values.pop("target"))
+        except ConvcalcError as e:
+            raise e.with_context(option="target") from None
+        text = values.pop("input")
+        try:
+            shape = parse_shape(text) if text is not None else None
+        except ConvcalcError as e:
+            raise e.with_context(option="input") from None
+        names = values.pop("for_")
+        output: Optional[Path] = values.pop("output")
+        fmt = _choose_format(values.pop("format"), output)
+        in_channels = values.pop("in_channels", None)
+        options = {k: v for k, v in values.items() if v is not None}
+        fields = {f.name for f in dataclasses.fields(cls)}
+        if "out_channels" in fields and "out_channels" not in options:
+            options["out_channels"] = target[0]
+        if shape is not None:
+            probe = shape
+        elif "in_channels" in fields:
+            if in_channels is None:
+                raise ConvcalcError("give --in-channels or --input", option="in_channels")
+            try:
+                probe = (parse_expr(in_channels),)
+            except ConvcalcError as e:
+                raise e.with_context(option="in_channels") from None
+        else:
+            probe = (target[0],)  # the channels pass through
+        layer = cls.build(probe, options)
+        if names:
+            if shape is None:
+                raise ConvcalcError("solving for a parameter needs the input shape", option="input")
+            unknown = tuple(n.strip().replace("-", "_") for n in names.split(",") if n.strip())
+            report = solve_params(layer, shape, target, unknown)
+        else:
+            report = solve_input(layer, target, probe[0])
+        if output is None:
+            sys.stdout.write(render(fmt, report, color=fmt is Format.table and _use_color(), width=_width()))
+        else:
+            write_atomically(output, render(fmt, report, color=False, width=120))
+    except ConvcalcError as e:
+        typer.echo(_error_line(f"solve {cls.NAME}", e), err=True)
+        raise typer.Exit(2) from None
+
+
+def _make_solve_command(cls: type[Layer]):
+    def command(**values: Any) -> None:
+        _run_solve(cls, values)
+
+    command.__signature__ = inspect.Signature(_solve_parameters(cls))  # type: ignore[attr-defined]
+    command.__name__ = f"solve_{cls.NAME}"
+    return command
+
+
 def _register(names) -> None:
     for name in names:
         cls = LAYERS[name]
@@ -198,12 +282,31 @@ _registered: set[str] = set()
 def _ensure_commands(args: list[str]) -> None:
     """Register the commands. Typer builds every option of every registered command on each
     run, which costs more than the whole calculation, so a layer query registers only its own
-    command; --help, an unknown name or anything else registers them all."""
+    command (and `solve LAYER` only that solve command); anything else registers them all."""
     first = args[0] if args else ""
+    if first == "solve":
+        second = args[1] if len(args) > 1 else ""
+        for name in [second] if second in LAYERS else list(LAYERS):
+            if f"solve {name}" not in _registered:
+                cls = LAYERS[name]
+                solve_app.command(name, help=f"Input sizes or a parameter of {name} for a target output.",
+                                  epilog=f"Example: {_solve_example(cls)}")(_make_solve_command(cls))
+                _registered.add(f"solve {name}")
+        return
     wanted = [first] if first in LAYERS else list(LAYERS)
     missing = [name for name in wanted if name not in _registered]
     _register(missing)
     _registered.update(missing)
+
+
+def _solve_example(cls: type[Layer]) -> str:
+    examples = {
+        "conv1d": "convcalc solve conv1d --target 1,16 --in-channels 7 --kernel-size 9 --stride 3 --padding 1",
+        "conv2d": "convcalc solve conv2d --input 3,224,224 --target 64,112,112 --kernel-size 7 --stride 2 --for padding",
+        "convtranspose2d": "convcalc solve convtranspose2d --input 64,16,16 --target 32,32,32 --kernel-size 4 --for stride,padding",
+        "maxpool2d": "convcalc solve maxpool2d --target 64,56,56 --kernel-size 3 --stride 2 --padding 1 --ceil-mode",
+    }
+    return examples.get(cls.NAME, f"convcalc solve {cls.NAME} --target ... (the layer's options)")
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -217,6 +320,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         rv = command.main(args=args, prog_name="convcalc", standalone_mode=False)
     except ClickException as e:
         sub = f" {args[0]}" if args and args[0] in LAYERS else ""
+        if args and args[0] == "solve":
+            sub = f" solve {args[1]}" if len(args) > 1 and args[1] in LAYERS else " solve"
         message = " ".join(e.format_message().split())
         sys.stderr.write(f"convcalc{sub}: {message}\n")
         return 2

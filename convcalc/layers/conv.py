@@ -20,7 +20,7 @@ from typing import Any
 from .. import sizes
 from .base import ConfigError, Counts, Layer, ShapeError, expect_channels, expect_rank, show
 from .options import BIAS, DILATION, GROUPS, INT_PADDING, KERNEL_SIZE, OUT_CHANNELS, OUTPUT_PADDING, PADDING, PADDING_MODE, STRIDE
-from .window import conv_out, positions_reached, taps_inside, transposed_out
+from .window import conv_map, positions_reached, taps_inside, transposed_map
 
 def _check_groups(groups: Any, in_channels: Any, out_channels: Any) -> None:
     for what, c in (("in_channels", in_channels), ("out_channels", out_channels)):
@@ -105,12 +105,11 @@ class _ConvNd(Layer):
                         option="padding",
                     )
 
+    def size_maps(self) -> tuple:
+        return tuple(conv_map(k, s, d, lo, hi) for k, s, d, (lo, hi) in zip(self.kernel_size, self.stride, self.dilation, self.pads()))
+
     def output_shape(self, shape: tuple) -> tuple:
-        spatial = tuple(
-            conv_out(L, k, s, d, lo, hi)
-            for L, k, s, d, (lo, hi) in zip(shape[1:], self.kernel_size, self.stride, self.dilation, self.pads())
-        )
-        return (self.out_channels,) + spatial
+        return (self.out_channels,) + tuple(m.forward(L) for m, L in zip(self.size_maps(), shape[1:]))
 
     def counts(self, shape: tuple, out: tuple) -> Counts:
         cin_g = self.in_channels // self.groups
@@ -172,12 +171,14 @@ class _ConvTransposeNd(Layer):
         expect_rank(self, shape, self.NDIM + 1)
         expect_channels(shape, self.in_channels, "in_channels")
 
-    def output_shape(self, shape: tuple) -> tuple:
-        spatial = tuple(
-            transposed_out(L, k, s, d, p, op)
-            for L, k, s, d, p, op in zip(shape[1:], self.kernel_size, self.stride, self.dilation, self.padding, self.output_padding)
+    def size_maps(self) -> tuple:
+        return tuple(
+            transposed_map(k, s, d, p, op)
+            for k, s, d, p, op in zip(self.kernel_size, self.stride, self.dilation, self.padding, self.output_padding)
         )
-        return (self.out_channels,) + spatial
+
+    def output_shape(self, shape: tuple) -> tuple:
+        return (self.out_channels,) + tuple(m.forward(L) for m, L in zip(self.size_maps(), shape[1:]))
 
     def counts(self, shape: tuple, out: tuple) -> Counts:
         cout_g = self.out_channels // self.groups

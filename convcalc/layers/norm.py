@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from .. import sizes
 from .base import Counts, Layer, Opt, expect_channels, expect_rank
+from .window import IDENTITY
 
 AFFINE = Opt("affine", "flag", True, "Learnable per-channel weight and bias.")
 TRACK = Opt("track_running_stats", "flag", True, "Keep running_mean, running_var and num_batches_tracked buffers.")
@@ -39,6 +40,9 @@ class _BatchNormNd(Layer):
     def check_input(self, shape: tuple) -> None:
         expect_rank(self, shape, self.RANKS)
         expect_channels(shape, self.num_features, "num_features")
+
+    def size_maps(self) -> tuple:
+        return (IDENTITY,) * (self.RANKS[-1] - 1)
 
     def output_shape(self, shape: tuple) -> tuple:
         return tuple(shape)

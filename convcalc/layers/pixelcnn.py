@@ -19,6 +19,7 @@ from typing import Any
 from .. import sizes
 from .base import ConfigError, Counts, Layer, Opt, ShapeError, expect_channels, expect_rank
 from .options import BIAS, KERNEL_SIZE, OUT_CHANNELS
+from .window import IDENTITY
 
 MASK = Opt("mask", "choice", "B", "A excludes the centre pixel (first layer), B includes it.", choices=("A", "B"))
 COLOUR_GROUPS = Opt("colour_groups", "size", "1", "Channel groups masked in order at the centre tap (3: R, G, B).")
@@ -80,6 +81,9 @@ class MaskedConv2d(Layer, example="--input 3,32,32 --out-channels 96 --kernel-si
     def check_input(self, shape: tuple) -> None:
         expect_rank(self, shape, 3)
         expect_channels(shape, self.in_channels, "in_channels")
+
+    def size_maps(self) -> tuple:
+        return (IDENTITY, IDENTITY)
 
     def output_shape(self, shape: tuple) -> tuple:
         return (self.out_channels,) + tuple(shape[1:])

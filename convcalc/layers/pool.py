@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from .. import sizes
 from .base import ConfigError, Counts, Layer, ShapeError, expect_rank
 from .options import CEIL_MODE, COUNT_INCLUDE_PAD, DILATION, INT_PADDING, KERNEL_SIZE, OUTPUT_SIZE, POOL_STRIDE
-from .window import adaptive_taps, pool_out, taps_inside
+from .window import ConstantMap, adaptive_taps, pool_map, taps_inside
 
 
 @dataclass(frozen=True)
@@ -45,11 +45,13 @@ class _PoolNd(Layer):
         # input); what it refuses is an output size below 1, which the base class checks.
         expect_rank(self, shape, self.NDIM + 1)
 
-    def output_shape(self, shape: tuple) -> tuple:
-        return (shape[0],) + tuple(
-            pool_out(L, k, s, d, p, self.ceil_mode)
-            for L, k, s, d, p in zip(shape[1:], self.kernel_size, self.stride, self.dilation, self.padding)
+    def size_maps(self) -> tuple:
+        return tuple(
+            pool_map(k, s, d, p, self.ceil_mode) for k, s, d, p in zip(self.kernel_size, self.stride, self.dilation, self.padding)
         )
+
+    def output_shape(self, shape: tuple) -> tuple:
+        return (shape[0],) + tuple(m.forward(L) for m, L in zip(self.size_maps(), shape[1:]))
 
     def counts(self, shape: tuple, out: tuple) -> Counts:
         outputs = sizes.prod(out)
@@ -104,6 +106,9 @@ class _AdaptivePoolNd(Layer):
 
     def check_input(self, shape: tuple) -> None:
         expect_rank(self, shape, self.NDIM + 1)
+
+    def size_maps(self) -> tuple:
+        return tuple(ConstantMap(n) for n in self.output_size)
 
     def output_shape(self, shape: tuple) -> tuple:
         return (shape[0],) + tuple(self.output_size)

@@ -12,23 +12,93 @@ from .. import sizes
 from ..errors import ConvcalcError
 
 
-def conv_out(L: Any, k: Any, s: Any, d: Any, lo: Any, hi: Any) -> Any:
-    """Output length of a convolution: floor((L + lo + hi - d*(k-1) - 1) / s) + 1."""
-    return (L + lo + hi - d * (k - 1) - 1) // s + 1
+class FloorMap:
+    """L -> floor((L + a) / s) + c, a monotone size map, with its inverse.
+
+    least(o) is the smallest L with f(L) >= o, greatest(o) the largest L with f(L) <= o, from
+    s*(o - c) <= L + a <= s*(o - c) + s - 1; the preimage of o is [least(o), greatest(o)]."""
+
+    def __init__(self, a: Any, s: Any, c: Any = 1):
+        self.a, self.s, self.c = a, s, c
+
+    def forward(self, L: Any) -> Any:
+        return (L + self.a) // self.s + self.c
+
+    def least(self, o: Any) -> Any:
+        return self.s * (o - self.c) - self.a
+
+    def greatest(self, o: Any) -> Any:
+        return self.s * (o - self.c + 1) - 1 - self.a
 
 
-def transposed_out(L: Any, k: Any, s: Any, d: Any, p: Any, op: Any) -> Any:
-    """Output length of a transposed convolution: (L-1)*s - 2p + d*(k-1) + op + 1."""
-    return (L - 1) * s - 2 * p + d * (k - 1) + op + 1
+class CeilPoolMap:
+    """L -> min(ceil((L + b) / s), floor((L + e) / s)) + 1: ceil_mode pooling, whose last window
+    must start inside the input or the left padding. min(x, y) >= m needs both, min(x, y) <= m
+    either, so the inverse takes the max of the two bounds on each side."""
+
+    def __init__(self, b: Any, e: Any, s: Any):
+        self.b, self.e, self.s = b, e, s
+
+    def forward(self, L: Any) -> Any:
+        return sizes.smin(sizes.ceil_div(L + self.b, self.s), (L + self.e) // self.s) + 1
+
+    def least(self, o: Any) -> Any:
+        m, s = o - 1, self.s
+        return sizes.smax(s * (m - 1) + 1 - self.b, s * m - self.e)
+
+    def greatest(self, o: Any) -> Any:
+        m, s = o - 1, self.s
+        return sizes.smax(s * m - self.b, s * m + s - 1 - self.e)
 
 
-def pool_out(L: Any, k: Any, s: Any, d: Any, p: Any, ceil_mode: bool) -> Any:
-    """Output length of max/avg pooling, PyTorch's rule included: with ceil_mode the last window
-    must start inside the input or the left padding, i.e. (out-1)*s <= L + p - 1."""
-    span = L + 2 * p - d * (k - 1) - 1
+class AffineMap:
+    """L -> s*L + a with s >= 1 (transposed convolutions; s = 1, a = 0 keeps the size)."""
+
+    def __init__(self, s: Any, a: Any):
+        self.s, self.a = s, a
+
+    def forward(self, L: Any) -> Any:
+        return self.s * L + self.a
+
+    def least(self, o: Any) -> Any:
+        return sizes.ceil_div(o - self.a, self.s)
+
+    def greatest(self, o: Any) -> Any:
+        return (o - self.a) // self.s
+
+
+class ConstantMap:
+    """L -> n whatever L (adaptive pooling): every size gives n, no size gives anything else."""
+
+    UNBOUNDED = None
+
+    def __init__(self, n: Any):
+        self.n = n
+
+    def forward(self, L: Any) -> Any:
+        return self.n
+
+
+IDENTITY = AffineMap(1, 0)
+
+
+def conv_map(k: Any, s: Any, d: Any, lo: Any, hi: Any) -> FloorMap:
+    """A convolution: floor((L + lo + hi - d*(k-1) - 1) / s) + 1."""
+    return FloorMap(lo + hi - d * (k - 1) - 1, s)
+
+
+def transposed_map(k: Any, s: Any, d: Any, p: Any, op: Any) -> AffineMap:
+    """A transposed convolution: (L-1)*s - 2p + d*(k-1) + op + 1."""
+    return AffineMap(s, -s - 2 * p + d * (k - 1) + op + 1)
+
+
+def pool_map(k: Any, s: Any, d: Any, p: Any, ceil_mode: bool) -> FloorMap | CeilPoolMap:
+    """Max/avg pooling, PyTorch's rule included: with ceil_mode the last window must start inside
+    the input or the left padding, i.e. (out-1)*s <= L + p - 1."""
+    span = 2 * p - d * (k - 1) - 1
     if not ceil_mode:
-        return span // s + 1
-    return sizes.smin(sizes.ceil_div(span, s), (L + p - 1) // s) + 1
+        return FloorMap(span, s)
+    return CeilPoolMap(span, p - 1, s)
 
 
 def taps_inside(n_pos: Any, k: Any, s: Any, d: Any, offset: Any, L: Any) -> Any:

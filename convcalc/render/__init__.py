@@ -25,7 +25,15 @@ EXTENSIONS = {
 
 
 def render(fmt: Format, report, *, human: bool = False, color: bool = False, width: int | None = None) -> str:
-    """The report as text in the given format (imports only that format's module)."""
+    """The report as text in the given format (imports only that format's module). A layer's
+    report and a solve's report share the table, markdown and LaTeX layouts (sections)."""
+    if not hasattr(report, "items"):  # a SolveReport
+        from . import solved
+
+        if fmt is Format.json:
+            return solved.render_json(report)
+        if fmt is Format.csv:
+            return solved.render_csv(report)
     if fmt is Format.table:
         from .table import render_table
 

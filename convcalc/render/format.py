@@ -251,3 +251,13 @@ def field_drawing(report: LayerReport) -> list[str] | None:
     if not rf or "map" not in rf:
         return None
     return ["".join(FIELD_GLYPHS[c] for c in row).rstrip() for row in rf["map"]] + [FIELD_LEGEND]
+
+
+def document(report, *, human: bool = False, latex: bool = False) -> tuple[str, list, list | None, list]:
+    """(heading, sections, drawing, footer lines) of a layer's report or a solve's report: what
+    the table, markdown and LaTeX renderers lay out."""
+    if not isinstance(report, LayerReport):
+        from . import solved
+
+        return solved.title(report), solved.sections(report, latex=latex), None, solved.footer(report)
+    return title(report), sections(report, human=human, latex=latex), field_drawing(report), footer(report)

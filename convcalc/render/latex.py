@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from ..report import LayerReport
-from .format import config_text, field_drawing, footer, sections
+from .format import document
 
 
 def _escape(text: str) -> str:
@@ -18,10 +17,10 @@ def _cell(c) -> str:
     return "n/a" if c.text == "n/a" else f"${c.text}$"
 
 
-def render_latex(report: LayerReport, *, human: bool = False) -> str:
-    caption = _escape(f"{report.layer} ({config_text(report)}), batch {report.batch}, {report.dtype}")
+def render_latex(report, *, human: bool = False) -> str:
+    heading, sections, drawing, footer = document(report, human=human, latex=True)
     lines = [r"\begin{table}[ht]", r"\centering"]
-    for i, section in enumerate(sections(report, human=human, latex=True)):
+    for i, section in enumerate(sections):
         if i:
             lines.append(r"\medskip")
         if section.title:
@@ -34,9 +33,8 @@ def render_latex(report: LayerReport, *, human: bool = False) -> str:
         ]
         lines += [" & ".join(_cell(c) for c in row) + r" \\" for row in section.rows]
         lines += [r"\bottomrule", r"\end{tabular}"]
-    drawing = field_drawing(report)
     if drawing:
         lines += [r"\medskip", r"\begin{verbatim}"] + drawing + [r"\end{verbatim}"]
-    notes = " ".join(_escape(line) + "." for line in footer(report)[1:])
-    lines += [f"\\caption{{{caption}. {_escape(footer(report)[0].split('; ', 1)[1])}. {notes}}}".replace(" }", "}"), r"\end{table}", ""]
+    notes = " ".join(_escape(line) + "." for line in footer)
+    lines += [f"\\caption{{{_escape(heading)}. {notes}}}".replace(" }", "}"), r"\end{table}", ""]
     return "\n".join(lines)

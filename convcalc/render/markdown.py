@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from ..report import LayerReport
-from .format import field_drawing, footer, sections, title
+from .format import document
 
 
 def _md(text: str) -> str:
     return text.replace("|", r"\|")
 
 
-def render_markdown(report: LayerReport, *, human: bool = False) -> str:
-    lines = [f"**{_md(title(report))}**, batch {report.batch}, {report.dtype}", ""]
-    for section in sections(report, human=human):
+def render_markdown(report, *, human: bool = False) -> str:
+    heading, sections, drawing, footer = document(report, human=human)
+    lines = [f"**{_md(heading)}**", ""]
+    for section in sections:
         if section.title:
             lines += [f"_{section.title}_", ""]
         lines.append("| " + " | ".join(section.header) + " |")
@@ -21,8 +21,7 @@ def render_markdown(report: LayerReport, *, human: bool = False) -> str:
             cells = [f"`{c.text}`" if c.kind == "symbolic" else c.text.strip() for c in row]
             lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
         lines.append("")
-    drawing = field_drawing(report)
     if drawing:
         lines += ["```"] + drawing + ["```", ""]
-    lines += [f"- {_md(line)}" for line in footer(report)] + [""]
+    lines += [f"- {_md(line)}" for line in footer] + [""]
     return "\n".join(lines)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import io
 
-from ..report import LayerReport
-from .format import field_drawing, footer, sections, title
+from .format import document
 
 
-def render_table(report: LayerReport, *, human: bool = False, color: bool = False, width: int | None = None) -> str:
+def render_table(report, *, human: bool = False, color: bool = False, width: int | None = None) -> str:
     from rich import box
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
+    heading, sections, drawing, footer = document(report, human=human)
     buf = io.StringIO()
     console = Console(
         file=buf,
@@ -25,8 +25,8 @@ def render_table(report: LayerReport, *, human: bool = False, color: bool = Fals
         markup=False,
         emoji=False,
     )
-    console.print(Text(title(report), style="bold" if color else ""))
-    for section in sections(report, human=human):
+    console.print(Text(heading, style="bold" if color else ""))
+    for section in sections:
         if section.title:
             console.print(Text(section.title, style="bold" if color else ""))
         table = Table(box=box.SIMPLE_HEAD)
@@ -36,10 +36,8 @@ def render_table(report: LayerReport, *, human: bool = False, color: bool = Fals
         for row in section.rows:
             table.add_row(*(Text(c.text) for c in row))
         console.print(table)
-    drawing = field_drawing(report)
-    if drawing:
-        for line in drawing:
-            console.print(Text(line))
-    for line in footer(report):
+    for line in drawing or ():
+        console.print(Text(line))
+    for line in footer:
         console.print(Text(line, style="dim" if color else ""))
     return buf.getvalue()

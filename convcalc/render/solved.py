@@ -1,0 +1,134 @@
+"""Solve results in every format: the same sections as layer reports, so the table, markdown and
+LaTeX renderers lay them out; JSON has its own keys (layer, unknown, input_ranges, values, domain)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from ..sizes import is_int, to_latex, to_text
+from .format import Cell, Section, plain
+
+_DIM_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def _dims(n: int) -> tuple:
+    return _DIM_NAMES.get(n, tuple(f"S{i + 1}" for i in range(n)))
+
+
+def _v(x, latex: bool) -> str:
+    if x is None:
+        return "inf"
+    return str(x) if is_int(x) else (to_latex(x) if latex else to_text(x))
+
+
+def _interval(lo, hi, name: str, latex: bool) -> str:
+    le = r" \le " if latex else " <= "
+    ge = r" \ge " if latex else " >= "
+    if hi is None:
+        return f"{name}{ge}{_v(lo, latex)}"
+    if lo == hi:
+        return f"{name} = {_v(lo, latex)}"
+    return f"{_v(lo, latex)}{le}{name}{le}{_v(hi, latex)}"
+
+
+def _nearest(report, dim: int, latex: bool) -> str:
+    for d, below, above in report.nearest:
+        if d == dim:
+            reach = [f"{_v(x, latex)}" for x in (below, above) if x is not None]
+            return "no solution" + (f" (nearest outputs: {', '.join(reach)})" if reach else "")
+    return "no solution"
+
+
+def title(report) -> str:
+    target = ",".join(_v(x, False) for x in report.target)
+    given = f" from input {','.join(_v(x, False) for x in report.input_shape)}" if report.input_shape else ""
+    return f"solve {report.layer} for {', '.join(report.unknown)}: target {target}{given}"
+
+
+def _merge(rows: list) -> tuple:
+    """Dimensions with the same answer share one row ("H, W"), the interval naming them all."""
+    def key(row):
+        return tuple(c.text.replace(row[0].text, "*") for c in row[1:])
+
+    if len(rows) > 1 and len({key(row) for row in rows}) == 1:
+        names = ", ".join(row[0].text for row in rows)
+        first = rows[0]
+        return ((Cell(names),) + tuple(Cell(c.text.replace(first[0].text, names), c.kind) for c in first[1:]),)
+    return tuple(rows)
+
+
+def sections(report, *, latex: bool = False) -> list[Section]:
+    names = _dims(len(report.target) - 1)
+    kind = "symbolic" if any(not is_int(x) for x in report.target) else "number"
+    if report.input_ranges is not None:
+        rows = []
+        for i, (rng, count) in enumerate(zip(report.input_ranges, report.sizes_per_dim)):
+            text = _nearest(report, i + 1, latex) if rng is None else _interval(rng[0], rng[1], names[i], latex)
+            n = "unbounded" if rng is not None and rng[1] is None else _v(count if count is not None else 0, latex)
+            rows.append((Cell(names[i]), Cell(text, kind), Cell(n, kind)))
+        return [Section(None, ("Dimension", "Input sizes", "Count"), _merge(rows))]
+    out = []
+    for name, per_dim in report.values.items():
+        by_dim = []
+        for i, found in enumerate(per_dim):
+            rows = []
+            if found is None:
+                rows.append((Cell(names[i]), Cell(_nearest(report, i + 1, latex))))
+            elif "pairs" in found:
+                outer, inner = name.split(",")
+                if not found["pairs"]:
+                    rows.append((Cell(names[i]), Cell("no solution")))
+                for pair in found["pairs"]:
+                    span = pair[inner]
+                    rows.append((Cell(names[i]), Cell(f"{outer} = {pair[outer]}, " + _interval(span["min"], span["max"], inner, latex), "number")))
+                if found["more"]:
+                    rows.append((Cell(names[i]), Cell("... more exist")))
+            else:
+                rows.append((Cell(names[i]), Cell(_interval(found["min"], found["max"], name, latex), "number")))
+            by_dim.append(rows)
+        same = len(by_dim) > 1 and all([[c.text for c in r[1:]] for r in rows] == [[c.text for c in r[1:]] for r in by_dim[0]] for rows in by_dim)
+        if same:
+            label = ", ".join(names[: len(by_dim)])
+            flat = tuple((Cell(label),) + tuple(row[1:]) for row in by_dim[0])
+        else:
+            flat = tuple(row for rows in by_dim for row in rows)
+        out.append(Section(None, ("Dimension", name.replace(",", ", ")), flat))
+    return out
+
+
+def footer(report) -> list[str]:
+    lines = [f"valid where {cond}" for cond in report.domain]
+    return lines + list(report.notes)
+
+
+def report_dict(report) -> dict:
+    out = {"layer": report.layer, "unknown": list(report.unknown), "target": plain(report.target)}
+    if report.input_shape is not None:
+        out["input_shape"] = plain(report.input_shape)
+    if report.input_ranges is not None:
+        out["input_ranges"] = [None if r is None else plain(list(r)) for r in report.input_ranges]
+        out["sizes_per_dimension"] = plain(report.sizes_per_dim)
+    if report.values is not None:
+        out["values"] = plain(report.values)
+    out["domain"] = list(report.domain)
+    out["nearest"] = [{"dimension": d, "below": plain(b), "above": plain(a)} for d, b, a in report.nearest]
+    out["notes"] = list(report.notes)
+    out["config"] = plain(report.config)
+    return out
+
+
+def render_json(report) -> str:
+    items = [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in report_dict(report).items()]
+    return "{\n" + ",\n".join(items) + "\n}\n"
+
+
+def render_csv(report) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["layer", "unknown", "dimension", "solution"])
+    for section in sections(report):
+        for row in section.rows:
+            writer.writerow([report.layer, ",".join(report.unknown), row[0].text, " | ".join(c.text for c in row[1:])])
+    return buf.getvalue()
