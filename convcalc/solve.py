@@ -87,6 +87,7 @@ def solve_input(layer: Layer, target: tuple, channels_in: Any) -> SolveReport:
             if order is None:
                 domain.append(f"{sizes.to_text(lo)} <= {sizes.to_text(hi)}")
     domain += [f"{sizes.to_text(o)} >= 1" for o in dict.fromkeys(target) if not sizes.is_int(o)]
+    domain += getattr(layer, "domain", lambda: [])()
     domain = list(dict.fromkeys(domain))
     if any(r is not None and r[1] is None for r in ranges):
         notes.append("adaptive pooling gives its output size for every input size")

@@ -174,3 +174,13 @@ def test_huge_target_is_fast():
             "print(r.input_ranges, time.perf_counter() - t)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
     assert out.startswith("((3000000000000000004, 3000000000000000006),)")
+
+
+def test_domain_of_symbolic_arguments():
+    k, p = symbol("k"), symbol("p")
+    r = solve_input(MaxPool1d(k, stride=2, padding=p), (3, 10), 3)
+    assert "2*p <= k" in r.domain
+    lo, hi = r.input_ranges[0]
+    for kv, pv in ((3, 1), (4, 2), (5, 2), (2, 0)):
+        a, b = (int(e.subs({k: kv, p: pv})) if not isinstance(e, int) else e for e in (lo, hi))
+        assert brute_inputs(MaxPool1d(kv, stride=2, padding=pv), 10, 200) == list(range(max(a, 1), b + 1))

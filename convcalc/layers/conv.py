@@ -171,6 +171,14 @@ class _ConvTransposeNd(Layer):
         expect_rank(self, shape, self.NDIM + 1)
         expect_channels(shape, self.in_channels, "in_channels")
 
+    def domain(self) -> list[str]:
+        """Conditions on symbolic arguments under which PyTorch accepts the layer."""
+        return [
+            f"{sizes.to_text(op)} < max({sizes.to_text(s)}, {sizes.to_text(d)})"
+            for op, s, d in zip(self.output_padding, self.stride, self.dilation)
+            if sizes.compare(op, sizes.smax(s, d)) is None
+        ]
+
     def size_maps(self) -> tuple:
         return tuple(
             transposed_map(k, s, d, p, op)

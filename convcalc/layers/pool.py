@@ -45,6 +45,11 @@ class _PoolNd(Layer):
         # input); what it refuses is an output size below 1, which the base class checks.
         expect_rank(self, shape, self.NDIM + 1)
 
+    def domain(self) -> list[str]:
+        """Conditions on symbolic arguments under which PyTorch accepts the layer."""
+        return [f"{sizes.to_text(sizes.normalize(2 * p))} <= {sizes.to_text(k)}" for p, k in zip(self.padding, self.kernel_size)
+                if sizes.compare(2 * p, k) is None]
+
     def size_maps(self) -> tuple:
         return tuple(
             pool_map(k, s, d, p, self.ceil_mode) for k, s, d, p in zip(self.kernel_size, self.stride, self.dilation, self.padding)
