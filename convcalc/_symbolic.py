@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
@@ -38,6 +40,7 @@ def _split(arg):
     return None
 
 
+@lru_cache(maxsize=8192)
 def _canon_floor(arg):
     """floor(arg) with floor((floor(y/a) + c)/b) rewritten as floor((y + c*a)/(a*b)).
 
@@ -62,13 +65,30 @@ def _canon_floor(arg):
 
 
 def canon(expr):
-    """Nested floors folded into one, and common numeric factors pulled out of every sum
-    (4*(64*f + 64) -> 256*(f + 1), 2*H*(8*D + 8) -> 16*H*(D + 1))."""
+    """Nested floors folded into one (floor((floor(y/a) + c)/b) -> floor((y + c*a)/(a*b))), and
+    sums of a constant written as a product. Cheap enough to run on every value of every layer;
+    the cosmetic factoring is left to printing (readable)."""
     if not isinstance(expr, sp.Basic):
         return expr
-    expr = expr.replace(sp.floor, _canon_floor)
-    expr = sp.factor_terms(expr.replace(lambda e: e.is_Add, sp.factor_terms))
-    return expr.replace(lambda e: isinstance(e, sp.Sum) and not e.function.has(e.limits[0][0]), _constant_sum)
+    if expr.has(sp.floor):
+        expr = expr.replace(sp.floor, _canon_floor)
+    if expr.has(sp.Sum):
+        expr = expr.replace(lambda e: isinstance(e, sp.Sum) and not e.function.has(e.limits[0][0]), _constant_sum)
+    return expr
+
+
+def _pull(e):
+    content, rest = e.primitive()
+    return content * rest if content != 1 else e
+
+
+def readable(expr):
+    """Common factors pulled out of every sum, for printing: 4*(64*f + 64) -> 256*(f + 1),
+    2*H*(8*D + 8) -> 16*H*(D + 1), 8*D*H + 8*H**2 -> 8*H*(D + H). Large expressions (a whole
+    network's totals) get only the numeric factors, which is fast."""
+    if sp.count_ops(expr) <= 80:
+        return sp.factor_terms(expr.replace(lambda e: e.is_Add, sp.factor_terms))
+    return expr.replace(lambda e: e.is_Add, _pull)
 
 
 def _constant_sum(s):
@@ -115,12 +135,14 @@ class _LatexPrinter(LatexPrinter):
         return tex if exp is None else r"%s^{%s}" % (tex, exp)
 
 
+@lru_cache(maxsize=8192)
 def text(expr) -> str:
-    return _TextPrinter().doprint(expr)
+    return _TextPrinter().doprint(readable(expr))
 
 
+@lru_cache(maxsize=8192)
 def latex(expr) -> str:
-    return _LatexPrinter().doprint(expr)
+    return _LatexPrinter().doprint(readable(expr))
 
 
 def _expand_sum(s):
@@ -181,6 +203,7 @@ def _floor_terms(expr):
     return rest, {f: c for f, c in terms.items() if c != 0}
 
 
+@lru_cache(maxsize=8192)
 def nonnegative(d) -> bool:
     """True only when d >= 0 is certain for every positive integer value of its symbols."""
     d = sp.expand(d)  # also inside floors: floor((H - 3)/2) -> floor(H/2 - 3/2)
@@ -208,6 +231,11 @@ def nonnegative(d) -> bool:
 
 def extremum(args, largest: bool):
     """Max or Min of args, dropping every argument another one is known to dominate."""
+    return _extremum(tuple(sp.sympify(a) for a in args), largest)
+
+
+@lru_cache(maxsize=8192)
+def _extremum(args: tuple, largest: bool):
     keep = []
     for a in args:
         a = sp.sympify(a)

@@ -268,6 +268,44 @@ def _make_solve_command(cls: type[Layer]):
     return command
 
 
+@app.command(
+    "net",
+    help="A whole network from a YAML file: a row per layer and block, the totals, receptive field and depth.",
+    epilog="Example: convcalc net examples/resnet50.yaml --input 3,H,W --depth 1",
+)
+def net(
+    file: Path = typer.Argument(..., help="The network file (YAML)."),
+    input: Optional[str] = typer.Option(None, "--input", "-i", help="Input shape; overrides the file's (symbols allowed)."),
+    depth: Optional[int] = typer.Option(None, "--depth", "-d", help="Show rows down to this nesting depth (blocks below fold into one row)."),
+    by_op: bool = typer.Option(False, "--by-op", help="Add the totals broken down by layer type."),
+    batch: str = typer.Option("1", "--batch", "-b", help=_COMMON_HELP["batch"]),
+    dtype: str = typer.Option("float32", "--dtype", help=_COMMON_HELP["dtype"]),
+    format: Optional[Format] = typer.Option(None, "--format", "-f", help=_COMMON_HELP["format"]),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help=_COMMON_HELP["output"]),
+    human: bool = typer.Option(False, "--human", "-H", help=_COMMON_HELP["human"]),
+) -> None:
+    from .network import evaluate
+
+    try:
+        fmt = _choose_format(format, output)
+        try:
+            batch_value = parse_expr(batch)
+        except ConvcalcError as e:
+            raise e.with_context(option="batch") from None
+        if dtype not in DTYPE_BYTES:
+            raise ConvcalcError(f"{dtype!r} is not one of {', '.join(DTYPE_BYTES)}", option="dtype")
+        if depth is not None and depth < 0:
+            raise ConvcalcError(f"must be 0 or more, got {depth}", option="depth")
+        report = evaluate(file, input_shape=input, batch=batch_value, dtype=dtype, depth=depth, by_op=by_op)
+        if output is None:
+            sys.stdout.write(render(fmt, report, human=human, color=fmt is Format.table and _use_color(), width=_width()))
+        else:
+            write_atomically(output, render(fmt, report, human=human, color=False, width=120))
+    except ConvcalcError as e:
+        typer.echo(_error_line("net", e), err=True)
+        raise typer.Exit(2) from None
+
+
 def _register(names) -> None:
     for name in names:
         cls = LAYERS[name]

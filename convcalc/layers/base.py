@@ -52,6 +52,11 @@ class Opt:
             return raw.strip().lower()
         if self.kind == "size":
             return parse_expr(raw)
+        if self.kind == "float":
+            try:
+                return float(raw)
+            except ValueError:
+                raise ConfigError(f"{raw!r} is not a number") from None
         if self.kind == "size_or_inf":
             return "inf" if raw.strip().lower() in ("inf", "infinity") else parse_expr(raw)
         return parse_tuple(raw)

@@ -105,6 +105,10 @@ class _ConvNd(Layer):
                         option="padding",
                     )
 
+    def window_steps(self) -> tuple:
+        """(effective kernel, stride) per spatial dimension, for receptive fields."""
+        return tuple((d * (k - 1) + 1, s) for k, s, d in zip(self.kernel_size, self.stride, self.dilation))
+
     def size_maps(self) -> tuple:
         return tuple(conv_map(k, s, d, lo, hi) for k, s, d, (lo, hi) in zip(self.kernel_size, self.stride, self.dilation, self.pads()))
 
@@ -118,8 +122,8 @@ class _ConvNd(Layer):
         outputs = self.out_channels * positions
         products = outputs * cin_g * k
         taps = [
-            taps_inside(n, kk, s, d, lo, L)
-            for L, n, kk, s, d, (lo, _hi) in zip(shape[1:], out[1:], self.kernel_size, self.stride, self.dilation, self.pads())
+            taps_inside(n, kk, s, d, lo, L, size_map=m)
+            for L, n, kk, s, d, (lo, _hi), m in zip(shape[1:], out[1:], self.kernel_size, self.stride, self.dilation, self.pads(), self.size_maps())
         ]
         connections = None if None in taps else self.out_channels * cin_g * sizes.prod(taps)
         return Counts(

@@ -41,6 +41,9 @@ class _BatchNormNd(Layer):
         expect_rank(self, shape, self.RANKS)
         expect_channels(shape, self.num_features, "num_features")
 
+    def window_steps(self) -> str:
+        return "keep"
+
     def size_maps(self) -> tuple:
         return (IDENTITY,) * (self.RANKS[-1] - 1)
 

@@ -82,6 +82,9 @@ class MaskedConv2d(Layer, example="--input 3,32,32 --out-channels 96 --kernel-si
         expect_rank(self, shape, 3)
         expect_channels(shape, self.in_channels, "in_channels")
 
+    def window_steps(self) -> tuple:
+        return tuple((k, 1) for k in self.kernel_size)
+
     def domain(self) -> list[str]:
         return [f"{sizes.to_text(k)} is odd" for k in self.kernel_size if sizes.known_int(k) is None]
 

@@ -45,6 +45,10 @@ class _PoolNd(Layer):
         # input); what it refuses is an output size below 1, which the base class checks.
         expect_rank(self, shape, self.NDIM + 1)
 
+    def window_steps(self) -> tuple:
+        """(effective kernel, stride) per spatial dimension, for receptive fields."""
+        return tuple((d * (k - 1) + 1, s) for k, s, d in zip(self.kernel_size, self.stride, self.dilation))
+
     def domain(self) -> list[str]:
         """Conditions on symbolic arguments under which PyTorch accepts the layer."""
         return [f"{sizes.to_text(sizes.normalize(2 * p))} <= {sizes.to_text(k)}" for p, k in zip(self.padding, self.kernel_size)
@@ -61,8 +65,8 @@ class _PoolNd(Layer):
     def counts(self, shape: tuple, out: tuple) -> Counts:
         outputs = sizes.prod(out)
         taps = [
-            taps_inside(n, k, s, d, p, L)
-            for L, n, k, s, d, p in zip(shape[1:], out[1:], self.kernel_size, self.stride, self.dilation, self.padding)
+            taps_inside(n, k, s, d, p, L, size_map=m)
+            for L, n, k, s, d, p, m in zip(shape[1:], out[1:], self.kernel_size, self.stride, self.dilation, self.padding, self.size_maps())
         ]
         connections = None if None in taps else shape[0] * sizes.prod(taps)
         reduce = None if connections is None else connections - outputs

@@ -44,6 +44,16 @@ _WHERE = {
     "pixelcnn": "pixelcnn:PixelCNN",
     "causalconv1d": "wavenet:CausalConv1d",
     "wavenet": "wavenet:WaveNet",
+    "relu": "elementwise:ReLU",
+    "relu6": "elementwise:ReLU6",
+    "leakyrelu": "elementwise:LeakyReLU",
+    "sigmoid": "elementwise:Sigmoid",
+    "tanh": "elementwise:Tanh",
+    "gelu": "elementwise:GELU",
+    "silu": "elementwise:SiLU",
+    "softmax": "elementwise:Softmax",
+    "dropout": "elementwise:Dropout",
+    "flatten": "elementwise:Flatten",
 }
 
 

@@ -101,11 +101,34 @@ def pool_map(k: Any, s: Any, d: Any, p: Any, ceil_mode: bool) -> FloorMap | Ceil
     return CeilPoolMap(span, p - 1, s)
 
 
-def taps_inside(n_pos: Any, k: Any, s: Any, d: Any, offset: Any, L: Any) -> Any:
+def taps_inside(n_pos: Any, k: Any, s: Any, d: Any, offset: Any, L: Any, size_map: Any = None) -> Any:
     """How many (position o in [0, n_pos), tap t in [0, k)) pairs land inside [0, L):
     0 <= o*s - offset + t*d <= L - 1. For a convolution this counts the taps on real input
     (not padding); for a transposed convolution, the products that land inside the output.
-    None when the kernel is too long to sum tap by tap."""
+    None when the kernel is too long to sum tap by tap.
+
+    With the FloorMap that gives n_pos from L (n_pos = floor((L + a)/s) + 1) and numbers for
+    everything but L, each tap's count is one floor, decided without symbolic comparisons:
+    the last position is floor((L + min(a, offset - 1 - t*d))/s), and the count needs no max(0, .)
+    when it is already non-negative at the smallest L the layer accepts."""
+    if (
+        isinstance(size_map, FloorMap)
+        and sizes.all_int(k, s, d, offset, size_map.a, size_map.s, size_map.c)
+        and size_map.s == s
+        and size_map.c == 1
+        and not sizes.is_int(L)
+        and k <= sizes.MAX_TERMS
+    ):
+        smallest = max(1, -size_map.a)  # the least L with n_pos >= 1
+
+        def fast(t: int) -> Any:
+            first = max(0, -((t * d - offset) // s))
+            shift = min(size_map.a, offset - 1 - t * d)
+            at_least = (smallest + shift) // s - first + 1
+            count = (L + shift) // s - first + 1
+            return count if at_least >= 0 else sizes.smax(0, count)
+
+        return sum((fast(t) for t in range(k)), start=0)
 
     def per_tap(t: Any) -> Any:
         first = sizes.smax(0, sizes.ceil_div(offset - t * d, s))

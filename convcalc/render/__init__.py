@@ -27,6 +27,10 @@ EXTENSIONS = {
 def render(fmt: Format, report, *, human: bool = False, color: bool = False, width: int | None = None) -> str:
     """The report as text in the given format (imports only that format's module). A layer's
     report and a solve's report share the table, markdown and LaTeX layouts (sections)."""
+    if hasattr(report, "rows") and hasattr(report, "total") and fmt in (Format.json, Format.csv):  # a NetworkReport
+        from . import network
+
+        return network.render_json(report) if fmt is Format.json else network.render_csv(report)
     if not hasattr(report, "items"):  # a SolveReport
         from . import solved
 

@@ -256,6 +256,10 @@ def field_drawing(report: LayerReport) -> list[str] | None:
 def document(report, *, human: bool = False, latex: bool = False) -> tuple[str, list, list | None, list]:
     """(heading, sections, drawing, footer lines) of a layer's report or a solve's report: what
     the table, markdown and LaTeX renderers lay out."""
+    if hasattr(report, "rows") and hasattr(report, "total"):  # a NetworkReport
+        from . import network
+
+        return network.title(report), network.sections(report, human=human, latex=latex), None, network.footer(report)
     if not isinstance(report, LayerReport):
         from . import solved
 

@@ -1,0 +1,150 @@
+"""Network reports: a row per layer and block, the totals, and (with --by-op) a breakdown by
+layer type, laid out as sections for the table, markdown and LaTeX renderers; JSON and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from ..sizes import is_int, to_latex, to_text
+from .format import NOTE, TRANSCENDENTAL_NOTE, Cell, Section, number, plain, shape
+from ..report import Unit
+
+BAR_WIDTH = 10
+
+
+def _bar(share) -> str:
+    """The share of the total MACs as a bar of BAR_WIDTH cells (drawn here, not stored)."""
+    if share is None:
+        return ""
+    full = round(share * BAR_WIDTH * 8)
+    return ("█" * (full // 8) + " ▏▎▍▌▋▊▉"[full % 8].strip()) or ("▏" if share > 0 else "")
+
+
+def _num(v, *, human: bool, latex: bool, unit: Unit = Unit.COUNT) -> Cell:
+    sym = to_latex if latex else to_text
+    text = number(v, sep="{,}" if latex else ",", human=human, unit=unit, sym=sym)
+    if latex and unit is Unit.BYTES and text.endswith(" B"):
+        text = text[:-2] + r"\,B"
+    return Cell(text, "number" if v is None or is_int(v) else "symbolic")
+
+
+def _dims(values, latex: bool) -> Cell:
+    if values is None:
+        return Cell("-")
+    return Cell(shape(tuple(values), joiner=r" \times " if latex else "x", sym=to_latex if latex else to_text),
+                "number" if all(is_int(v) for v in values) else "symbolic")
+
+
+def title(report) -> str:
+    return f"{report.network}: input {shape(report.input_shape, joiner='x')} -> output {shape(report.output_shape, joiner='x')}"
+
+
+TOTAL_ROWS = (
+    ("params", "Parameters", Unit.COUNT),
+    ("buffers", "Buffers", Unit.COUNT),
+    ("macs", "MACs", Unit.COUNT),
+    ("flops", "FLOPs", Unit.COUNT),
+    ("mults", "Mults", Unit.COUNT),
+    ("adds", "Adds", Unit.COUNT),
+    ("comparisons", "Comparisons", Unit.COUNT),
+    ("transcendentals", "Transcendentals", Unit.COUNT),
+    ("param_bytes", "Parameter memory", Unit.BYTES),
+    ("buffer_bytes", "Buffer memory", Unit.BYTES),
+    ("activation_bytes", "Activation memory (sum)", Unit.BYTES),
+    ("activation_bytes_peak", "Activation memory (peak)", Unit.BYTES),
+    ("sequential_depth", "Sequential depth", Unit.COUNT),
+    ("layers", "Layers", Unit.COUNT),
+)
+
+
+def sections(report, *, human: bool = False, latex: bool = False) -> list[Section]:
+    rows = []
+    for r in report.rows:
+        label = ("  " * r["depth"]) + (r["name"] or r["path"].rsplit(".", 1)[-1])
+        rows.append(
+            (
+                Cell(label),
+                Cell(r["type"] + (" (block)" if r["block"] else "")),
+                _dims(r["output_shape"], latex),
+                _num(r["params"], human=human, latex=latex),
+                _num(r["macs"], human=human, latex=latex),
+                _num(r["flops"], human=human, latex=latex),
+                _num(r["activation_bytes"], human=human, latex=latex, unit=Unit.BYTES),
+                _dims(r["receptive_field"], latex),
+                Cell("" if latex else _bar(r["macs_share"])),
+            )
+        )
+    header = ("Layer", "Type", "Output", "Params", "MACs", "FLOPs", "Activation", "RF", "MACs share")
+    out = [Section(None, header, tuple(rows))]
+    total = report.total
+    trows = [
+        (Cell(title_), _num(total[key], human=human, latex=latex, unit=unit))
+        for key, title_, unit in TOTAL_ROWS
+        if not (key == "transcendentals" and total[key] == 0)
+    ]
+    trows.append((Cell("Receptive field"), _dims(total["receptive_field"], latex)))
+    trows.append((Cell("  jump"), _dims(total["jump"], latex)))
+    out.append(Section("Total", ("Quantity", "Value"), tuple(trows)))
+    if report.by_op:
+        brows = tuple(
+            (Cell(kind), _num(g["layers"], human=False, latex=latex), _num(g["params"], human=human, latex=latex),
+             _num(g["macs"], human=human, latex=latex), _num(g["flops"], human=human, latex=latex),
+             _num(g["comparisons"], human=human, latex=latex), _num(g["transcendentals"], human=human, latex=latex))
+            for kind, g in sorted(report.by_op.items(), key=lambda kv: -kv[1]["flops"] if is_int(kv[1]["flops"]) else 0)
+        )
+        out.append(Section("By operation", ("Type", "Layers", "Params", "MACs", "FLOPs", "Comparisons", "Transc."), brows))
+    return out
+
+
+def footer(report) -> list[str]:
+    lines = [f"batch {report.batch}, {report.dtype}; {NOTE}"]
+    if report.total["transcendentals"] != 0:
+        lines.append(TRANSCENDENTAL_NOTE)
+    return lines + list(report.notes)
+
+
+def report_dict(report) -> dict:
+    out = {
+        "network": report.network,
+        "input_shape": plain(report.input_shape),
+        "output_shape": plain(report.output_shape),
+        "batch": plain(report.batch),
+        "dtype": report.dtype,
+        "layers": [plain(r) for r in report.rows],
+        "total": plain(report.total),
+    }
+    if report.by_op is not None:
+        out["by_op"] = plain(report.by_op)
+    out["notes"] = list(report.notes)
+    return out
+
+
+def render_json(report) -> str:
+    data = report_dict(report)
+    rows = ",\n".join(f"    {json.dumps(r)}" for r in data.pop("layers"))
+    items = [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in data.items()]
+    items.insert(5, f'  "layers": [\n{rows}\n  ]')
+    return "{\n" + ",\n".join(items) + "\n}\n"
+
+
+def render_csv(report) -> str:
+    buf = io.StringIO()
+    keys = ["path", "name", "type", "depth", "block", "output_shape", "params", "buffers", "mults", "adds", "comparisons",
+            "macs", "flops", "transcendentals", "activation_bytes", "param_bytes", "buffer_bytes", "receptive_field", "jump"]
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(keys)
+    for r in report.rows:
+        row = []
+        for k in keys:
+            v = r[k]
+            if isinstance(v, (tuple, list)):
+                v = "x".join(str(x) if is_int(x) else to_text(x) for x in v)
+            elif v is None:
+                v = ""
+            elif not isinstance(v, (str, bool)) and not is_int(v):
+                v = to_text(v)
+            row.append(v)
+        writer.writerow(row)
+    return buf.getvalue()
