@@ -119,16 +119,27 @@ def read(path: str | Path) -> tuple[str, Any, list, str]:
     loader = yaml.SafeLoader("")
     top = {}
     for k, v in root.value:
-        top[loader.construct_object(k, deep=True)] = v
+        top[_value(loader, k, label)] = v
     unknown = set(top) - {"name", "input", "layers"}
     if unknown:
         key = sorted(map(str, unknown))[0]
         raise NetworkError(f"{label}: unknown key {key!r} (known: name, input, layers)")
     if "layers" not in top:
         raise NetworkError(f"{label}: no 'layers' list")
-    name = loader.construct_object(top["name"], deep=True) if "name" in top else p.stem
-    input_value = loader.construct_object(top["input"], deep=True) if "input" in top else None
+    name = _value(loader, top["name"], label) if "name" in top else p.stem
+    input_value = _value(loader, top["input"], label) if "input" in top else None
     return str(name), input_value, top["layers"], label
+
+
+def _value(loader, node, label: str, path: str | None = None) -> Any:
+    """A YAML node's Python value through the safe constructor; tags it refuses are an error."""
+    import yaml
+
+    try:
+        return loader.construct_object(node, deep=True)
+    except yaml.YAMLError as e:
+        reason = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise _fail(label, node.start_mark.line + 1, path, f"not valid YAML: {reason}") from None
 
 
 def _items(node, label: str, path: str, loader, budget: list) -> list[_Item]:
@@ -147,37 +158,37 @@ def _item(node, label: str, path: str, loader, budget: list) -> _Item:
 
     line = node.start_mark.line + 1
     if isinstance(node, yaml.ScalarNode):
-        kind = str(loader.construct_object(node))
+        kind = str(_value(loader, node, label, path))
         mapping: dict = {kind: None}
         values = {kind: None}
     elif isinstance(node, yaml.MappingNode):
         values = {}
         for k, v in node.value:
-            values[str(loader.construct_object(k, deep=True))] = v
+            values[str(_value(loader, k, label, path))] = v
         mapping = values
     else:
         raise _fail(label, line, path, "expected a layer name or a mapping such as {conv2d: {...}}")
     name = mapping.pop("name", None)
     repeat_node = mapping.pop("repeat", None)
     if name is not None and not isinstance(name, str):
-        name = str(loader.construct_object(name, deep=True))
+        name = str(_value(loader, name, label, path))
     if len(mapping) != 1:
         raise _fail(label, line, path, f"expected one layer or block, found {', '.join(mapping) or 'none'}")
     kind, body = next(iter(mapping.items()))
     kind = kind.lower()
     repeat = 1
     if repeat_node is not None:
-        repeat = loader.construct_object(repeat_node, deep=True)
+        repeat = _value(loader, repeat_node, label, path)
     if kind in BLOCKS:
         if body is None or not isinstance(body, yaml.MappingNode):
             raise _fail(label, line, path, f"{kind} needs a mapping ({'body, shortcut' if kind == 'residual' else 'branches' if kind == 'concat' else 'layers'})")
         fields = {}
         for k, v in body.value:
-            fields[str(loader.construct_object(k, deep=True))] = v
+            fields[str(_value(loader, k, label, path))] = v
         if "repeat" in fields:
-            repeat = loader.construct_object(fields.pop("repeat"), deep=True)
+            repeat = _value(loader, fields.pop("repeat"), label, path)
         if "name" in fields:
-            name = str(loader.construct_object(fields.pop("name"), deep=True))
+            name = str(_value(loader, fields.pop("name"), label, path))
         allowed = {"residual": {"body", "shortcut"}, "concat": {"branches"}, "sequential": {"layers"}}[kind]
         unknown = set(fields) - allowed
         if unknown:
@@ -202,7 +213,7 @@ def _item(node, label: str, path: str, loader, budget: list) -> _Item:
         return _Item(kind, kind, {}, children, repeat, name, line, path)
     if kind not in LAYERS:
         raise _fail(label, line, path, f"unknown layer {kind!r}")
-    params = {} if body is None else loader.construct_object(body, deep=True)
+    params = {} if body is None else _value(loader, body, label, path)
     if not isinstance(params, dict):
         raise _fail(label, line, path, f"{kind} takes a mapping of parameters, got {params!r}")
     return _Item("layer", kind, params, {}, repeat, name, line, path)

@@ -140,6 +140,8 @@ def plain(v: Any) -> Any:
     """A JSON-ready value: ints stay ints, expressions become strings, tuples lists."""
     if v is None or isinstance(v, (bool, str)) or is_int(v):
         return v
+    if isinstance(v, float):
+        return round(v, 6)
     if isinstance(v, (tuple, list)):
         return [plain(x) for x in v]
     if isinstance(v, dict):

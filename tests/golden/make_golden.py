@@ -316,6 +316,94 @@ def field_offsets(gated: bool, k1: int, k: int, d: int) -> list:
     return sorted([int(a - i), int(b - j)] for a, b in (grad != 0).nonzero().tolist())
 
 
+# -- whole networks, built from torch.nn layers as torchvision defines them ---------------------
+
+
+class Residual(nn.Module):
+    def __init__(self, body, shortcut=None):
+        super().__init__()
+        self.body = body
+        self.shortcut = shortcut
+
+    def forward(self, x):
+        y = self.body(x)
+        return y + (self.shortcut(x) if self.shortcut is not None else x)
+
+
+def alexnet():
+    return nn.Sequential(
+        nn.Conv2d(3, 64, 11, 4, 2), nn.ReLU(), nn.MaxPool2d(3, 2), nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(),
+        nn.MaxPool2d(3, 2), nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(), nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2), nn.AdaptiveAvgPool2d(6), nn.Flatten(),
+        nn.Dropout(), nn.Linear(9216, 4096), nn.ReLU(), nn.Dropout(), nn.Linear(4096, 4096), nn.ReLU(), nn.Linear(4096, 1000))
+
+
+def vgg16():
+    layers, c = [], 3
+    for v in [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]:
+        if v == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            layers += [nn.Conv2d(c, v, 3, padding=1), nn.ReLU()]
+            c = v
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(7), nn.Flatten(), nn.Linear(25088, 4096), nn.ReLU(), nn.Dropout(),
+                         nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(), nn.Linear(4096, 1000))
+
+
+def resnet(bottleneck: bool, blocks: list):
+    layers = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1)]
+    cin = 64
+    for stage, (w, n) in enumerate(zip((64, 128, 256, 512), blocks)):
+        for b in range(n):
+            s = 2 if stage > 0 and b == 0 else 1
+            cout = 4 * w if bottleneck else w
+            if bottleneck:
+                body = nn.Sequential(nn.Conv2d(cin, w, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(),
+                                     nn.Conv2d(w, w, 3, s, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(),
+                                     nn.Conv2d(w, cout, 1, bias=False), nn.BatchNorm2d(cout))
+            else:
+                body = nn.Sequential(nn.Conv2d(cin, w, 3, s, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(),
+                                     nn.Conv2d(w, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w))
+            short = nn.Sequential(nn.Conv2d(cin, cout, 1, s, bias=False), nn.BatchNorm2d(cout)) if (s != 1 or cin != cout) else None
+            layers += [Residual(body, short), nn.ReLU()]
+            cin = cout
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, 1000))
+
+
+def mobilenetv2():
+    layers = [nn.Conv2d(3, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU6()]
+    cin = 32
+    for t, c, n, s in ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)):
+        for i in range(n):
+            stride, hidden = (s if i == 0 else 1), cin * t
+            body = []
+            if t != 1:
+                body += [nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6()]
+            body += [nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(),
+                     nn.Conv2d(hidden, c, 1, bias=False), nn.BatchNorm2d(c)]
+            block = nn.Sequential(*body)
+            layers.append(Residual(block) if stride == 1 and cin == c else block)
+            cin = c
+    return nn.Sequential(*layers, nn.Conv2d(320, 1280, 1, bias=False), nn.BatchNorm2d(1280), nn.ReLU6(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(1280, 1000))
+
+
+def network_record(name: str, model: nn.Module) -> dict:
+    rows = []
+    leaves = [m for m in model.modules() if not list(m.children())]
+    hooks = [m.register_forward_hook(lambda mod, _in, out: rows.append(
+        [type(mod).__name__.lower(), list(out.shape[1:]), sum(p.numel() for p in mod.parameters())])) for m in leaves]
+    model.eval()
+    x = torch.zeros(1, 3, 224, 224)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(x)
+    for h in hooks:
+        h.remove()
+    return {"example": name, "params": sum(p.numel() for p in model.parameters()),
+            "torch_flops": int(counter.get_total_flops()), "rows": rows}
+
+
 def main() -> None:
     cases = []
     for n in (1, 2, 3):
@@ -362,9 +450,12 @@ def main() -> None:
                 continue
             fields.append({"gated": gated, "first_kernel_size": k1, "kernel_size": k, "layers": d,
                            "seen": field_offsets(gated, k1, k, d)})
+    networks = [network_record(n, f()) for n, f in (("alexnet", alexnet), ("vgg16", vgg16),
+                ("resnet18", lambda: resnet(False, [2, 2, 2, 2])), ("resnet50", lambda: resnet(True, [3, 4, 6, 3])),
+                ("mobilenetv2", mobilenetv2))]
     meta = {"torch": torch.__version__, "python": sys.version.split()[0], "cases": len(records),
             "refused": sum(r["refused"] for r in records)}
-    OUT.write_text(json.dumps({"meta": meta, "cases": records, "fields": fields}, indent=1) + "\n")
+    OUT.write_text(json.dumps({"meta": meta, "cases": records, "fields": fields, "networks": networks}, indent=1) + "\n")
     print(f"wrote {OUT} ({meta})")
 
 
