@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from . import sizes
-from .errors import ConvcalcError, ShapeError
+from .errors import ConvcalcError
 from .expr import parse_shape
 from .layers.registry import LAYERS
-from .report import DTYPE_BYTES, LayerReport
+from .report import DTYPE_BYTES
 
 #: a file larger than this is refused
 MAX_FILE_BYTES = 4_000_000
