@@ -192,6 +192,42 @@ solve_app = typer.Typer(
 app.add_typer(solve_app, name="solve")
 
 
+@solve_app.command(
+    "net",
+    help="The input sizes a network file's spatial part maps to --target (pulled back layer by layer).",
+    epilog="Example: convcalc solve net examples/resnet50.yaml --target 2048,7,7",
+)
+def solve_net(
+    file: Path = typer.Argument(..., help="The network file (YAML)."),
+    target: str = typer.Option(..., "--target", "-t", help="The output of the last spatial layer, e.g. 2048,7,7 or 2048,n,n."),
+    in_channels: Optional[str] = typer.Option(None, "--in-channels", help="Input channels (default: the file's input)."),
+    format: Optional[Format] = typer.Option(None, "--format", "-f", help=_COMMON_HELP["format"]),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help=_COMMON_HELP["output"]),
+) -> None:
+    from .network import solve_network
+
+    try:
+        fmt = _choose_format(format, output)
+        try:
+            shape = parse_shape(target)
+        except ConvcalcError as e:
+            raise e.with_context(option="target") from None
+        channels = None
+        if in_channels is not None:
+            try:
+                channels = parse_expr(in_channels)
+            except ConvcalcError as e:
+                raise e.with_context(option="in_channels") from None
+        report = solve_network(file, shape, input_channels=channels)
+        if output is None:
+            sys.stdout.write(render(fmt, report, color=fmt is Format.table and _use_color(), width=_width()))
+        else:
+            write_atomically(output, render(fmt, report, color=False, width=120))
+    except ConvcalcError as e:
+        typer.echo(_error_line("solve net", e), err=True)
+        raise typer.Exit(2) from None
+
+
 def _solve_parameters(cls: type[Layer]) -> list[inspect.Parameter]:
     kw = inspect.Parameter.KEYWORD_ONLY
     common = _common_parameters()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import sizes
-from .errors import ConvcalcError
+from .errors import ConvcalcError, ShapeError
 from .expr import parse_shape
 from .layers.registry import LAYERS
 from .report import DTYPE_BYTES
@@ -80,6 +80,7 @@ class _Ctx:
     peak: Any = 0
     last_rf: tuple | None = None  # the receptive field before the spatial chain ended
     cache: dict = field(default_factory=dict)  # (layer, input shape) -> LayerReport
+    trace: list = field(default_factory=list)  # the layers as run: ("layer", layer, path, output shape) and blocks
 
 
 # -- reading ---------------------------------------------------------------------------------------
@@ -289,6 +290,7 @@ def _leaf(item: _Item, state: _State, ctx: _Ctx, path: str, depth: int) -> _Stat
     if rf is not None:
         ctx.last_rf = rf
     ctx.rows.append(_row(ctx, item, path, depth, item.type, report.output_shape, counts, rf, False))
+    ctx.trace.append(("layer", layer, path, report.output_shape))
     width = DTYPE_BYTES[ctx.dtype]
     live = sizes.normalize(state.held + sizes.prod(state.shape) * ctx.batch * width + report.activation_bytes)
     if ctx.peak is not None:  # the peak is kept for numbers only: a Max over every layer helps nobody
@@ -333,9 +335,13 @@ def _run_one(item: _Item, state: _State, ctx: _Ctx, depth: int, path: str) -> _S
     if item.kind == "sequential":
         out = _run(kids["layers"], state, ctx, depth + 1)
     elif item.kind == "residual":
+        outer, ctx.trace = ctx.trace, []
         held = _State(state.shape, state.rf, state.held + input_bytes, state.depth_seq)
         body = _run(kids["body"], held, ctx, depth + 1)
+        body_trace, ctx.trace = ctx.trace, []
         short = _run(kids["shortcut"], _State(state.shape, state.rf, state.held + sizes.prod(body.shape) * ctx.batch * width, state.depth_seq), ctx, depth + 1)
+        outer.append(("residual", body_trace, ctx.trace, path, body.shape))
+        ctx.trace = outer
         if not _same(body.shape, short.shape):
             raise _fail(ctx.file, item.line, path, f"the add joins shapes {_show(body.shape)} (body) and {_show(short.shape)} (shortcut)")
         elements = sizes.prod(body.shape) * ctx.batch
@@ -347,12 +353,16 @@ def _run_one(item: _Item, state: _State, ctx: _Ctx, depth: int, path: str) -> _S
         ctx.rows.append(_row(ctx, item, f"{path}.add", depth + 1, "add", body.shape, adds, rf, False))
         out = _State(body.shape, rf, state.held, sizes.smax(body.depth_seq, short.depth_seq))
     else:  # concat
-        outs = []
+        outs, traces = [], []
+        outer = ctx.trace
         held = state.held + input_bytes
         for branch in kids["branches"]:
+            ctx.trace = []
             result = _run(branch, _State(state.shape, state.rf, held, state.depth_seq), ctx, depth + 1)
+            traces.append(ctx.trace)
             held = held + sizes.prod(result.shape) * ctx.batch * width
             outs.append(result)
+        ctx.trace = outer
         first = outs[0].shape
         for j, o in enumerate(outs[1:], start=1):
             if len(o.shape) != len(first) or not _same(o.shape[1:], first[1:]):
@@ -363,6 +373,7 @@ def _run_one(item: _Item, state: _State, ctx: _Ctx, depth: int, path: str) -> _S
             (sizes.normalize(sizes.smax(*[r[d][0] for r in rfs])), rfs[0][d][1]) for d in range(len(rfs[0]))
         )
         out = _State(shape, rf, state.held, sizes.smax(*[o.depth_seq for o in outs]))
+        outer.append(("concat", traces, path, shape))
     children = [r for r in ctx.rows[start + 1 :] if r is not None]
     totals = {k: sizes.normalize(sum((r[k] for r in children if not r["block"]), start=0)) for k in ROW_COUNTS}
     ctx.rows[start] = _row(ctx, item, path, depth, item.kind, out.shape, totals, out.rf, True)
@@ -428,3 +439,112 @@ def evaluate(path: str | Path, *, input_shape: Any = None, batch: Any = 1, dtype
         "sequential depth: the longest chain of layers (blocks' branches run side by side)",
     )
     return NetworkReport(name, tuple(shape), final.shape, tuple(rows), total, groups, batch, dtype, notes, depth)
+
+
+# -- solving backwards through a network -----------------------------------------------------------
+
+#: the spatial size used to build a network's layers when only their size maps are wanted
+_PROBE = 2**20
+
+
+def _spatial_maps(layer: Any) -> tuple | str | None:
+    """The layer's per-dimension size maps, "keep" for shape-keeping layers, None otherwise."""
+    from .layers.window import ConstantMap
+
+    if getattr(layer, "window_steps", None) and layer.window_steps() == "keep":
+        return "keep"
+    maps = layer.size_maps() if hasattr(layer, "size_maps") else None
+    if not maps or any(isinstance(m, ConstantMap) for m in maps):
+        return None
+    return maps
+
+
+def _pull(trace: list, ranges: list) -> list:
+    """Input intervals that a traced chain maps into the given output intervals (monotone maps:
+    the preimage of [a, b] is [least(a), greatest(b)]); blocks intersect their branches."""
+    for node in reversed(trace):
+        if node[0] == "layer":
+            maps = _spatial_maps(node[1])
+            if maps is None:
+                raise ConvcalcError(f"{node[2]}: {node[1].NAME} does not keep the spatial sizes; cannot solve through it")
+            if maps == "keep":
+                continue
+            new = []
+            for m, r in zip(maps, ranges):
+                if r is None:
+                    new.append(None)
+                    continue
+                lo = sizes.normalize(sizes.smax(1, m.least(r[0])))
+                hi = None if r[1] is None else sizes.normalize(m.greatest(r[1]))
+                new.append(None if hi is not None and sizes.compare(lo, hi) == 1 else (lo, hi))
+            ranges = new
+        else:
+            branches = [node[1], node[2]] if node[0] == "residual" else node[1]
+            pulled = [_pull(b, ranges) for b in branches]
+            ranges = [_intersect([p[d] for p in pulled]) for d in range(len(ranges))]
+    return ranges
+
+
+def _intersect(ranges: list) -> tuple | None:
+    if any(r is None for r in ranges):
+        return None
+    lo = sizes.normalize(sizes.smax(*[r[0] for r in ranges]))
+    his = [r[1] for r in ranges if r[1] is not None]
+    hi = sizes.normalize(sizes.smin(*his)) if his else None
+    if hi is not None and sizes.compare(lo, hi) == 1:
+        return None
+    return (lo, hi)
+
+
+def solve_network(path: str | Path, target: tuple, *, input_channels: Any = None):
+    """The input sizes that the network's spatial part (every layer up to the first flatten,
+    linear or adaptive pooling) maps to the target."""
+    from .solve import SolveReport
+
+    name, file_input, _layers, label = read(path)
+    if input_channels is None:
+        if file_input is None:
+            raise NetworkError(f"{label}: no input: give 'input:' in the file or --in-channels")
+        first = parse_shape(",".join(map(str, file_input)) if isinstance(file_input, (list, tuple)) else str(file_input))
+        input_channels, spatial = first[0], len(first) - 1
+    else:
+        spatial = len(target) - 1
+    probe = (input_channels,) + (_PROBE,) * spatial
+    ctx_report_trace = _trace(path, probe)
+    prefix = []
+    for node in ctx_report_trace:
+        if node[0] == "layer" and _spatial_maps(node[1]) is None:
+            break
+        prefix.append(node)
+    if not prefix:
+        raise NetworkError(f"{label}: the first layer does not keep spatial sizes; nothing to solve")
+    last = prefix[-1]
+    out_shape = last[3] if last[0] == "layer" else last[-1]
+    where = last[2]
+    if len(target) != len(out_shape):
+        raise ShapeError(f"has {len(target)} entries; {where}, the last spatial layer, gives {len(out_shape)}", option="target")
+    if sizes.compare(target[0], out_shape[0]) not in (0, None):
+        raise ShapeError(f"has {sizes.to_text(target[0])} channels but {where} gives {sizes.to_text(out_shape[0])}", option="target")
+    ranges = _pull(prefix, [(o, o) for o in target[1:]])
+    counts = tuple(None if r is None else (None if r[1] is None else sizes.normalize(r[1] - r[0] + 1)) for r in ranges)
+    return SolveReport(
+        layer=name,
+        unknown=("input",),
+        target=tuple(target),
+        input_ranges=tuple(ranges),
+        sizes_per_dim=counts,
+        notes=(f"the target is the output of {where}, the last layer before the spatial sizes end",),
+        network=name,
+    )
+
+
+def _trace(path: str | Path, shape: tuple) -> list:
+    name, _file_input, layers_node, label = read(path)
+    import yaml
+
+    items = _items(layers_node, label, "layers", yaml.SafeLoader(""), [0])
+    ctx = _Ctx(label, 1, "float32")
+    _count_layers(items, ctx)
+    spatial = len(shape) - 1
+    _run(items, _State(tuple(shape), tuple((1, 1) for _ in range(spatial)) if spatial else None), ctx, 0)
+    return ctx.trace

@@ -42,6 +42,7 @@ class SolveReport:
     nearest: tuple = ()  # per dimension, the reachable outputs next to the target when there is no solution
     notes: tuple = ()
     config: dict = field(default_factory=dict)
+    network: str | None = None  # set when a whole network was solved
 
 
 def _require_solvable(layer: Layer) -> None:

@@ -134,3 +134,42 @@ def test_cli_net_formats(capsys):
     main(["net", str(EXAMPLES / "alexnet.yaml"), "--input", "3,H,W", "-f", "csv"])
     out, _ = capsys.readouterr()
     assert "floor(" in out
+
+
+def _spatial_output(example, size):
+    """Brute force: run the network on a size x size input; the last spatial row's output."""
+    try:
+        r = evaluate(EXAMPLES / f"{example}.yaml", input_shape=f"3,{size},{size}")
+    except ConvcalcError:
+        return None
+    spatial = [row for row in r.rows if not row["block"] and len(row["output_shape"]) == 3 and row["type"] not in ("adaptiveavgpool2d",)]
+    return spatial[-1]["output_shape"]
+
+
+@pytest.mark.parametrize("example, target", [("resnet50", (2048, 7, 7)), ("resnet18", (512, 4, 4)), ("vgg16", (512, 3, 3)), ("mobilenetv2", (1280, 5, 5))])
+def test_network_solve_by_brute_force(example, target):
+    from convcalc.network import solve_network
+
+    r = solve_network(EXAMPLES / f"{example}.yaml", target)
+    lo, hi = r.input_ranges[0]
+    assert r.input_ranges[0] == r.input_ranges[1]
+    for size in range(max(1, lo - 3), hi + 4):
+        inside = lo <= size <= hi
+        assert (_spatial_output(example, size) == target) == inside, size
+
+
+def test_resnet50_inputs_for_seven_by_seven():
+    from convcalc.network import solve_network
+
+    assert solve_network(EXAMPLES / "resnet50.yaml", (2048, 7, 7)).input_ranges == ((193, 224), (193, 224))
+
+
+def test_cli_solve_net(capsys):
+    code = main(["solve", "net", str(EXAMPLES / "resnet50.yaml"), "--target", "2048,n,n", "-f", "json"])
+    out, _ = capsys.readouterr()
+    data = json.loads(out)
+    assert code == 0 and data["network"] == "ResNet-50 (torchvision)"
+    assert data["input_ranges"] == [["32*n - 31", "32*n"], ["32*n - 31", "32*n"]]
+    code = main(["solve", "net", str(EXAMPLES / "resnet50.yaml"), "--target", "1024,7,7"])
+    _, err = capsys.readouterr()
+    assert code == 2 and "--target: has 1024 channels" in err

@@ -104,7 +104,8 @@ def footer(report) -> list[str]:
 
 
 def report_dict(report) -> dict:
-    out = {"layer": report.layer, "unknown": list(report.unknown), "target": plain(report.target)}
+    head = {"network": report.network} if report.network else {"layer": report.layer}
+    out = {**head, "unknown": list(report.unknown), "target": plain(report.target)}
     if report.input_shape is not None:
         out["input_shape"] = plain(report.input_shape)
     if report.input_ranges is not None:
