@@ -114,6 +114,15 @@ def test_network_errors(tmp_path, text, message):
         evaluate(write(tmp_path, text))
 
 
+def test_symbolic_input_layer_cap(tmp_path):
+    from convcalc.network import MAX_SYMBOLIC_LAYERS
+
+    p = write(tmp_path, f"input: 3,8,8\nlayers:\n  - sequential:\n      repeat: {MAX_SYMBOLIC_LAYERS + 1}\n      layers: [relu]\n")
+    assert evaluate(p).total["layers"] == MAX_SYMBOLIC_LAYERS + 1
+    with pytest.raises(ConvcalcError, match="with a symbolic input is more than"):
+        evaluate(p, input_shape="3,H,W")
+
+
 def test_cli_net(tmp_path, capsys):
     code = main(["net", str(EXAMPLES / "resnet18.yaml"), "-f", "json"])
     out, err = capsys.readouterr()
