@@ -97,7 +97,11 @@ def _constant_sum(s):
 
 
 def _as_fraction(arg):
-    """(numerator, denominator) of a floor's argument: (H - 1)/2 rather than H/2 - 1/2."""
+    """(numerator, denominator) of a floor's argument: (H - 1)/2 rather than H/2 - 1/2, and
+    (H + 2*p - d*(k - 1) - 1)/s with the numerator as written."""
+    num, den = sp.fraction(sp.together(arg))
+    if den != 1:
+        return num, den
     return sp.fraction(sp.together(sp.expand(arg)))
 
 
@@ -246,3 +250,25 @@ def _extremum(args: tuple, largest: bool):
     if len(keep) == 1:
         return keep[0]
     return sp.Max(*keep) if largest else sp.Min(*keep)
+
+
+class _SubstitutingText(_TextPrinter):
+    """Prints an expression with numbers in place of its symbols, nothing evaluated."""
+
+    def __init__(self, values: dict):
+        super().__init__()
+        self.values = values
+
+    def _print_Symbol(self, expr):
+        if expr in self.values:
+            return str(self.values[expr])
+        return super()._print_Symbol(expr)
+
+
+def text_with(expr, values: dict) -> str:
+    return _SubstitutingText(values).doprint(readable(expr))
+
+
+def latex_with(expr, values: dict) -> str:
+    printer = _LatexPrinter({"symbol_names": {k: str(v) for k, v in values.items()}, "mul_symbol": "dot"})
+    return printer.doprint(readable(expr))

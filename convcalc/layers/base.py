@@ -162,6 +162,8 @@ class Layer:
 
     #: number of spatial dimensions (convolution and pooling families)
     NDIM: ClassVar[int] = 0
+    #: arguments a derivation keeps as numbers (its formulas need them numeric)
+    EXPLAIN_NUMERIC: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, *, ndim: int | None = None, example: str | None = None, name: str | None = None, **kwargs: Any) -> None:
         """A public layer declares itself in one line: ``class Conv2d(_ConvNd, ndim=2, example=...)``
@@ -271,7 +273,7 @@ class Layer:
             gemm = list(c.gemm)
             gemm[c.gemm_batch_axis] = gemm[c.gemm_batch_axis] * batch
             gemm = tuple(n(v) for v in gemm)
-        flops = c.mults + c.adds + c.comparisons
+        flops = None if None in (c.mults, c.adds, c.comparisons) else c.mults + c.adds + c.comparisons
 
         def scaled(counts: dict) -> dict:
             """Counts of one sample -> the batch's, with flops = mults + adds + comparisons."""
@@ -293,10 +295,10 @@ class Layer:
             biases=n(c.biases),
             buffers=n(c.buffers + c.int_buffers),
             mults=n(c.mults * batch),
-            adds=n(c.adds * batch),
+            adds=None if c.adds is None else n(c.adds * batch),
             comparisons=n(c.comparisons * batch),
             macs=n(c.macs * batch),
-            flops=n(flops * batch),
+            flops=None if flops is None else n(flops * batch),
             connections=n(c.connections),
             activation_bytes=n(out_numel * batch * width),
             param_bytes=n((c.weights + c.biases) * width),

@@ -116,7 +116,7 @@ class _ConvNd(Layer):
         return (self.out_channels,) + tuple(m.forward(L) for m, L in zip(self.size_maps(), shape[1:]))
 
     def counts(self, shape: tuple, out: tuple) -> Counts:
-        cin_g = self.in_channels // self.groups
+        cin_g = sizes.exact_div(self.in_channels, self.groups)  # groups divide the channels (checked)
         k = sizes.prod(self.kernel_size)
         positions = sizes.prod(out[1:])
         outputs = self.out_channels * positions
@@ -133,7 +133,7 @@ class _ConvNd(Layer):
             adds=outputs * (cin_g * k - 1) + (outputs if self.bias else 0),
             macs=products,
             connections=connections,
-            gemm=(self.out_channels // self.groups, cin_g * k, positions),
+            gemm=(sizes.exact_div(self.out_channels, self.groups), cin_g * k, positions),
             gemm_groups=self.groups,
         )
 
@@ -152,6 +152,8 @@ class _ConvTransposeNd(Layer):
     padding_mode: str = "zeros"
 
     OPTIONS = (OUT_CHANNELS, KERNEL_SIZE, STRIDE, INT_PADDING, OUTPUT_PADDING, DILATION, GROUPS, BIAS)
+    # which output positions the products reach needs these as numbers
+    EXPLAIN_NUMERIC = ("kernel_size", "stride", "dilation", "padding", "output_padding")
 
     def __post_init__(self) -> None:
         if isinstance(self.padding, str) and self.padding.strip().lower() in ("same", "valid"):
@@ -193,8 +195,8 @@ class _ConvTransposeNd(Layer):
         return (self.out_channels,) + tuple(m.forward(L) for m, L in zip(self.size_maps(), shape[1:]))
 
     def counts(self, shape: tuple, out: tuple) -> Counts:
-        cout_g = self.out_channels // self.groups
-        cin_g = self.in_channels // self.groups
+        cout_g = sizes.exact_div(self.out_channels, self.groups)  # groups divide the channels (checked)
+        cin_g = sizes.exact_div(self.in_channels, self.groups)
         k = sizes.prod(self.kernel_size)
         in_positions = sizes.prod(shape[1:])
         products = self.in_channels * cout_g * k * in_positions

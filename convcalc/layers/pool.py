@@ -84,6 +84,7 @@ class _AvgPoolNd(_PoolNd):
     # PyTorch's AvgPool has no dilation; the field stays 1.
     count_include_pad: bool = True
     MAX = False
+    EXPLAIN_NUMERIC = ("dilation",)  # always 1
     OPTIONS = (KERNEL_SIZE, POOL_STRIDE, INT_PADDING, CEIL_MODE, COUNT_INCLUDE_PAD)
 
     def __post_init__(self) -> None:

@@ -27,6 +27,15 @@ EXTENSIONS = {
 def render(fmt: Format, report, *, human: bool = False, color: bool = False, width: int | None = None) -> str:
     """The report as text in the given format (imports only that format's module). A layer's
     report and a solve's report share the table, markdown and LaTeX layouts (sections)."""
+    if hasattr(report, "steps") and hasattr(report, "legend"):  # an Explanation
+        from . import explained
+
+        if fmt is Format.json:
+            return explained.render_json(report)
+        if fmt is Format.csv:
+            return explained.render_csv(report)
+        if fmt is Format.latex:
+            return explained.render_latex(report)
     if hasattr(report, "rows") and hasattr(report, "total") and fmt in (Format.json, Format.csv):  # a NetworkReport
         from . import network
 

@@ -258,6 +258,10 @@ def field_drawing(report: LayerReport) -> list[str] | None:
 def document(report, *, human: bool = False, latex: bool = False) -> tuple[str, list, list | None, list]:
     """(heading, sections, drawing, footer lines) of a layer's report or a solve's report: what
     the table, markdown and LaTeX renderers lay out."""
+    if hasattr(report, "steps") and hasattr(report, "legend"):  # an Explanation
+        from . import explained
+
+        return explained.title(report), explained.sections(report, human=human, latex=latex), None, explained.footer(report)
     if hasattr(report, "rows") and hasattr(report, "total"):  # a NetworkReport
         from . import network
 

@@ -1,0 +1,160 @@
+"""Derivations: every quantity's general formula, the same formula with the user's values in
+place of its symbols, and the result.
+
+The general formula is never written by hand: the layer is rebuilt with a symbol in place of
+every number (kernel_size -> k, stride -> s, the input -> C_in, H, W, ...) and evaluated by the
+same code that gives the numbers, so a formula sheet and a result cannot disagree (a test holds
+formula-with-values == number for every layer).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from . import sizes
+from .expr import symbol
+from .layers.base import Layer
+from .report import LayerReport, Quantity, Unit
+
+#: constructor argument -> the symbol a textbook writes for it
+FIELD_SYMBOLS = {
+    "in_channels": "C_in", "out_channels": "C_out", "kernel_size": "k", "stride": "s", "padding": "p",
+    "dilation": "d", "groups": "g", "output_padding": "q", "num_features": "C", "in_features": "n_in",
+    "out_features": "n_out", "input_size": "D", "hidden_size": "H", "num_layers": "L", "proj_size": "P",
+    "directions": "n_s", "channels": "h", "layers": "d", "first_kernel_size": "k_1", "colour_groups": "g",
+    "output_layers": "n_o", "output_classes": "K", "residual_channels": "r", "dilation_channels": "r_d",
+    "skip_channels": "s_k", "layers_per_block": "L", "blocks": "B", "key_size": "d_k", "k": "k",
+    "input_channels": "C_in", "output_size": "n",
+}  # fmt: skip
+#: arguments that may be 0 and only enter arithmetic (their symbols are non-negative); any other
+#: argument that is 0 (proj_size: none) switches a part off and stays the number 0
+MAY_BE_ZERO = {"padding", "output_padding"}
+MEANINGS = {
+    "C_in": "input channels", "C_out": "output channels", "k": "kernel size", "s": "stride", "p": "padding",
+    "d": "dilation (or layers)", "g": "groups", "q": "output padding", "C": "channels", "n_in": "input features",
+    "n_out": "output features", "D": "input size", "H": "height (or hidden size)", "W": "width", "L": "length (or layers)",
+    "L_in": "input length", "T": "sequence length", "P": "projection size", "n_s": "scans", "h": "hidden channels",
+    "k_1": "first kernel size", "n_o": "output layers", "K": "classes", "r": "residual channels",
+    "r_d": "dilation channels", "s_k": "skip channels", "B": "blocks", "d_k": "key size", "n": "output size",
+}  # fmt: skip
+_DIMS = {1: ("L_in",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def _make(name: str, zero_ok: bool):
+    import sympy
+
+    if zero_ok:
+        return sympy.Symbol(name, integer=True, nonnegative=True)
+    return symbol(name)
+
+
+def input_symbols(layer: Layer, n: int) -> tuple[str, ...]:
+    """Names for the entries of an input shape of n entries."""
+    fields = {f.name for f in dataclasses.fields(layer)}
+    if "input_size" in fields and n == 2:
+        return ("T", "D")
+    if "input_size" in fields:  # a grid: D, then its sizes
+        return ("D",) + tuple(f"S_{i + 1}" for i in range(n - 1))
+    if "in_features" in fields:
+        return tuple(f"N_{i + 1}" for i in range(n - 1)) + ("n_in",)
+    first = "C_in" if {"in_channels", "input_channels"} & fields else "C"
+    if "input_channels" in fields:
+        return (first, "T")
+    return (first,) + _DIMS.get(n - 1, tuple(f"S_{i + 1}" for i in range(n - 1)))
+
+
+@dataclass(frozen=True)
+class Step:
+    quantity: str
+    general: Any  # SymPy expression, int, or tuple of them
+    substituted: dict  # symbol -> value used in place of it
+    result: Any
+    unit: Unit
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What a derivation shows: the symbols, and per quantity formula, values, result."""
+
+    layer: str
+    legend: tuple  # (symbol name, meaning, value or None)
+    steps: tuple
+    notes: tuple
+    sheet: bool  # no values: a formula sheet
+
+
+EXPLAINED = [q for q in Quantity if q.unit in (Unit.SHAPE, Unit.COUNT, Unit.BYTES) and q not in (Quantity.BATCH,)]
+
+
+def explain_layer(layer: Layer, shape: tuple, *, batch: Any = 1, dtype: str = "float32") -> Explanation:
+    """Rebuild the layer and its input with symbols, evaluate both, and pair the results."""
+    values: dict = {}
+    kwargs: dict = {}
+    for name, v in layer.config().items():
+        base = FIELD_SYMBOLS.get(name)
+        if base is None or v is None or isinstance(v, (bool, str, float)) or name in layer.EXPLAIN_NUMERIC:
+            continue
+        zero_ok = name in MAY_BE_ZERO
+        if not zero_ok and (v == 0 or (isinstance(v, tuple) and 0 in v)):
+            continue
+        if isinstance(v, tuple):
+            if all(sizes.is_int(x) for x in v) and len(set(v)) == 1:
+                sym = _make(base, zero_ok)
+                values[sym] = v[0]
+                kwargs[name] = (sym,) * len(v)
+            else:
+                names = _DIMS.get(len(v), tuple(str(i + 1) for i in range(len(v))))
+                syms = []
+                for x, dim in zip(v, names):
+                    if sizes.is_int(x):
+                        sym = _make(f"{base}_{dim}", zero_ok)
+                        values[sym] = x
+                        syms.append(sym)
+                    else:
+                        syms.append(x)
+                kwargs[name] = tuple(syms)
+        elif sizes.is_int(v):
+            sym = _make(base, zero_ok)
+            values[sym] = v
+            kwargs[name] = sym
+    names = input_symbols(layer, len(shape))
+    sym_shape = []
+    for v, nm in zip(shape, names):
+        if sizes.is_int(v):
+            sym = _make(nm, False)
+            values[sym] = v
+            sym_shape.append(sym)
+        else:
+            sym_shape.append(v)
+    twin = dataclasses.replace(layer, **kwargs)
+    general: LayerReport = twin.report(tuple(sym_shape), batch=batch, dtype=dtype)
+    numeric: LayerReport = layer.report(shape, batch=batch, dtype=dtype)
+    steps = []
+    for q in EXPLAINED:
+        result = numeric.get(q)
+        if result is None or general.get(q) is None:
+            continue
+        steps.append(Step(q.value, general.get(q), values, result, q.unit))
+    legend = tuple(
+        (str(sym), MEANINGS.get(str(sym).split("_")[0] if str(sym) not in MEANINGS else str(sym), ""), val)
+        for sym, val in sorted(values.items(), key=lambda kv: str(kv[0]))
+    )
+    notes = list(numeric.notes)
+    if hasattr(layer, "size_maps"):
+        notes.insert(0, "output size: floor((size + padding - dilated kernel) / stride) + 1 counts the window starts "
+                        "0, s, 2s, ... that leave room for the whole kernel: the last starts at s*(out - 1)")
+    return Explanation(layer.NAME, legend, tuple(steps), tuple(notes), sheet=not values)
+
+
+def check(expl: Explanation) -> bool:
+    """Formula with the values == result, for every step (what the tests hold)."""
+    for step in expl.steps:
+        names = {str(k): v for k, v in step.substituted.items()}
+        gen = step.general if isinstance(step.general, tuple) else (step.general,)
+        res = step.result if isinstance(step.result, tuple) else (step.result,)
+        for g, r in zip(gen, res):
+            if sizes.is_int(r) and sizes.substitute(g, names) != r:
+                return False
+    return True

@@ -1,0 +1,123 @@
+"""Derivations in every format: general formula, the formula with the values, the result."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from ..report import Unit
+from ..sizes import is_int, to_latex, to_text
+from .format import Cell, Section, number, plain
+
+def _title(key: str) -> str:
+    from ..report import Quantity
+    from .format import TITLES
+
+    return TITLES[Quantity(key)].strip() if key in Quantity._value2member_map_ else key.replace("_", " ").capitalize()
+
+
+def _formula(value, *, latex: bool, values: dict | None = None) -> str:
+    from .._symbolic import latex_with, text_with
+
+    def one(v):
+        if is_int(v):
+            return str(v)
+        if values is not None:
+            return latex_with(v, values) if latex else text_with(v, values)
+        return to_latex(v) if latex else to_text(v)
+
+    if isinstance(value, tuple):
+        def entry(v):
+            text = one(v)
+            if is_int(v) or getattr(v, "is_Atom", False):
+                return text
+            return (r"\left(" + text + r"\right)") if latex else f"({text})"
+
+        return (r" \times " if latex else " x ").join(entry(v) for v in value)
+    return one(value)
+
+
+def _result(value, unit: Unit, *, human: bool, latex: bool) -> str:
+    if isinstance(value, tuple):
+        return (r" \times " if latex else " x ").join(str(v) if is_int(v) else (to_latex(v) if latex else to_text(v)) for v in value)
+    text = number(value, sep="{,}" if latex else ",", human=human, unit=unit, sym=to_latex if latex else to_text)
+    return text.replace(" B", r"\,\mathrm{B}") if latex else text
+
+
+def title(expl) -> str:
+    return f"{expl.layer}: {'formula sheet' if expl.sheet else 'derivation'}"
+
+
+def sections(expl, *, human: bool = False, latex: bool = False) -> list[Section]:
+    rows = []
+    for step in expl.steps:
+        general = _formula(step.general, latex=latex)
+        if expl.sheet:
+            rows.append((Cell(_title(step.quantity)), Cell(general, "symbolic")))
+        else:
+            rows.append((
+                Cell(_title(step.quantity)),
+                Cell(general, "symbolic"),
+                Cell(_formula(step.general, latex=latex, values=step.substituted), "symbolic"),
+                Cell(_result(step.result, step.unit, human=human, latex=latex), "number"),
+            ))
+    header = ("Quantity", "General formula") if expl.sheet else ("Quantity", "General formula", "With the values", "Result")
+    out = [Section(None, header, tuple(rows))]
+    if expl.legend:
+        out.append(Section("Symbols", ("Symbol", "Meaning", "Value"),
+                           tuple((Cell(name), Cell(meaning), Cell("" if v is None else str(v), "number")) for name, meaning, v in expl.legend)))
+    return out
+
+
+def footer(expl) -> list[str]:
+    return list(expl.notes)
+
+
+def report_dict(expl) -> dict:
+    steps = []
+    for step in expl.steps:
+        entry = {"quantity": step.quantity, "formula": plain(step.general)}
+        if not expl.sheet:
+            entry["with_values"] = _formula(step.general, latex=False, values=step.substituted)
+            entry["result"] = plain(step.result)
+        steps.append(entry)
+    return {"layer": expl.layer, "sheet": expl.sheet, "explain": steps,
+            "symbols": {name: {"meaning": m, "value": v} for name, m, v in expl.legend}, "notes": list(expl.notes)}
+
+
+def render_json(expl) -> str:
+    data = report_dict(expl)
+    rows = ",\n".join(f"    {json.dumps(r)}" for r in data.pop("explain"))
+    items = [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in data.items()]
+    items.insert(2, f'  "explain": [\n{rows}\n  ]')
+    return "{\n" + ",\n".join(items) + "\n}\n"
+
+
+def render_csv(expl) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["quantity", "formula", "with_values", "result"])
+    for step in expl.steps:
+        writer.writerow([step.quantity, _formula(step.general, latex=False),
+                         "" if expl.sheet else _formula(step.general, latex=False, values=step.substituted),
+                         "" if expl.sheet else _result(step.result, step.unit, human=False, latex=False)])
+    return buf.getvalue()
+
+
+def render_latex(expl) -> str:
+    """An align* environment: each quantity = formula = with the values = result."""
+    lines = [r"\begin{align*}"]
+    for step in expl.steps:
+        name = r"\text{" + _title(step.quantity).replace("_", r"\_") + "}"
+        general = _formula(step.general, latex=True)
+        if expl.sheet:
+            lines.append(f"{name} &= {general} \\\\")
+            continue
+        subst = _formula(step.general, latex=True, values=step.substituted)
+        result = _result(step.result, step.unit, human=False, latex=True)
+        chain = [general] + [x for x in (subst, result) if x != general]
+        lines.append(f"{name} &= " + " \\\\\n  &= ".join(dict.fromkeys(chain)) + r" \\")
+    lines[-1] = lines[-1].removesuffix(r" \\")
+    lines.append(r"\end{align*}")
+    return "\n".join(lines) + "\n"
