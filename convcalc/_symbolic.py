@@ -174,9 +174,9 @@ def _numeric(x) -> bool:
 
 
 def _nondecreasing(expr) -> bool:
-    """True when expr is built from symbols (positive integers) with non-negative coefficients,
-    sums, products of such terms and floors/ceilings of such terms: it then takes its least value
-    where every symbol is 1."""
+    """True when expr is built from symbols (non-negative integers) with non-negative
+    coefficients, sums, products of such terms and floors/ceilings of such terms: it then takes
+    its least value where every symbol is at its least (1 for sizes, 0 for a padding)."""
     if expr.is_Symbol or _numeric(expr):
         return True
     if isinstance(expr, (sp.floor, sp.ceiling)):
@@ -227,7 +227,7 @@ def nonnegative(d) -> bool:
             if _numeric(delta) and sp.floor(delta) + rest >= 0:
                 return True
     if _nondecreasing(d):
-        low = d.xreplace({s: sp.Integer(1) for s in d.free_symbols})
+        low = d.xreplace({s: sp.Integer(1 if s.is_positive else 0) for s in d.free_symbols})
         if _numeric(low) and low >= 0:
             return True
     return False

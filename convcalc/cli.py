@@ -42,6 +42,8 @@ _COMMON_HELP = {
     "format": "Output format: table, markdown, json, csv, latex (default: from --output's extension, else table).",
     "output": "Write to this file (whole or not at all); the extension picks the format (.md .json .csv .tex .txt).",
     "human": "Round large numbers: 1.23 M, 4.11 G, 1.50 MiB.",
+    "explain": "Show each quantity's general formula, the formula with these values, and the result "
+    "(without --input and options: the formula sheet).",
 }
 
 
@@ -67,8 +69,9 @@ def _parameter(opt: Opt) -> inspect.Parameter:
         default = typer.Option(opt.default, f"{opt.flag}/--no-{opt.flag[2:]}", help=help_text)
         annotation: Any = bool
     else:
-        default = typer.Option(... if opt.required else opt.default, opt.flag, help=help_text, show_default=opt.default is not None)
-        annotation = str if opt.required else Optional[str]
+        # required options are checked by _run_layer, so that --explain can stand symbols in for them
+        default = typer.Option(opt.default, opt.flag, help=help_text + (" Required." if opt.required else ""), show_default=opt.default is not None)
+        annotation = Optional[str]
     return inspect.Parameter(opt.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
 
@@ -83,6 +86,7 @@ def _common_parameters() -> list[inspect.Parameter]:
         ),
         inspect.Parameter("output", kw, annotation=Optional[Path], default=typer.Option(None, "--output", "-o", help=_COMMON_HELP["output"])),
         inspect.Parameter("human", kw, annotation=bool, default=typer.Option(False, "--human", "-H", help=_COMMON_HELP["human"])),
+        inspect.Parameter("explain", kw, annotation=bool, default=typer.Option(False, "--explain", "-e", help=_COMMON_HELP["explain"])),
     ]
 
 
@@ -131,6 +135,28 @@ def _use_color() -> bool:
 
 def _run_layer(cls: type[Layer], values: dict) -> None:
     try:
+        explain = values.pop("explain", False)
+        described_by = [o.name for o in cls.OPTIONS if o.role == "input"]
+        sheet = explain and values.get("input") is None and not any(values.get(n) is not None for n in described_by)
+        for opt in cls.OPTIONS:
+            if opt.required and values.get(opt.name) is None:
+                if not explain:
+                    raise ConvcalcError(f"missing: give {opt.flag}", option=opt.name)
+                from .explain import FIELD_SYMBOLS
+
+                values[opt.name] = FIELD_SYMBOLS.get(opt.name, opt.name)
+        if explain and values.get("input") is None:
+            described = [o.name for o in cls.OPTIONS if o.role == "input"]
+            if described:
+                from .explain import FIELD_SYMBOLS
+
+                for name in described + ["input_size"]:
+                    if name in {o.name for o in cls.OPTIONS} and values.get(name) is None:
+                        values[name] = FIELD_SYMBOLS.get(name, name)
+            else:
+                from .explain import default_input
+
+                values["input"] = default_input(cls)
         text = values.pop("input")
         if text is not None:
             try:
@@ -154,7 +180,12 @@ def _run_layer(cls: type[Layer], values: dict) -> None:
         human = values.pop("human")
         options = {k: v for k, v in values.items() if v is not None}
         layer = cls.build(shape, options)
-        report = layer.report(shape, batch=batch, dtype=dtype)
+        if explain:
+            from .explain import explain_layer
+
+            report = explain_layer(layer, shape, batch=batch, dtype=dtype, sheet=sheet)
+        else:
+            report = layer.report(shape, batch=batch, dtype=dtype)
         if output is None:
             text = render(fmt, report, human=human, color=fmt is Format.table and _use_color(), width=_width())
             sys.stdout.write(text)
@@ -235,6 +266,7 @@ def _solve_parameters(cls: type[Layer]) -> list[inspect.Parameter]:
         inspect.Parameter("target", kw, annotation=str, default=typer.Option(..., "--target", "-t", help="The output shape to reach, e.g. 64,112,112 or 64,n,n.")),
         inspect.Parameter("input", kw, annotation=Optional[str], default=typer.Option(None, "--input", "-i", help="The input shape, to solve for a parameter (with --for).")),
         inspect.Parameter("for_", kw, annotation=Optional[str], default=typer.Option(None, "--for", help="Parameter(s) to solve for: padding, kernel-size, stride, dilation, output-padding; one or two, comma-separated.")),
+        inspect.Parameter("explain", kw, annotation=bool, default=typer.Option(False, "--explain", "-e", help="Show the inequalities the floor gives, step by step.")),
     ]
     if "in_channels" in {f.name for f in dataclasses.fields(cls)}:
         params.append(inspect.Parameter("in_channels", kw, annotation=Optional[str], default=typer.Option(None, "--in-channels", help="Input channels (or give --input).")))
@@ -260,6 +292,7 @@ def _run_solve(cls: type[Layer], values: dict) -> None:
         except ConvcalcError as e:
             raise e.with_context(option="input") from None
         names = values.pop("for_")
+        explain = values.pop("explain", False)
         output: Optional[Path] = values.pop("output")
         fmt = _choose_format(values.pop("format"), output)
         in_channels = values.pop("in_channels", None)
@@ -285,7 +318,7 @@ def _run_solve(cls: type[Layer], values: dict) -> None:
             unknown = tuple(n.strip().replace("-", "_") for n in names.split(",") if n.strip())
             report = solve_params(layer, shape, target, unknown)
         else:
-            report = solve_input(layer, target, probe[0])
+            report = solve_input(layer, target, probe[0], explain=explain)
         if output is None:
             sys.stdout.write(render(fmt, report, color=fmt is Format.table and _use_color(), width=_width()))
         else:

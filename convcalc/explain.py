@@ -26,7 +26,7 @@ FIELD_SYMBOLS = {
     "directions": "n_s", "channels": "h", "layers": "d", "first_kernel_size": "k_1", "colour_groups": "g",
     "output_layers": "n_o", "output_classes": "K", "residual_channels": "r", "dilation_channels": "r_d",
     "skip_channels": "s_k", "layers_per_block": "L", "blocks": "B", "key_size": "d_k", "k": "k",
-    "input_channels": "C_in", "output_size": "n",
+    "input_channels": "C_in", "output_size": "n", "seq_len": "T",
 }  # fmt: skip
 #: arguments that may be 0 and only enter arithmetic (their symbols are non-negative); any other
 #: argument that is 0 (proj_size: none) switches a part off and stays the number 0
@@ -88,7 +88,7 @@ class Explanation:
 EXPLAINED = [q for q in Quantity if q.unit in (Unit.SHAPE, Unit.COUNT, Unit.BYTES) and q not in (Quantity.BATCH,)]
 
 
-def explain_layer(layer: Layer, shape: tuple, *, batch: Any = 1, dtype: str = "float32") -> Explanation:
+def explain_layer(layer: Layer, shape: tuple, *, batch: Any = 1, dtype: str = "float32", sheet: bool = False) -> Explanation:
     """Rebuild the layer and its input with symbols, evaluate both, and pair the results."""
     values: dict = {}
     kwargs: dict = {}
@@ -145,7 +145,40 @@ def explain_layer(layer: Layer, shape: tuple, *, batch: Any = 1, dtype: str = "f
     if hasattr(layer, "size_maps"):
         notes.insert(0, "output size: floor((size + padding - dilated kernel) / stride) + 1 counts the window starts "
                         "0, s, 2s, ... that leave room for the whole kernel: the last starts at s*(out - 1)")
-    return Explanation(layer.NAME, legend, tuple(steps), tuple(notes), sheet=not values)
+    return Explanation(layer.NAME, legend, tuple(steps), tuple(notes), sheet=sheet or not values)
+
+
+def solve_steps(m: Any, name: str, o: Any) -> list[str]:
+    """The inequalities a size map's floor or ceiling gives for output o, step by step."""
+    from .layers.window import AffineMap, CeilPoolMap, ConstantMap, FloorMap
+
+    t = sizes.to_text
+    n = sizes.normalize
+
+    def plus(a: Any) -> str:
+        a = n(a)
+        if sizes.is_int(a):
+            return f" + {a}" if a > 0 else (f" - {-a}" if a < 0 else "")
+        return f" + {t(a)}"
+
+    if isinstance(m, FloorMap):
+        lo, hi = n(m.s * (o - m.c)), n(m.s * (o - m.c) + m.s - 1)
+        return [
+            f"floor(({name}{plus(m.a)})/{t(m.s)}){plus(m.c)} = {t(o)}",
+            f"=> {t(lo)} <= {name}{plus(m.a)} <= {t(hi)}   (floor(y/s) = m  <=>  s*m <= y <= s*m + s - 1)",
+            f"=> {t(n(lo - m.a))} <= {name} <= {t(n(hi - m.a))}",
+        ]
+    if isinstance(m, CeilPoolMap):
+        return [
+            f"min(ceil(({name}{plus(m.b)})/{t(m.s)}), floor(({name}{plus(m.e)})/{t(m.s)})) + 1 = {t(o)}",
+            "=> both terms >= the target - 1 and at least one equal to it (the last window must start inside the input or the left padding)",
+            f"=> {t(n(m.least(o)))} <= {name} <= {t(n(m.greatest(o)))}",
+        ]
+    if isinstance(m, AffineMap):
+        return [f"{t(m.s)}*{name}{plus(m.a)} = {t(o)}", f"=> {name} = ({t(o)}{plus(-m.a)})/{t(m.s)}, a whole number"]
+    if isinstance(m, ConstantMap):
+        return [f"every {name} gives {t(m.n)}"]
+    return []
 
 
 def check(expl: Explanation) -> bool:
@@ -158,3 +191,19 @@ def check(expl: Explanation) -> bool:
             if sizes.is_int(r) and sizes.substitute(g, names) != r:
                 return False
     return True
+
+
+def default_input(cls: type) -> str:
+    """The symbolic input a formula sheet uses when no --input is given."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    if "in_features" in fields:
+        return "n_in"
+    if cls.NAME == "mdrnn":
+        return "D,S_1,S_2"
+    if cls.NDIM:
+        first = "C_in" if "in_channels" in fields else "C"
+        return ",".join((first,) + _DIMS[cls.NDIM])
+    ranks = getattr(cls, "RANKS", ())
+    if ranks:
+        return ",".join(("C",) + _DIMS.get(ranks[-1] - 1, ()))
+    return "C,H,W"

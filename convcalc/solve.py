@@ -43,6 +43,7 @@ class SolveReport:
     notes: tuple = ()
     config: dict = field(default_factory=dict)
     network: str | None = None  # set when a whole network was solved
+    steps: tuple = ()  # with --explain: per dimension, the inequalities step by step
 
 
 def _require_solvable(layer: Layer) -> None:
@@ -63,10 +64,16 @@ def _check_target(layer: Layer, target: tuple, channels_in: Any) -> tuple:
     return maps
 
 
-def solve_input(layer: Layer, target: tuple, channels_in: Any) -> SolveReport:
+def solve_input(layer: Layer, target: tuple, channels_in: Any, *, explain: bool = False) -> SolveReport:
     """The exact sizes of each spatial input dimension that give the target."""
     _require_solvable(layer)
     maps = _check_target(layer, target, channels_in)
+    steps = ()
+    if explain:
+        from .explain import solve_steps
+
+        names = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}.get(len(maps), tuple(f"S{i + 1}" for i in range(len(maps))))
+        steps = tuple((names[i], tuple(solve_steps(m, names[i], o))) for i, (m, o) in enumerate(zip(maps, target[1:])))
     ranges, domain, nearest, notes = [], [], [], []
     for i, (m, o) in enumerate(zip(maps, target[1:])):
         if isinstance(m, ConstantMap):
@@ -106,6 +113,7 @@ def solve_input(layer: Layer, target: tuple, channels_in: Any) -> SolveReport:
         nearest=tuple(nearest),
         notes=tuple(notes),
         config=layer.config(),
+        steps=steps,
     )
 
 

@@ -117,7 +117,7 @@ BAD = [
     (["conv2d", "--input", "3,8,8", "--out-channels", "4", "--kernel-size", "3", "--padding-mode", "mirror"], "--padding-mode: 'mirror' is not one of"),
     (["conv2d", "--input", "3,8,8", "--out-channels", "4", "--kernel-size", "3", "--dtype", "float8"], "--dtype: 'float8' is not one of"),
     (["conv2d", "--input", "3,8,8", "--out-channels", "4", "--kernel-size", "3", "--batch", "0"], "--batch: must be positive"),
-    (["conv2d", "--input", "3,8,8", "--out-channels", "4"], "Missing option '--kernel-size'"),
+    (["conv2d", "--input", "3,8,8", "--out-channels", "4"], "--kernel-size: missing: give --kernel-size"),
     (["conv2d", "--input", "3,8,8", "--out-channels", "4", "--kernel-size", "3", "--frobnicate"], "No such option: --frobnicate"),
     (["conv2d", "--input", "3,8,8", "--out-channels", "4", "--kernel-size", "3", "-f", "pdf"], "'pdf' is not one of"),
     (["maxpool2d", "--input", "3,8,8", "--kernel-size", "3", "--padding", "2"], "--padding: 2 must be at most half the kernel size 3"),

@@ -10,7 +10,8 @@ def _md(text: str) -> str:
 
 
 def render_markdown(report, *, human: bool = False) -> str:
-    heading, sections, drawing, footer = document(report, human=human)
+    math = hasattr(report, "legend")  # a derivation: formulas as GitHub math
+    heading, sections, drawing, footer = document(report, human=human, latex=math)
     lines = [f"**{_md(heading)}**", ""]
     for section in sections:
         if section.title:
@@ -18,7 +19,10 @@ def render_markdown(report, *, human: bool = False) -> str:
         lines.append("| " + " | ".join(section.header) + " |")
         lines.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(section.header))) + "|")
         for row in section.rows:
-            cells = [f"`{c.text}`" if c.kind == "symbolic" else c.text.strip() for c in row]
+            if math:
+                cells = [f"${c.text}$" if c.kind != "label" and c.text else c.text.strip() for c in row]
+            else:
+                cells = [f"`{c.text}`" if c.kind == "symbolic" else c.text.strip() for c in row]
             lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
         lines.append("")
     if drawing:

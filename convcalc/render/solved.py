@@ -68,7 +68,11 @@ def sections(report, *, latex: bool = False) -> list[Section]:
             text = _nearest(report, i + 1, latex) if rng is None else _interval(rng[0], rng[1], names[i], latex)
             n = "unbounded" if rng is not None and rng[1] is None else _v(count if count is not None else 0, latex)
             rows.append((Cell(names[i]), Cell(text, kind), Cell(n, kind)))
-        return [Section(None, ("Dimension", "Input sizes", "Count"), _merge(rows))]
+        out = [Section(None, ("Dimension", "Input sizes", "Count"), _merge(rows))]
+        if report.steps:
+            derivation = tuple((Cell(dim if i == 0 else ""), Cell(line)) for dim, lines in report.steps for i, line in enumerate(lines))
+            out.append(Section("Derivation", ("Dimension", "Step"), derivation))
+        return out
     out = []
     for name, per_dim in report.values.items():
         by_dim = []
@@ -113,6 +117,8 @@ def report_dict(report) -> dict:
         out["sizes_per_dimension"] = plain(report.sizes_per_dim)
     if report.values is not None:
         out["values"] = plain(report.values)
+    if report.steps:
+        out["steps"] = {dim: list(lines) for dim, lines in report.steps}
     out["domain"] = list(report.domain)
     out["nearest"] = [{"dimension": d, "below": plain(b), "above": plain(a)} for d, b, a in report.nearest]
     out["notes"] = list(report.notes)

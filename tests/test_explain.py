@@ -1,0 +1,147 @@
+"""Derivations: the general formula with the values substituted equals the number, for every
+layer; expected-output files in each format (regenerate with CONVCALC_REGEN=1); LaTeX and
+markdown checks; solve's inequalities."""
+
+import os
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from convcalc import LAYERS, sizes
+from convcalc.cli import main
+from convcalc.explain import check, explain_layer
+from convcalc.expr import parse_shape
+from convcalc.layers.conv import Conv1d, Conv2d
+from convcalc.layers.pool import MaxPool2d
+
+EXPECTED = Path(__file__).parent / "golden" / "explain"
+
+
+def example(name):
+    cls = LAYERS[name]
+    words = shlex.split(cls.EXAMPLE)[2:]
+    opts, shape, i = {}, None, 0
+    while i < len(words):
+        key = words[i][2:].replace("-", "_")
+        if key.startswith("no_"):
+            opts[key[3:]] = False
+            i += 1
+        elif i + 1 < len(words) and not words[i + 1].startswith("--"):
+            if key == "input":
+                shape = parse_shape(words[i + 1])
+            elif key != "format":
+                opts[key] = words[i + 1]
+            i += 2
+        else:
+            opts[key] = True
+            i += 1
+    if shape is None:
+        shape = cls.input_from_options(cls.parse_options(opts))
+    return cls.build(shape, opts), shape
+
+
+NUMERIC_EXAMPLES = [n for n in LAYERS if all(sizes.is_int(v) for v in example(n)[1])
+                    and not any(isinstance(v, object) and not isinstance(v, (int, bool, str, tuple, float, type(None)))
+                                for v in example(n)[0].config().values())]
+
+
+@pytest.mark.parametrize("name", NUMERIC_EXAMPLES)
+def test_formula_with_values_equals_the_number(name):
+    layer, shape = example(name)
+    expl = explain_layer(layer, shape, batch=2)
+    assert expl.steps and check(expl)
+    assert not expl.sheet
+
+
+@settings(max_examples=8, deadline=None)  # each builds and substitutes a symbolic twin: ~0.7 s
+@given(k=st.integers(1, 5), s=st.integers(1, 3), p=st.integers(0, 2), d=st.integers(1, 2), h=st.integers(6, 20), w=st.integers(6, 20), g=st.sampled_from([1, 2]))
+def test_conv_derivations_hold(k, s, p, d, h, w, g):
+    if d * (k - 1) + 1 > min(h, w) + 2 * p:
+        return
+    assert check(explain_layer(Conv2d(2 * g, 2 * g, k, stride=s, padding=p, dilation=d, groups=g), (2 * g, h, w)))
+
+
+@settings(max_examples=8, deadline=None)
+@given(k=st.integers(1, 5), s=st.integers(1, 3), ceil=st.booleans(), L=st.integers(6, 30), data=st.data())
+def test_pool_derivations_hold(k, s, ceil, L, data):
+    p = data.draw(st.integers(0, k // 2))
+    assert check(explain_layer(MaxPool2d(k, stride=s, padding=p, ceil_mode=ceil), (3, L, L + 1)))
+
+
+CASES = {
+    "conv2d_course": ["conv2d", "--input", "32,19,19", "--out-channels", "64", "--kernel-size", "7", "--stride", "3", "--no-bias", "--explain"],
+    "conv2d_sheet": ["conv2d", "--explain"],
+    "lstm_sheet": ["lstm", "--input-size", "D", "--hidden-size", "H", "--seq-len", "T", "--explain"],
+    "solve_conv1d": ["solve", "conv1d", "--target", "1,16", "--in-channels", "7", "--kernel-size", "9", "--stride", "3", "--padding", "1", "--explain"],
+}
+FORMATS = {"table": "txt", "markdown": "md", "json": "json", "latex": "tex", "csv": "csv"}
+
+
+def render(capsys, args, fmt):
+    code = main(args + ["-f", fmt])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return out
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_expected_output(capsys, case, fmt):
+    out = render(capsys, CASES[case], fmt)
+    path = EXPECTED / f"{case}.{FORMATS[fmt]}"
+    if os.environ.get("CONVCALC_REGEN"):
+        path.write_text(out)
+    assert out == path.read_text()
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_latex_is_well_formed(capsys, case):
+    out = render(capsys, CASES[case], "latex")
+    for env in re.findall(r"\\begin\{(\w+\*?)\}", out):
+        assert out.count(f"\\begin{{{env}}}") == out.count(f"\\end{{{env}}}")
+    assert out.count("{") == out.count("}")
+    for python_repr in ("Symbol(", "Integer(", "**", "Sum(_"):
+        assert python_repr not in out
+    if not case.startswith("solve"):  # solve's steps are text; formulas are LaTeX
+        assert "floor(" not in out
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_markdown_tables_render(capsys, case):
+    out = render(capsys, CASES[case], "markdown")
+    block = []
+    for line in out.splitlines() + [""]:
+        if line.startswith("|"):
+            block.append(line)
+            continue
+        if block:
+            cols = block[0].count("|")
+            assert re.fullmatch(r"\|(-+:?\|)+", block[1])
+            assert all(row.count("|") - row.count(r"\|") == cols for row in block)
+            for row in block[2:]:
+                for cell in row.split("|")[1:-1]:
+                    assert cell.count("$") % 2 == 0
+            block = []
+
+
+def test_course_derivation_numbers(capsys):
+    out = render(capsys, CASES["conv2d_course"], "json")
+    assert '"result": [64, 5, 5]' in out and '"result": 2508800' in out and '"result": 2507200' in out
+    solve = render(capsys, CASES["solve_conv1d"], "table")
+    assert "floor((L - 7)/3) + 1 = 16" in solve and "45 <= L - 7 <= 47" in solve and "52 <= L <= 54" in solve
+
+
+def test_sheet_has_no_values(capsys):
+    out = render(capsys, CASES["conv2d_sheet"], "table")
+    assert "formula sheet" in out and "With the values" not in out
+    assert "floor((H - d*(k - 1) + 2*p - 1)/s) + 1" in out
+
+
+def test_conv1d_derivation_symbols():
+    expl = explain_layer(Conv1d(7, 1, 3, stride=2, bias=False), (7, 11))
+    names = {name for name, _m, _v in expl.legend}
+    assert {"C_in", "C_out", "k", "s", "L_in"} <= names
