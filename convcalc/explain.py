@@ -137,6 +137,10 @@ def explain_layer(layer: Layer, shape: tuple, *, batch: Any = 1, dtype: str = "f
         if result is None or general.get(q) is None:
             continue
         steps.append(Step(q.value, general.get(q), values, result, q.unit))
+    if numeric.per_step is not None and general.per_step is not None:
+        unit = numeric.step_unit
+        for key, value in numeric.per_step.items():
+            steps.append(Step(f"{key} per {unit}", general.per_step[key], values, value, Unit.COUNT))
     legend = tuple(
         (str(sym), MEANINGS.get(str(sym).split("_")[0] if str(sym) not in MEANINGS else str(sym), ""), val)
         for sym, val in sorted(values.items(), key=lambda kv: str(kv[0]))

@@ -49,9 +49,19 @@ NUMERIC_EXAMPLES = [n for n in LAYERS if all(sizes.is_int(v) for v in example(n)
                                 for v in example(n)[0].config().values())]
 
 
-@pytest.mark.parametrize("name", NUMERIC_EXAMPLES)
+#: numeric configurations for the layers whose own examples are symbolic
+NUMERIC = {
+    "rnn": lambda: (LAYERS["rnn"](10, 20, nonlinearity="relu", num_layers=2), (7, 10)),
+    "gated-rnn": lambda: (LAYERS["gated-rnn"](5, 4), (6, 5)),
+    "attention-rnn": lambda: (LAYERS["attention-rnn"](5, 4, k=2), (6, 5)),
+    "mdrnn": lambda: (LAYERS["mdrnn"](3, 4, num_layers=2, directions=2, cell="lstm"), (3, 5, 6)),
+    "causalconv1d": lambda: (LAYERS["causalconv1d"](4, 4, 2, dilation=2), (4, 12)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(set(NUMERIC_EXAMPLES) | set(NUMERIC)))
 def test_formula_with_values_equals_the_number(name):
-    layer, shape = example(name)
+    layer, shape = NUMERIC[name]() if name in NUMERIC else example(name)
     expl = explain_layer(layer, shape, batch=2)
     assert expl.steps and check(expl)
     assert not expl.sheet
@@ -139,6 +149,19 @@ def test_sheet_has_no_values(capsys):
     out = render(capsys, CASES["conv2d_sheet"], "table")
     assert "formula sheet" in out and "With the values" not in out
     assert "floor((H - d*(k - 1) + 2*p - 1)/s) + 1" in out
+
+
+def test_every_layer_is_covered():
+    assert set(NUMERIC_EXAMPLES) | set(NUMERIC) >= set(LAYERS) - {"pixelcnn", "wavenet"}
+
+
+def test_recurrent_derivation_shows_steps_and_words():
+    from convcalc.layers.recurrent import LSTM
+
+    expl = explain_layer(LSTM(8, 16, num_layers=2), (10, 8))
+    keys = [s.quantity for s in expl.steps]
+    assert "mults per time step" in keys and "sequential_steps" in keys
+    assert any("wavefront" in n for n in expl.notes)
 
 
 def test_conv1d_derivation_symbols():

@@ -38,6 +38,7 @@ class MDRNN(Layer, example="--input 3,G,G --hidden-size 32 --num-layers 2 --dire
     bias: bool = True
 
     INPUT = "D,S1,...,Sn (features, then the grid)"
+    EXPLAIN_NUMERIC = ("directions",)  # a count of scans, a power of two
     OPTIONS = (HIDDEN_SIZE, NUM_LAYERS, DIRECTIONS, CELL, BIAS)
 
     def __post_init__(self) -> None:

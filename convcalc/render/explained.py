@@ -14,7 +14,9 @@ def _title(key: str) -> str:
     from ..report import Quantity
     from .format import TITLES
 
-    return TITLES[Quantity(key)].strip() if key in Quantity._value2member_map_ else key.replace("_", " ").capitalize()
+    if key in Quantity._value2member_map_:
+        return TITLES[Quantity(key)].strip()
+    return key.replace("_", " ").capitalize()
 
 
 def _formula(value, *, latex: bool, values: dict | None = None) -> str:
