@@ -86,7 +86,7 @@ def readable(expr):
     """Common factors pulled out of every sum, for printing: 4*(64*f + 64) -> 256*(f + 1),
     2*H*(8*D + 8) -> 16*H*(D + 1), 8*D*H + 8*H**2 -> 8*H*(D + H). Large expressions (a whole
     network's totals) get only the numeric factors, which is fast."""
-    if sp.count_ops(expr) <= 80:
+    if sp.count_ops(expr) <= 30:
         return sp.factor_terms(expr.replace(lambda e: e.is_Add, sp.factor_terms))
     return expr.replace(lambda e: e.is_Add, _pull)
 

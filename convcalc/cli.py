@@ -129,6 +129,14 @@ def write_atomically(path: Path, text: str) -> None:
         raise ConvcalcError(f"cannot write {str(path)!r}: {e.strerror}", option="output") from None
 
 
+def _emit(fmt: Format, report: Any, output: Optional[Path], human: bool = False) -> None:
+    """The report to stdout (colour on a terminal) or, whole or not at all, to the output file."""
+    if output is None:
+        sys.stdout.write(render(fmt, report, human=human, color=fmt is Format.table and _use_color(), width=_width()))
+    else:
+        write_atomically(output, render(fmt, report, human=human, color=False, width=120))
+
+
 def _use_color() -> bool:
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
@@ -186,11 +194,7 @@ def _run_layer(cls: type[Layer], values: dict) -> None:
             report = explain_layer(layer, shape, batch=batch, dtype=dtype, sheet=sheet)
         else:
             report = layer.report(shape, batch=batch, dtype=dtype)
-        if output is None:
-            text = render(fmt, report, human=human, color=fmt is Format.table and _use_color(), width=_width())
-            sys.stdout.write(text)
-        else:
-            write_atomically(output, render(fmt, report, human=human, color=False, width=120))
+        _emit(fmt, report, output, human)
     except ConvcalcError as e:
         typer.echo(_error_line(cls.NAME, e), err=True)
         raise typer.Exit(2) from None
@@ -250,10 +254,7 @@ def solve_net(
             except ConvcalcError as e:
                 raise e.with_context(option="in_channels") from None
         report = solve_network(file, shape, input_channels=channels)
-        if output is None:
-            sys.stdout.write(render(fmt, report, color=fmt is Format.table and _use_color(), width=_width()))
-        else:
-            write_atomically(output, render(fmt, report, color=False, width=120))
+        _emit(fmt, report, output)
     except ConvcalcError as e:
         typer.echo(_error_line("solve net", e), err=True)
         raise typer.Exit(2) from None
@@ -319,10 +320,7 @@ def _run_solve(cls: type[Layer], values: dict) -> None:
             report = solve_params(layer, shape, target, unknown)
         else:
             report = solve_input(layer, target, probe[0], explain=explain)
-        if output is None:
-            sys.stdout.write(render(fmt, report, color=fmt is Format.table and _use_color(), width=_width()))
-        else:
-            write_atomically(output, render(fmt, report, color=False, width=120))
+        _emit(fmt, report, output)
     except ConvcalcError as e:
         typer.echo(_error_line(f"solve {cls.NAME}", e), err=True)
         raise typer.Exit(2) from None
@@ -366,10 +364,7 @@ def net(
         if depth is not None and depth < 0:
             raise ConvcalcError(f"must be 0 or more, got {depth}", option="depth")
         report = evaluate(file, input_shape=input, batch=batch_value, dtype=dtype, depth=depth, by_op=by_op)
-        if output is None:
-            sys.stdout.write(render(fmt, report, human=human, color=fmt is Format.table and _use_color(), width=_width()))
-        else:
-            write_atomically(output, render(fmt, report, human=human, color=False, width=120))
+        _emit(fmt, report, output, human)
     except ConvcalcError as e:
         typer.echo(_error_line("net", e), err=True)
         raise typer.Exit(2) from None

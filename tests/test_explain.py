@@ -4,17 +4,18 @@ markdown checks; solve's inequalities."""
 
 import os
 import re
-import shlex
 from pathlib import Path
 
 import pytest
+
+from conftest import example_layer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convcalc import LAYERS, sizes
 from convcalc.cli import main
 from convcalc.explain import check, explain_layer
-from convcalc.expr import parse_shape
+
 from convcalc.layers.conv import Conv1d, Conv2d
 from convcalc.layers.pool import MaxPool2d
 
@@ -22,26 +23,7 @@ EXPECTED = Path(__file__).parent / "golden" / "explain"
 
 
 def example(name):
-    cls = LAYERS[name]
-    words = shlex.split(cls.EXAMPLE)[2:]
-    opts, shape, i = {}, None, 0
-    while i < len(words):
-        key = words[i][2:].replace("-", "_")
-        if key.startswith("no_"):
-            opts[key[3:]] = False
-            i += 1
-        elif i + 1 < len(words) and not words[i + 1].startswith("--"):
-            if key == "input":
-                shape = parse_shape(words[i + 1])
-            elif key != "format":
-                opts[key] = words[i + 1]
-            i += 2
-        else:
-            opts[key] = True
-            i += 1
-    if shape is None:
-        shape = cls.input_from_options(cls.parse_options(opts))
-    return cls.build(shape, opts), shape
+    return example_layer(name)
 
 
 NUMERIC_EXAMPLES = [n for n in LAYERS if all(sizes.is_int(v) for v in example(n)[1])

@@ -1,6 +1,8 @@
 """The worked numbers of the course material, and cross-checks that hold for every layer."""
 
 import pytest
+
+from conftest import example_layer
 import sympy as sp
 
 from convcalc import Conv1d, Conv2d, LAYERS
@@ -56,31 +58,7 @@ def test_batch_scales_counts_not_params():
 
 
 def _example_layer(name):
-    import shlex
-
-    from convcalc.expr import parse_shape
-
-    cls = LAYERS[name]
-    words = shlex.split(cls.EXAMPLE)[2:]
-    opts, shape = {}, None
-    i = 0
-    while i < len(words):
-        key = words[i][2:].replace("-", "_")
-        if key.startswith("no_"):
-            opts[key[3:]] = False
-            i += 1
-        elif i + 1 < len(words) and not words[i + 1].startswith("--"):
-            if key == "input":
-                shape = parse_shape(words[i + 1])
-            elif key != "format":
-                opts[key] = words[i + 1]
-            i += 2
-        else:
-            opts[key] = True
-            i += 1
-    if shape is None:
-        shape = cls.input_from_options(cls.parse_options(opts))
-    return cls.build(shape, opts), shape
+    return example_layer(name)
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))

@@ -99,12 +99,32 @@ class Counts:
     }
     __slots__ = tuple(_DEFAULTS)
 
+    #: the fields that add up when parts are combined into a whole
+    ADDITIVE: ClassVar[tuple[str, ...]] = ("weights", "biases", "mults", "adds", "comparisons", "macs", "transcendentals", "connections")
+
     def __init__(self, **values: Any) -> None:
         unknown = set(values) - set(self._DEFAULTS)
         if unknown:
             raise TypeError(f"unknown counts: {', '.join(sorted(unknown))}")
         for name, default in self._DEFAULTS.items():
             setattr(self, name, values.get(name, default))
+
+    def add(self, part: "Counts", times: Any = 1) -> "Counts":
+        """self += times * part, for the additive fields; where either side has effective
+        (unmasked) weights or mults, the other side's plain ones stand in for its effective ones."""
+        if part.effective_weights is not None or self.effective_weights is not None:
+            mine = self.weights if self.effective_weights is None else self.effective_weights
+            theirs = part.weights if part.effective_weights is None else part.effective_weights
+            self.effective_weights = mine + theirs * times
+        if part.effective_mults is not None or self.effective_mults is not None:
+            mine = self.mults if self.effective_mults is None else self.effective_mults
+            theirs = part.mults if part.effective_mults is None else part.effective_mults
+            self.effective_mults = mine + theirs * times
+        for key in self.ADDITIVE:
+            setattr(self, key, getattr(self, key) + getattr(part, key) * times)
+        if part.notes:
+            self.notes = tuple(dict.fromkeys(tuple(self.notes) + tuple(part.notes)))
+        return self
 
 
 def to_value(v: Any, what: str) -> Any:

@@ -121,10 +121,7 @@ class MDRNN(Layer, example="--input 3,G,G --hidden-size 32 --num-layers 2 --dire
         return Counts(
             weights=d * (weights[0] + (L - 1) * weights[1]),
             biases=d * L * bias,
-            mults=seq["mults"],
-            adds=seq["adds"],
-            macs=seq["macs"],
-            transcendentals=seq["transcendentals"],
+            **seq,
             connections=d * (connections[0] + (L - 1) * connections[1]),
             sequential_steps=steps,
             sequential_steps_backward=steps,

@@ -237,15 +237,6 @@ OUTPUT_LAYERS = Opt("output_layers", "size", "2", "1x1 mask-B layers at the top,
 OUTPUT_CLASSES = Opt("output_classes", "size", "256", "Softmax classes per colour channel.")
 
 
-def _add(total: dict, part: Counts, times: Any = 1) -> None:
-    for key in ("weights", "biases", "mults", "adds", "comparisons", "macs", "transcendentals", "connections"):
-        total[key] = total.get(key, 0) + getattr(part, key) * times
-    eff = part.effective_weights if part.effective_weights is not None else part.weights
-    total["effective_weights"] = total.get("effective_weights", 0) + eff * times
-    em = part.effective_mults if part.effective_mults is not None else part.mults
-    total["effective_mults"] = total.get("effective_mults", 0) + em * times
-
-
 def _elementwise(**kw: Any) -> Counts:
     return Counts(**kw)
 
@@ -327,12 +318,12 @@ class PixelCNN(Layer, example="--input 3,32,32 --channels 128 --layers 15 --kern
         h, d, g, n_out = self.channels, self.layers, self.colour_groups, self.output_layers
         pixels = H * W
         rows: list[dict] = []
-        total: dict = {}
+        total = Counts()
         assumed = False
 
         def part(label: str, kind: str, counts: Counts, times: Any = 1) -> None:
             nonlocal assumed
-            _add(total, counts, times)
+            total.add(counts, times)
             assumed = assumed or bool(counts.notes)
             eff = counts.effective_weights if counts.effective_weights is not None else counts.weights
             rows.append(
@@ -370,22 +361,22 @@ class PixelCNN(Layer, example="--input 3,32,32 --channels 128 --layers 15 --kern
                 block = Counts()
                 for piece in (relu(h), masked(h, half, 1, "B"), relu(half), masked(half, half, k, "B"), relu(half),
                               masked(half, h, 1, "B"), _elementwise(adds=h * pixels)):
-                    _add_counts(block, piece)
+                    block.add(piece)
                 part("2..d+1", f"block {kt(k)} B", block, d)
                 depth = 1 + 3 * d + n_out
             else:
                 layer = Counts()
-                _add_counts(layer, relu(h))
-                _add_counts(layer, masked(h, h, k, "B"))
+                layer.add(relu(h))
+                layer.add(masked(h, h, k, "B"))
                 part("2..d+1", f"{kt(k)} B", layer, d)
                 depth = 1 + d + n_out
         hidden = Counts()
-        _add_counts(hidden, relu(h))
-        _add_counts(hidden, masked(h, h, 1, "B"))
+        hidden.add(relu(h))
+        hidden.add(masked(h, h, 1, "B"))
         part("output", "1x1 B", hidden, n_out - 1)
         logits = Counts()
-        _add_counts(logits, relu(h))
-        _add_counts(logits, masked(h, C * self.output_classes, 1, "B"))
+        logits.add(relu(h))
+        logits.add(masked(h, C * self.output_classes, 1, "B"))
         part("logits", "1x1 B", logits)
         classes = self.output_classes
         softmax = _elementwise(
@@ -409,16 +400,7 @@ class PixelCNN(Layer, example="--input 3,32,32 --channels 128 --layers 15 --kern
         if assumed:
             notes.append(_ASSUMPTION)
         return Counts(
-            weights=total["weights"],
-            biases=total["biases"],
-            mults=total["mults"],
-            adds=total["adds"],
-            comparisons=total["comparisons"],
-            macs=total["macs"],
-            transcendentals=total["transcendentals"],
-            connections=total["connections"],
-            effective_weights=total["effective_weights"],
-            effective_mults=total["effective_mults"],
+            **{key: getattr(total, key) for key in Counts.ADDITIVE + ("effective_weights", "effective_mults")},
             sequential_steps=depth,
             sequential_steps_backward=depth,
             per_layer=rows,
@@ -444,13 +426,13 @@ class PixelCNN(Layer, example="--input 3,32,32 --channels 128 --layers 15 --kern
             out = _causal_conv(h, h, 1, 1, H, W, H, W, self.bias)
             total = Counts()
             for piece in (vertical, horizontal, link, out):
-                _add_counts(total, piece)
+                total.add(piece)
             gates = _elementwise(
                 adds=2 * h * pixels + (0 if first else h * pixels),  # link into horizontal; the residual
                 mults=2 * h * pixels,  # tanh * sigmoid in both stacks
                 transcendentals=4 * h * pixels,
             )
-            _add_counts(total, gates)
+            total.add(gates)
             return total
 
         part("1", f"gated {kt(k1)} A", stacks(C, k1, True))
@@ -470,17 +452,3 @@ class PixelCNN(Layer, example="--input 3,32,32 --channels 128 --layers 15 --kern
         else:
             field = vanilla_field((k1, k1), (k, k), d)
         return field_summary(field), None
-
-
-def _add_counts(total: Counts, part: Counts) -> None:
-    """total += part, for the additive fields of Counts (effective ones default to the plain ones)."""
-    for key in ("weights", "biases", "mults", "adds", "comparisons", "macs", "transcendentals", "connections"):
-        setattr(total, key, getattr(total, key) + getattr(part, key))
-    te = total.effective_weights if total.effective_weights is not None else 0
-    pe = part.effective_weights if part.effective_weights is not None else part.weights
-    total.effective_weights = te + pe
-    tm = total.effective_mults if total.effective_mults is not None else 0
-    pm = part.effective_mults if part.effective_mults is not None else part.mults
-    total.effective_mults = tm + pm
-    if part.notes:
-        total.notes = tuple(total.notes) + tuple(part.notes)

@@ -179,11 +179,7 @@ class _RNNBase(_SeqInput, Layer):
         return Counts(
             weights=nd * (w_first + (L - 1) * w_rest),
             biases=nd * L * self.bias_per_direction(),
-            mults=seq["mults"],
-            adds=seq["adds"],
-            comparisons=seq["comparisons"],
-            macs=seq["macs"],
-            transcendentals=seq["transcendentals"],
+            **seq,
             connections=seq["macs"],
             sequential_steps=steps,
             sequential_steps_backward=steps,
@@ -312,10 +308,7 @@ class GatedRNN(_SeqInput, Layer, name="gated-rnn", example="--input-size n --hid
         return Counts(
             weights=products,
             biases=2 * m if self.bias else 0,
-            mults=seq["mults"],
-            adds=seq["adds"],
-            macs=seq["macs"],
-            transcendentals=seq["transcendentals"],
+            **seq,
             connections=seq["macs"],
             sequential_steps=T,
             sequential_steps_backward=T,
@@ -395,10 +388,7 @@ class AttentionRNN(_SeqInput, Layer, name="attention-rnn", example="--input-size
             note = "states before the sequence start are zero and go through the projections, as frameworks pad them"
         return Counts(
             weights=weights,
-            mults=seq["mults"],
-            adds=seq["adds"],
-            macs=seq["macs"],
-            transcendentals=seq["transcendentals"],
+            **seq,
             connections=seq["macs"],
             sequential_steps=T,
             sequential_steps_backward=T,

@@ -46,11 +46,10 @@ INPUT_CH = Opt("input_channels", "size", None, "Input channels (default: one-hot
 
 
 def _sum_counts(parts: list[tuple[Counts, Any]]) -> dict:
-    out: dict = {}
+    total = Counts()
     for part, times in parts:
-        for key in ("weights", "biases", "mults", "adds", "comparisons", "macs", "transcendentals", "connections"):
-            out[key] = out.get(key, 0) + getattr(part, key) * times
-    return out
+        total.add(part, times)
+    return {key: getattr(total, key) for key in Counts.ADDITIVE}
 
 
 def _per_position(c: Counts, T: Any) -> dict:
@@ -163,14 +162,7 @@ class WaveNet(Layer, example="--seq-len 16000 --residual-channels 32 --skip-chan
         else:
             notes.append("uncached work per sample: give numbers for --layers-per-block and --blocks")
         return Counts(
-            weights=totals["weights"],
-            biases=totals["biases"],
-            mults=totals["mults"],
-            adds=totals["adds"],
-            comparisons=totals["comparisons"],
-            macs=totals["macs"],
-            transcendentals=totals["transcendentals"],
-            connections=totals["connections"],
+            **totals,
             sequential_steps=depth,
             sequential_steps_backward=depth,
             per_step=per_sample,

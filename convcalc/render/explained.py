@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
 from ..report import Unit
 from ..sizes import is_int, to_latex, to_text
-from .format import Cell, Section, number, plain
+from .format import json_text, Cell, Section, number, plain
 
 def _title(key: str) -> str:
     from ..report import Quantity
@@ -89,11 +88,7 @@ def report_dict(expl) -> dict:
 
 
 def render_json(expl) -> str:
-    data = report_dict(expl)
-    rows = ",\n".join(f"    {json.dumps(r)}" for r in data.pop("explain"))
-    items = [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in data.items()]
-    items.insert(2, f'  "explain": [\n{rows}\n  ]')
-    return "{\n" + ",\n".join(items) + "\n}\n"
+    return json_text(report_dict(expl), rows_key="explain")
 
 
 def render_csv(expl) -> str:

@@ -271,3 +271,17 @@ def document(report, *, human: bool = False, latex: bool = False) -> tuple[str, 
 
         return solved.title(report), solved.sections(report, latex=latex), None, solved.footer(report)
     return title(report), sections(report, human=human, latex=latex), field_drawing(report), footer(report)
+
+
+def json_text(data: dict, rows_key: str | None = None) -> str:
+    """JSON with one key per line, and one line per row for a list of rows under rows_key."""
+    import json
+
+    items = []
+    for key, value in data.items():
+        if key == rows_key:
+            rows = ",\n".join(f"    {json.dumps(r)}" for r in value)
+            items.append(f"  {json.dumps(key)}: [\n{rows}\n  ]")
+        else:
+            items.append(f"  {json.dumps(key)}: {json.dumps(value)}")
+    return "{\n" + ",\n".join(items) + "\n}\n"

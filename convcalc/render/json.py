@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 
 from ..report import LayerReport, Quantity
-from .format import plain
+from .format import json_text, plain
 
 
 def report_dict(report: LayerReport) -> dict:
@@ -29,7 +28,5 @@ def report_dict(report: LayerReport) -> dict:
     return out
 
 
-def render_json(report: LayerReport) -> str:
-    """One key per line, each value on its line (shapes stay readable: "output_shape": [64, 112, 112])."""
-    items = [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in report_dict(report).items()]
-    return "{\n" + ",\n".join(items) + "\n}\n"
+def render_json(report) -> str:
+    return json_text(report_dict(report))

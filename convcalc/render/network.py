@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
 from ..sizes import is_int, to_latex, to_text
-from .format import NOTE, TRANSCENDENTAL_NOTE, Cell, Section, number, plain, shape
+from .format import json_text, NOTE, TRANSCENDENTAL_NOTE, Cell, Section, number, plain, shape
 from ..report import Unit
 
 BAR_WIDTH = 10
@@ -122,11 +121,7 @@ def report_dict(report) -> dict:
 
 
 def render_json(report) -> str:
-    data = report_dict(report)
-    rows = ",\n".join(f"    {json.dumps(r)}" for r in data.pop("layers"))
-    items = [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in data.items()]
-    items.insert(5, f'  "layers": [\n{rows}\n  ]')
-    return "{\n" + ",\n".join(items) + "\n}\n"
+    return json_text(report_dict(report), rows_key="layers")
 
 
 def render_csv(report) -> str:

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
 from ..sizes import is_int, to_latex, to_text
-from .format import Cell, Section, plain
+from .format import json_text, Cell, Section, plain
 
 _DIM_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
@@ -127,8 +126,7 @@ def report_dict(report) -> dict:
 
 
 def render_json(report) -> str:
-    items = [f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in report_dict(report).items()]
-    return "{\n" + ",\n".join(items) + "\n}\n"
+    return json_text(report_dict(report))
 
 
 def render_csv(report) -> str:

@@ -12,13 +12,12 @@ at least 10x faster than torchinfo; symbolic under 2 s; 1,000 layers under 1 s; 
 from __future__ import annotations
 
 import argparse
-import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from timing import convcalc_command, median_wall as wall
 
 ROOT = Path(__file__).resolve().parents[2]
 RESNET50 = ROOT / "examples" / "resnet50.yaml"
@@ -30,15 +29,6 @@ import torch, torchinfo
 from make_golden import resnet
 torchinfo.summary(resnet(True, [3, 4, 6, 3]), input_size=(1, 3, 224, 224), verbose=0)
 """
-
-
-def wall(cmd: list[str], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def generated(n: int, folder: Path) -> Path:
@@ -54,8 +44,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
-    script = Path(sys.executable).with_name("convcalc")
-    entry = [str(script)] if script.exists() else ([shutil.which("convcalc")] if shutil.which("convcalc") else [sys.executable, "-m", "convcalc"])
+    entry = convcalc_command()
     numeric = wall(entry + ["net", str(RESNET50)], args.runs)
     print(f"ResNet-50, numeric table:   {numeric:.3f} s (target < 0.6 s)")
     symbolic = wall(entry + ["net", str(RESNET50), "--input", "3,H,W"], max(1, args.runs // 2))

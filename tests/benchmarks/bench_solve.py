@@ -9,28 +9,16 @@ their ratio, and whether the 10**18 query stays under the 0.5 s target.
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-
-def wall(cmd: list[str]) -> float:
-    t0 = time.perf_counter()
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    assert "L" in out
-    return time.perf_counter() - t0
+from timing import convcalc_command, run_once as wall
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=11)
     args = ap.parse_args()
-    script = Path(sys.executable).with_name("convcalc")
-    entry = [str(script)] if script.exists() else ([shutil.which("convcalc")] if shutil.which("convcalc") else [sys.executable, "-m", "convcalc"])
-    base = entry + ["solve", "conv1d", "--in-channels", "7", "--kernel-size", "9", "--stride", "3", "--padding", "1", "--target"]
+    base = convcalc_command() + ["solve", "conv1d", "--in-channels", "7", "--kernel-size", "9", "--stride", "3", "--padding", "1", "--target"]
     small, huge = base + ["1,16"], base + ["1,10**18"]
     wall(small), wall(huge)
     a = [wall(small) for _ in range(args.runs)]

@@ -12,27 +12,18 @@ from __future__ import annotations
 
 import argparse
 import compileall
-import shutil
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-
-def wall(cmd: list[str]) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+from timing import convcalc_command, run_once as wall
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=21)
     args = ap.parse_args()
-    script = Path(sys.executable).with_name("convcalc")
-    entry = [str(script)] if script.exists() else ([shutil.which("convcalc")] if shutil.which("convcalc") else [sys.executable, "-m", "convcalc"])
-    query = entry + ["conv2d", "--input", "3,224,224", "--out-channels", "64", "--kernel-size", "7", "--stride", "2", "--padding", "3", "--no-bias"]
+    query = convcalc_command() + ["conv2d", "--input", "3,224,224", "--out-channels", "64", "--kernel-size", "7", "--stride", "2", "--padding", "3", "--no-bias"]
     baseline = [sys.executable, "-c", "import typer, rich.table"]
     import convcalc
 
