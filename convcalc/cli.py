@@ -386,8 +386,12 @@ def _ensure_commands(args: list[str]) -> None:
     run, which costs more than the whole calculation, so a layer query registers only its own
     command (and `solve LAYER` only that solve command); anything else registers them all."""
     first = args[0] if args else ""
+    if first == "net":  # a static command: no layer command needs building
+        return
     if first == "solve":
         second = args[1] if len(args) > 1 else ""
+        if second == "net":
+            return
         for name in [second] if second in LAYERS else list(LAYERS):
             if f"solve {name}" not in _registered:
                 cls = LAYERS[name]

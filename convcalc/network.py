@@ -107,7 +107,8 @@ def read(path: str | Path) -> tuple[str, Any, list, str]:
         raise NetworkError(f"{label}: {size} bytes is more than the {MAX_FILE_BYTES} a network file may have")
     try:
         text = p.read_text(encoding="utf-8")
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        # the C loader (libyaml) where PyYAML has it: the same safe tags, several times faster
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except OSError as e:
         raise NetworkError(f"{label}: cannot read: {e.strerror}") from None
     except UnicodeDecodeError:
