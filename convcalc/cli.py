@@ -90,6 +90,14 @@ def _common_parameters() -> list[inspect.Parameter]:
     ]
 
 
+def _parse(option: str, parse: Any, text: str) -> Any:
+    """A parsed option value; its errors name the option."""
+    try:
+        return parse(text)
+    except ConvcalcError as e:
+        raise e.with_context(option=option) from None
+
+
 def _choose_format(fmt: Optional[Format], output: Optional[Path]) -> Format:
     if fmt is not None:
         return fmt
@@ -167,10 +175,7 @@ def _run_layer(cls: type[Layer], values: dict) -> None:
                 values["input"] = default_input(cls)
         text = values.pop("input")
         if text is not None:
-            try:
-                shape = parse_shape(text)
-            except ConvcalcError as e:
-                raise e.with_context(option="input") from None
+            shape = _parse("input", parse_shape, text)
         else:
             described = {k: v for k, v in values.items() if v is not None and k in {o.name for o in cls.OPTIONS}}
             shape = cls.input_from_options(cls.parse_options(described))
@@ -178,10 +183,7 @@ def _run_layer(cls: type[Layer], values: dict) -> None:
                 described_by = [o.flag for o in cls.OPTIONS if o.role == "input"]
                 hint = f", or {' and '.join(described_by + ['--input-size'])}" if described_by else ""
                 raise ConvcalcError(f"missing: give --input {cls.INPUT}{hint}", option="input")
-        try:
-            batch = parse_expr(values.pop("batch"))
-        except ConvcalcError as e:
-            raise e.with_context(option="batch") from None
+        batch = _parse("batch", parse_expr, values.pop("batch"))
         dtype = values.pop("dtype")
         output: Optional[Path] = values.pop("output")
         fmt = _choose_format(values.pop("format"), output)
@@ -243,16 +245,10 @@ def solve_net(
 
     try:
         fmt = _choose_format(format, output)
-        try:
-            shape = parse_shape(target)
-        except ConvcalcError as e:
-            raise e.with_context(option="target") from None
+        shape = _parse("target", parse_shape, target)
         channels = None
         if in_channels is not None:
-            try:
-                channels = parse_expr(in_channels)
-            except ConvcalcError as e:
-                raise e.with_context(option="in_channels") from None
+            channels = _parse("in_channels", parse_expr, in_channels)
         report = solve_network(file, shape, input_channels=channels)
         _emit(fmt, report, output)
     except ConvcalcError as e:
@@ -283,15 +279,9 @@ def _run_solve(cls: type[Layer], values: dict) -> None:
     try:
         if not hasattr(cls, "size_maps"):
             raise ConvcalcError(f"{cls.NAME} has no inverse: its output size is not a size map of its input")
-        try:
-            target = parse_shape(values.pop("target"))
-        except ConvcalcError as e:
-            raise e.with_context(option="target") from None
+        target = _parse("target", parse_shape, values.pop("target"))
         text = values.pop("input")
-        try:
-            shape = parse_shape(text) if text is not None else None
-        except ConvcalcError as e:
-            raise e.with_context(option="input") from None
+        shape = _parse("input", parse_shape, text) if text is not None else None
         names = values.pop("for_")
         explain = values.pop("explain", False)
         output: Optional[Path] = values.pop("output")
@@ -306,10 +296,7 @@ def _run_solve(cls: type[Layer], values: dict) -> None:
         elif "in_channels" in fields:
             if in_channels is None:
                 raise ConvcalcError("give --in-channels or --input", option="in_channels")
-            try:
-                probe = (parse_expr(in_channels),)
-            except ConvcalcError as e:
-                raise e.with_context(option="in_channels") from None
+            probe = (_parse("in_channels", parse_expr, in_channels),)
         else:
             probe = (target[0],)  # the channels pass through
         layer = cls.build(probe, options)
@@ -355,10 +342,7 @@ def net(
 
     try:
         fmt = _choose_format(format, output)
-        try:
-            batch_value = parse_expr(batch)
-        except ConvcalcError as e:
-            raise e.with_context(option="batch") from None
+        batch_value = _parse("batch", parse_expr, batch)
         if dtype not in DTYPE_BYTES:
             raise ConvcalcError(f"{dtype!r} is not one of {', '.join(DTYPE_BYTES)}", option="dtype")
         if depth is not None and depth < 0:
