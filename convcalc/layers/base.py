@@ -205,10 +205,13 @@ class Layer:
         --input is needed."""
         return None
 
+    #: constructor arguments read off the input shape: name -> index (in_channels: 0, in_features: -1)
+    INFERRED: ClassVar[dict[str, int]] = {}
+
     @classmethod
     def inferred(cls, input_shape: tuple) -> dict:
         """Constructor arguments taken from the input shape (in_channels, num_features...)."""
-        return {}
+        return {name: input_shape[i] for name, i in cls.INFERRED.items()} if input_shape else {}
 
     def check_input(self, shape: tuple) -> None:
         """Raise ShapeError when the layer cannot take this input shape."""

@@ -72,9 +72,7 @@ class _ConvNd(Layer):
             raise ConfigError(f"{self.padding_mode!r} is not one of {', '.join(PADDING_MODE.choices)}", option="padding_mode")
         _check_groups(self.groups, self.in_channels, self.out_channels)
 
-    @classmethod
-    def inferred(cls, input_shape: tuple) -> dict:
-        return {"in_channels": input_shape[0]} if input_shape else {}
+    INFERRED = {"in_channels": 0}
 
     def pads(self) -> tuple:
         """(left, right) padding per dimension; 'same' pads d*(k-1) in all, the extra one on the
@@ -169,9 +167,7 @@ class _ConvTransposeNd(Layer):
                 )
         _check_groups(self.groups, self.in_channels, self.out_channels)
 
-    @classmethod
-    def inferred(cls, input_shape: tuple) -> dict:
-        return {"in_channels": input_shape[0]} if input_shape else {}
+    INFERRED = {"in_channels": 0}
 
     def check_input(self, shape: tuple) -> None:
         expect_rank(self, shape, self.NDIM + 1)

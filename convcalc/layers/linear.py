@@ -31,9 +31,7 @@ class Linear(Layer, example="--input 512 --out-features 1000"):
     def __post_init__(self) -> None:
         self.normalize(scalars={"in_features": 1, "out_features": 1})
 
-    @classmethod
-    def inferred(cls, input_shape: tuple) -> dict:
-        return {"in_features": input_shape[-1]} if input_shape else {}
+    INFERRED = {"in_features": -1}
 
     def check_input(self, shape: tuple) -> None:
         if not shape:

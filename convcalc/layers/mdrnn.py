@@ -51,9 +51,7 @@ class MDRNN(Layer, example="--input 3,G,G --hidden-size 32 --num-layers 2 --dire
         if self.cell not in CELL.choices:
             raise ConfigError(f"{self.cell!r} is not one of tanh, lstm", option="cell")
 
-    @classmethod
-    def inferred(cls, input_shape: tuple) -> dict:
-        return {"input_size": input_shape[0]} if input_shape else {}
+    INFERRED = {"input_size": 0}
 
     def check_input(self, shape: tuple) -> None:
         if len(shape) < 2:

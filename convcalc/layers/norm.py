@@ -33,9 +33,7 @@ class _BatchNormNd(Layer):
     def __post_init__(self) -> None:
         self.normalize(scalars={"num_features": 1})
 
-    @classmethod
-    def inferred(cls, input_shape: tuple) -> dict:
-        return {"num_features": input_shape[0]} if input_shape else {}
+    INFERRED = {"num_features": 0}
 
     def check_input(self, shape: tuple) -> None:
         expect_rank(self, shape, self.RANKS)

@@ -74,9 +74,7 @@ class MaskedConv2d(Layer, example="--input 3,32,32 --out-channels 96 --kernel-si
             if g is not None and n is not None and n % g:
                 raise ConfigError(f"{g} colour groups do not divide {what} {n}", option="colour_groups")
 
-    @classmethod
-    def inferred(cls, input_shape: tuple) -> dict:
-        return {"in_channels": input_shape[0]} if input_shape else {}
+    INFERRED = {"in_channels": 0}
 
     def check_input(self, shape: tuple) -> None:
         expect_rank(self, shape, 3)
@@ -295,9 +293,7 @@ class PixelCNN(Layer, example="--input 3,32,32 --channels 128 --layers 15 --kern
             if h is not None and g is not None and h % (2 * g):
                 raise ConfigError(f"residual blocks halve the channels: {h} is not divisible by 2 x {g} colour groups", option="channels")
 
-    @classmethod
-    def inferred(cls, input_shape: tuple) -> dict:
-        return {"in_channels": input_shape[0]} if input_shape else {}
+    INFERRED = {"in_channels": 0}
 
     def check_input(self, shape: tuple) -> None:
         expect_rank(self, shape, 3)

@@ -72,9 +72,7 @@ class _SeqInput:
         require(d, "input_size", minimum=1)
         return (t, d)
 
-    @classmethod
-    def inferred(cls, input_shape: tuple) -> dict:
-        return {"input_size": input_shape[-1]} if input_shape else {}
+    INFERRED = {"input_size": -1}
 
     def check_input(self, shape: tuple) -> None:
         expect_rank(self, shape, 2)

@@ -94,9 +94,7 @@ class WaveNet(Layer, example="--seq-len 16000 --residual-channels 32 --skip-chan
         channels = options.get("input_channels") or options.get("output_classes") or 256
         return (channels, t)
 
-    @classmethod
-    def inferred(cls, input_shape: tuple) -> dict:
-        return {"input_channels": input_shape[0]} if input_shape else {}
+    INFERRED = {"input_channels": 0}
 
     def check_input(self, shape: tuple) -> None:
         expect_rank(self, shape, 2)
