@@ -31,3 +31,19 @@ def test_readme_examples_are_current(capsys):
         return
     for m in blocks:
         assert _output(capsys, m["args"]) == m["out"], m["args"]
+
+
+YAML_BLOCK = re.compile(r"```yaml\n(?P<text>.*?)```", re.S)
+
+
+def test_readme_network_files_evaluate(tmp_path):
+    """Every YAML block in the README is a whole network file that evaluates."""
+    from convcalc.network import evaluate
+
+    blocks = [m["text"] for m in YAML_BLOCK.finditer(README.read_text())]
+    assert len(blocks) >= 6
+    for i, text in enumerate(blocks):
+        path = tmp_path / f"block{i}.yaml"
+        path.write_text(text)
+        report = evaluate(path)
+        assert report.total["layers"] >= 1, text
