@@ -120,6 +120,22 @@ class LayerReport:
     def get(self, q: Quantity) -> Any:
         return getattr(self, q.value)
 
+    def __repr__(self) -> str:
+        """The headline quantities, symbolic ones in the command line's readable form."""
+        return _short_repr(self, ("layer", "input_shape", "output_shape", "params", "macs", "flops", "activation_bytes"))
+
+    def __str__(self) -> str:
+        """The report as the command line's plain table."""
+        from .render import Format, render
+
+        return render(Format.table, self)
+
+    def _repr_markdown_(self) -> str:
+        """The report as a markdown table (how a notebook shows it)."""
+        from .render import Format, render
+
+        return render(Format.markdown, self)
+
     def items(self):
         """(Quantity, value) pairs in display order."""
         return [(q, self.get(q)) for q in Quantity]
@@ -135,3 +151,17 @@ class LayerReport:
 
         plain = ("config", "per_step", "per_layer", "sequential_regimes", "notes", "step_unit", "receptive_field", "work")
         return any(sym(getattr(self, f.name)) for f in fields(self) if f.name not in plain)
+
+
+def _short_repr(report: Any, keys: tuple) -> str:
+    """``Name(key=value, ...)`` with symbolic values and shapes printed as the CLI prints them."""
+    from .sizes import is_int, to_text
+
+    def text(v: Any) -> str:
+        if isinstance(v, tuple):
+            return "(" + ", ".join(text(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+        if v is None or isinstance(v, (str, bool, float)) or is_int(v):
+            return repr(v)
+        return to_text(v)
+
+    return f"{type(report).__name__}(" + ", ".join(f"{k}={text(getattr(report, k))}" for k in keys) + ")"

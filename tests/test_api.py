@@ -1,0 +1,32 @@
+"""The Python API: reports print in the command line's readable form and render in notebooks."""
+
+import convcalc
+from convcalc import Conv2d, parse_shape
+from convcalc.render import Format, render
+
+
+def test_symbolic_report_repr_is_readable():
+    r = Conv2d(3, 64, 3, stride=2).report(parse_shape("3,H,W"))
+    text = repr(r)
+    assert "output_shape=(64, floor((H - 3)/2) + 1, floor((W - 3)/2) + 1)" in text
+    assert "floor(H/2 - 3/2)" not in text  # SymPy's own printing is not shown
+
+
+def test_numeric_report_repr():
+    r = Conv2d(3, 64, 7, stride=2, padding=3, bias=False).report((3, 224, 224))
+    assert repr(r) == (
+        "LayerReport(layer='conv2d', input_shape=(3, 224, 224), output_shape=(64, 112, 112), params=9408, "
+        f"macs={3 * 64 * 49 * 112 * 112}, flops={2 * 3 * 64 * 49 * 112 * 112 - 64 * 112 * 112}, activation_bytes={4 * 64 * 112 * 112})"
+    )
+
+
+def test_report_renders_in_a_notebook_and_as_text():
+    r = Conv2d(3, 64, 7, stride=2, padding=3, bias=False).report((3, 224, 224))
+    assert r._repr_markdown_() == render(Format.markdown, r)
+    assert str(r) == render(Format.table, r)
+    assert "118,013,952" in str(r)
+
+
+def test_public_names():
+    for name in ("ConvcalcError", "ConfigError", "ShapeError", "ExpressionError", "LayerReport", "parse_shape", "Conv2d", "LSTM"):
+        assert hasattr(convcalc, name), name
