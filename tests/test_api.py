@@ -30,3 +30,19 @@ def test_report_renders_in_a_notebook_and_as_text():
 def test_public_names():
     for name in ("ConvcalcError", "ConfigError", "ShapeError", "ExpressionError", "LayerReport", "parse_shape", "Conv2d", "LSTM"):
         assert hasattr(convcalc, name), name
+
+
+def test_help_reads_like_the_cli_help():
+    import dataclasses
+
+    from convcalc import LAYERS
+
+    for name in LAYERS:
+        cls = LAYERS[name]
+        doc = cls.__doc__
+        assert doc.startswith(cls.__name__ + "("), name
+        for f in dataclasses.fields(cls):
+            assert f"    {f.name}: " in doc, (name, f.name)
+        for opt in cls.OPTIONS:
+            assert opt.help.split(":")[0] in doc, (name, opt.name)
+        assert cls.EXAMPLE in doc

@@ -10,6 +10,7 @@ from importlib import import_module
 
 from ..errors import ConvcalcError
 from .base import Layer
+from .doc import document
 
 _WHERE = {
     "conv1d": "conv:Conv1d",
@@ -62,7 +63,7 @@ class _Registry(Mapping):
 
     def __getitem__(self, name: str) -> type[Layer]:
         module, cls = _WHERE[name].split(":")
-        return getattr(import_module(f"{__package__}.{module}"), cls)
+        return document(getattr(import_module(f"{__package__}.{module}"), cls))
 
     def __iter__(self) -> Iterator[str]:
         return iter(_WHERE)
