@@ -162,3 +162,18 @@ def substitute(x: Any, values: dict) -> Any:
     from ._symbolic import subs_int
 
     return subs_int(x, values)
+
+
+#: sizes (and batch) at or above 10**MAX_SIZE_DIGITS are refused: the same bound as the
+#: expression parser's, and the products of a few of them still print (Python refuses to turn
+#: ints of more than 4300 digits into text)
+MAX_SIZE_DIGITS = 100
+MAX_SIZE = 10**MAX_SIZE_DIGITS
+
+
+def describe_int(v: int) -> str:
+    """A huge int in words (its digits would be unprintable): 'a 1001-digit number'."""
+    if abs(v) < 10**30:
+        return str(v)
+    digits = len(str(abs(v))) if v.bit_length() < 13000 else int(v.bit_length() * 0.30103) + 1
+    return f"a {'negative ' if v < 0 else ''}{digits}-digit number"

@@ -8,7 +8,7 @@ the network loader (later) into YAML keys, so adding a layer touches no plumbing
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar
 
 from .. import sizes
@@ -128,31 +128,69 @@ class Counts:
 
 
 def to_value(v: Any, what: str) -> Any:
-    """An int or expression from an int, a SymPy expression or expression text."""
+    """An int or expression from an int, a SymPy expression or expression text; anything else
+    (floats, bools, None, containers, huge ints) is a ConfigError naming ``what``."""
     if isinstance(v, bool):
         raise ConfigError(f"expected an integer, got {v}", option=what)
     if sizes.is_int(v):
+        if abs(v) >= sizes.MAX_SIZE:
+            raise ConfigError(f"{sizes.describe_int(v)} is more than the 10**{sizes.MAX_SIZE_DIGITS} convcalc computes with; refused", option=what)
         return v
     if isinstance(v, str):
-        return parse_expr(v)
-    if hasattr(v, "is_integer") and hasattr(v, "free_symbols"):
-        if v.is_integer is False:
+        try:
+            return parse_expr(v)
+        except ConvcalcError as e:
+            raise e.with_context(option=what) from None
+    if hasattr(v, "is_integer") and hasattr(v, "free_symbols") and hasattr(v, "subs"):
+        return _sympy_value(v, what)
+    raise ConfigError(f"expected an integer, got {_short(v)}", option=what)
+
+
+def _short(v: Any) -> str:
+    try:
+        text = repr(v)
+    except Exception:  # a hostile __repr__
+        text = ""
+    return text if 0 < len(text) <= 60 else f"a {type(v).__name__}"
+
+
+def _sympy_value(v: Any, what: str) -> Any:
+    """A SymPy expression as a size: plain symbols become convcalc's positive integer symbols;
+    non-integers, infinities and nan are refused."""
+    import sympy
+
+    from ..expr import symbol
+
+    try:
+        # a plain Symbol("H") is read as convcalc's size H (a positive integer); integer symbols
+        # (summation indices) are kept
+        plain = {s: symbol(s.name) for s in v.free_symbols
+                 if isinstance(s, sympy.Symbol) and not isinstance(s, sympy.Dummy) and s.is_integer is not True}
+        if plain:
+            v = v.subs(plain)
+        bad = v.has(sympy.nan, sympy.zoo, sympy.oo, -sympy.oo, sympy.I) or v.is_integer is False
+        if bad or (not v.free_symbols and v.is_Integer is not True):
             raise ConfigError(f"{v} is not an integer", option=what)
-        return sizes.known_int(v) if sizes.known_int(v) is not None else v
-    raise ConfigError(f"expected an integer, got {v!r}", option=what)
+    except ConvcalcError:
+        raise
+    except Exception:  # a SymPy object that does not behave as a size
+        raise ConfigError(f"expected an integer, got {_short(v)}", option=what) from None
+    value = sizes.known_int(v)
+    return to_value(value, what) if value is not None else v
 
 
 def per_dim(value: Any, n: int, what: str) -> tuple:
     """One value per spatial dimension: a single value is repeated, a tuple must have n."""
     if isinstance(value, str):
-        value = parse_tuple(value)
+        try:
+            value = parse_tuple(value)
+        except ConvcalcError as e:
+            raise e.with_context(option=what) from None
     if isinstance(value, (tuple, list)):
+        if len(value) not in (1, n):
+            raise ConfigError(f"expected 1 or {n} values, got {len(value)}", option=what)
         vals = tuple(to_value(v, what) for v in value)
-        if len(vals) == 1:
-            return vals * n
-        if len(vals) != n:
-            raise ConfigError(f"expected 1 or {n} values, got {len(vals)}", option=what)
-        return vals
+        return vals * n if len(vals) == 1 else vals
     return (to_value(value, what),) * n
 
 
@@ -169,8 +207,70 @@ def show(values: tuple) -> str:
     return "x".join(sizes.to_text(v) for v in values)
 
 
+#: the most entries an input shape may have (PyTorch's tensors have at most 64 dimensions;
+#: beyond a few dozen a product of sizes no longer prints)
+MAX_RANK = 32
+
+#: exceptions that mean a hostile value got past the checks; they become a ConfigError
+_RAW = (TypeError, AttributeError, OverflowError, RecursionError, ZeroDivisionError, MemoryError, IndexError, KeyError)
+
+
+def _check_fields(cls: type, args: tuple, kwargs: dict) -> None:
+    """Flags (fields declared bool) must be bools and choices (declared str) text, whatever the
+    layer does with them later."""
+    kinds = cls.__dict__.get("_FIELD_KINDS")
+    if kinds is None:
+        kinds = {f.name: str(f.type) for f in fields(cls)}
+        type.__setattr__(cls, "_FIELD_KINDS", kinds)
+    values = dict(zip(kinds, args))
+    values.update(kwargs)
+    for name, value in values.items():
+        kind = kinds.get(name)
+        if kind == "bool" and not isinstance(value, bool):
+            raise ConfigError(f"expected True or False, got {_short(value)}", option=name)
+        if kind == "str" and not isinstance(value, str):
+            raise ConfigError(f"expected text, got {_short(value)}", option=name)
+
+
+class _LayerType(type):
+    """Calling a layer class raises ConvcalcError for every bad argument: a missing or unknown
+    argument (the dataclass __init__ would raise TypeError), a flag that is not a bool, and
+    anything a field's check refuses, with the layer's name added."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        try:
+            _check_fields(cls, args, kwargs)
+            return super().__call__(*args, **kwargs)
+        except ConvcalcError as e:
+            raise e.with_context(layer=cls.NAME or None) from None
+        except TypeError as e:
+            _explain_call(cls, args, kwargs)
+            raise ConfigError(f"cannot be built from these arguments ({e})", layer=cls.NAME or None) from None
+        except _RAW as e:
+            raise ConfigError(f"cannot be built from these arguments ({type(e).__name__})", layer=cls.NAME or None) from None
+
+
+def _explain_call(cls: type, args: tuple, kwargs: dict) -> None:
+    """Raise the ConfigError that names a missing, unknown or duplicated argument."""
+    names = [f.name for f in fields(cls)]
+    required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+    accepted = ", ".join(names)
+    if len(args) > len(names):
+        raise ConfigError(f"takes at most {len(names)} arguments ({accepted}), got {len(args)}", layer=cls.NAME or None)
+    given = dict(zip(names, args))
+    for key in kwargs:
+        if key not in names:
+            raise ConfigError(f"unknown argument (accepted: {accepted})", option=str(key), layer=cls.NAME or None)
+        if key in given:
+            raise ConfigError("given twice (by position and by name)", option=key, layer=cls.NAME or None)
+    given.update(kwargs)
+    for key in required:
+        if key not in given:
+            raise ConfigError("missing (a required argument)", option=key, layer=cls.NAME or None)
+
+
 @dataclass(frozen=True)
-class Layer:
+class Layer(metaclass=_LayerType):
     """Base of every layer. Subclasses set the class variables and implement the hooks."""
 
     NAME: ClassVar[str] = ""
@@ -270,18 +370,15 @@ class Layer:
             return self._report(input_shape, batch, dtype)
         except ConvcalcError as e:
             raise e.with_context(layer=self.NAME) from None
+        except _RAW as e:  # a hostile value got past the checks: still one error, never a traceback
+            raise ConfigError(f"cannot be computed ({type(e).__name__})", layer=self.NAME) from None
 
     def _report(self, input_shape: Any, batch: Any, dtype: str) -> LayerReport:
-        if isinstance(input_shape, str):
-            from ..expr import parse_shape
-
-            input_shape = parse_shape(input_shape)
-        shape = tuple(to_value(v, "input") for v in input_shape)
-        require(shape, "input", minimum=1)
+        shape = read_shape(input_shape)
         batch = to_value(batch, "batch")
         require(batch, "batch", minimum=1)
-        if dtype not in DTYPE_BYTES:
-            raise ConfigError(f"{dtype!r} is not one of {', '.join(DTYPE_BYTES)}", option="dtype")
+        if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
+            raise ConfigError(f"{_short(dtype)} is not one of {', '.join(DTYPE_BYTES)}", option="dtype")
         width = DTYPE_BYTES[dtype]
         self.check_input(shape)
         out = tuple(sizes.normalize(v) for v in self.output_shape(shape))
@@ -346,6 +443,27 @@ class Layer:
             work=None if c.work is None else {k: scaled(v) for k, v in c.work.items()},
             config=self.config(),
         )
+
+
+def read_shape(input_shape: Any) -> tuple:
+    """An input shape (batch excluded) from text or a tuple/list of sizes: 1 to MAX_RANK
+    positive entries, else a ConvcalcError naming ``input``."""
+    if isinstance(input_shape, str):
+        from ..expr import parse_shape
+
+        try:
+            input_shape = parse_shape(input_shape)
+        except ConvcalcError as e:
+            raise e.with_context(option="input") from None
+    if not isinstance(input_shape, (tuple, list)):
+        raise ConfigError(f"expected a shape such as (3, 224, 224), got {_short(input_shape)}", option="input")
+    if not input_shape:
+        raise ShapeError("is empty: give at least one size (batch excluded)", option="input")
+    if len(input_shape) > MAX_RANK:
+        raise ShapeError(f"has {len(input_shape)} entries, more than the {MAX_RANK} convcalc takes", option="input")
+    shape = tuple(to_value(v, "input") for v in input_shape)
+    require(shape, "input", minimum=1)
+    return shape
 
 
 def expect_rank(layer: Layer, shape: tuple, rank: int | tuple[int, ...]) -> None:

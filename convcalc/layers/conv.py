@@ -41,6 +41,27 @@ def _check_fits(shape: tuple, pads: tuple, kernel: tuple, dilation: tuple) -> No
             )
 
 
+#: kernel taps per dimension whose counts are summed tap by tap: numbers, and symbolic inputs
+#: (each tap a floor SymPy simplifies, ~5 ms); larger kernels are refused, not left to hang
+MAX_KERNEL = 100_000
+MAX_SYMBOLIC_KERNEL = 64
+
+
+def check_work(shape: tuple, kernel: tuple, dilation: tuple = ()) -> None:
+    """Refuse kernels whose per-tap sums would not finish in seconds."""
+    symbolic = not all(sizes.is_int(v) for v in shape)
+    for i, k in enumerate(kernel):
+        if not sizes.is_int(k):
+            continue
+        cap = MAX_SYMBOLIC_KERNEL if symbolic else MAX_KERNEL
+        if k > cap:
+            where = " with a symbolic input (give numbers for the input)" if symbolic else ""
+            raise ConfigError(
+                f"{k} taps in spatial dimension {i + 1} is more than the {cap} that compute in seconds{where}; refused",
+                option="kernel_size",
+            )
+
+
 _CHANNELS = {"in_channels": 1, "out_channels": 1, "groups": 1}
 _WINDOW = {"kernel_size": 1, "stride": 1, "dilation": 1}
 
@@ -90,6 +111,7 @@ class _ConvNd(Layer):
     def check_input(self, shape: tuple) -> None:
         expect_rank(self, shape, self.NDIM + 1)
         expect_channels(shape, self.in_channels, "in_channels")
+        check_work(shape, self.kernel_size)
         pads = self.pads()
         _check_fits(shape, pads, self.kernel_size, self.dilation)
         if self.padding_mode in ("reflect", "circular"):
@@ -113,16 +135,20 @@ class _ConvNd(Layer):
     def output_shape(self, shape: tuple) -> tuple:
         return (self.out_channels,) + tuple(m.forward(L) for m, L in zip(self.size_maps(), shape[1:]))
 
+    def taps_on_input(self, shape: tuple, out: tuple) -> list:
+        """Per spatial dimension: (output position, tap) pairs that read a real input element."""
+        return [
+            taps_inside(n, kk, s, d, lo, L, size_map=m)
+            for L, n, kk, s, d, (lo, _hi), m in zip(shape[1:], out[1:], self.kernel_size, self.stride, self.dilation, self.pads(), self.size_maps())
+        ]
+
     def counts(self, shape: tuple, out: tuple) -> Counts:
         cin_g = sizes.exact_div(self.in_channels, self.groups)  # groups divide the channels (checked)
         k = sizes.prod(self.kernel_size)
         positions = sizes.prod(out[1:])
         outputs = self.out_channels * positions
         products = outputs * cin_g * k
-        taps = [
-            taps_inside(n, kk, s, d, lo, L, size_map=m)
-            for L, n, kk, s, d, (lo, _hi), m in zip(shape[1:], out[1:], self.kernel_size, self.stride, self.dilation, self.pads(), self.size_maps())
-        ]
+        taps = self.taps_on_input(shape, out)
         connections = None if None in taps else self.out_channels * cin_g * sizes.prod(taps)
         return Counts(
             weights=self.out_channels * cin_g * k,
@@ -172,6 +198,7 @@ class _ConvTransposeNd(Layer):
     def check_input(self, shape: tuple) -> None:
         expect_rank(self, shape, self.NDIM + 1)
         expect_channels(shape, self.in_channels, "in_channels")
+        check_work(shape, self.kernel_size)
 
     def domain(self) -> list[str]:
         """Conditions on symbolic arguments under which PyTorch accepts the layer."""

@@ -156,13 +156,62 @@ def _compose(field: set, offsets: set) -> set:
     return {(fy + oy, fx + ox) for fy, fx in field for oy, ox in offsets}
 
 
+class _Rows:
+    """A set of offsets (dy, dx) stored as one bit mask of columns per row (bit dx + bias), so
+    that composing with a layer's taps is a few shifts per row instead of a product of sets:
+    a stack of d layers costs O(d * rows * taps per row), not O(d * field * taps)."""
+
+    def __init__(self, cells: set, bias: int):
+        self.bias = bias
+        self.rows: dict[int, int] = {}
+        for dy, dx in cells:
+            self.rows[dy] = self.rows.get(dy, 0) | (1 << (dx + bias))
+
+    def compose(self, offsets: set) -> "_Rows":
+        by_row: dict[int, list[int]] = {}
+        for oy, ox in offsets:
+            by_row.setdefault(oy, []).append(ox)
+        out = _Rows(set(), self.bias)
+        for y, mask in self.rows.items():
+            for oy, oxs in by_row.items():
+                acc = out.rows.get(y + oy, 0)
+                for ox in oxs:
+                    acc |= mask << ox if ox >= 0 else mask >> -ox
+                out.rows[y + oy] = acc
+        return out
+
+    def union_shifted(self, other: "_Rows", dy: int) -> "_Rows":
+        """self | (other moved dy rows)."""
+        out = _Rows(set(), self.bias)
+        out.rows = dict(self.rows)
+        for y, mask in other.rows.items():
+            out.rows[y + dy] = out.rows.get(y + dy, 0) | mask
+        return out
+
+    def cells(self) -> set:
+        out = set()
+        for y, mask in self.rows.items():
+            x = 0
+            while mask:
+                if mask & 1:
+                    out.add((y, x - self.bias))
+                mask >>= 1
+                x += 1
+        return out
+
+
+def _bias(first: tuple, kernel: tuple, layers: int) -> int:
+    """Columns the field can reach to the left (bits never shift below 0)."""
+    return first[1] // 2 + layers * (kernel[1] // 2) + 1
+
+
 def vanilla_field(first: tuple, kernel: tuple, layers: int) -> set:
     """Earlier pixels (offsets) that reach the current one through mask A then mask-B layers."""
-    field = _masked_offsets(*first, centre=False)
+    field = _Rows(_masked_offsets(*first, centre=False), _bias(first, kernel, layers))
     step = _masked_offsets(*kernel, centre=True)
     for _ in range(layers):
-        field = _compose(field, step)
-    return field
+        field = field.compose(step)
+    return field.cells()
 
 
 def gated_field(first: tuple, kernel: tuple, layers: int) -> set:
@@ -177,13 +226,15 @@ def gated_field(first: tuple, kernel: tuple, layers: int) -> set:
     def horizontal(kw: int, centre: bool) -> set:
         return {(0, -b) for b in range(0 if centre else 1, kw // 2 + 1)}
 
-    v = vertical(*first)  # what the vertical stack's output at (i, j) reads of the image
-    h = horizontal(first[1], centre=False) | {(oy - 1, ox) for oy, ox in v}
+    bias = _bias(first, kernel, layers)
+    v = _Rows(vertical(*first), bias)  # what the vertical stack's output at (i, j) reads of the image
+    h = _Rows(horizontal(first[1], centre=False), bias).union_shifted(v, -1)
+    step_v, step_h = vertical(*kernel), horizontal(kernel[1], centre=True)
     for _ in range(layers):
-        v_next = _compose(v, vertical(*kernel))
-        h = _compose(h, horizontal(kernel[1], centre=True)) | {(oy - 1, ox) for oy, ox in v_next}
+        v_next = v.compose(step_v)
+        h = h.compose(step_h).union_shifted(v_next, -1)
         v = v_next
-    return h
+    return h.cells()
 
 
 def field_summary(field: set) -> dict:

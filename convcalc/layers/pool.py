@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from .. import sizes
 from .base import ConfigError, Counts, Layer, ShapeError, expect_rank
 from .options import CEIL_MODE, COUNT_INCLUDE_PAD, DILATION, INT_PADDING, KERNEL_SIZE, OUTPUT_SIZE, POOL_STRIDE
+from .conv import check_work
 from .window import ConstantMap, adaptive_taps, pool_map, taps_inside
 
 
@@ -44,6 +45,7 @@ class _PoolNd(Layer):
         # PyTorch lets a window hang past the input (with ceil_mode even a kernel longer than the
         # input); what it refuses is an output size below 1, which the base class checks.
         expect_rank(self, shape, self.NDIM + 1)
+        check_work(shape, self.kernel_size)
 
     def window_steps(self) -> tuple:
         """(effective kernel, stride) per spatial dimension, for receptive fields."""
