@@ -139,9 +139,21 @@ def normalize(x: Any) -> Any:
     return y
 
 
+def _plain_text(x: Any) -> str | None:
+    """Text of a value that is not a size (a float argument such as eps, a flag, none, a word)."""
+    if x is None or isinstance(x, (bool, str)):
+        return str(x)
+    if isinstance(x, float):
+        return repr(x)
+    return None
+
+
 def to_text(x: Any) -> str:
     if is_int(x):
         return str(x)
+    plain = _plain_text(x)
+    if plain is not None:
+        return plain
     from ._symbolic import text
 
     return text(x)
@@ -150,6 +162,9 @@ def to_text(x: Any) -> str:
 def to_latex(x: Any) -> str:
     if is_int(x):
         return str(x)
+    plain = _plain_text(x)
+    if plain is not None:
+        return plain
     from ._symbolic import latex
 
     return latex(x)

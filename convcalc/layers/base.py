@@ -22,7 +22,8 @@ class Opt:
     """One constructor argument as the command line and files spell it.
 
     kind: ``size`` (one integer expression), ``sizes`` (one per spatial dimension, or one for
-    all), ``padding`` (``sizes`` or ``same``/``valid``), ``flag`` (``--x/--no-x``), ``choice``.
+    all), ``padding`` (``sizes`` or ``same``/``valid``), ``flag`` (``--x/--no-x``), ``choice``,
+    ``float`` (a finite number, read by float(), never evaluated), ``float_or_none`` (or ``none``).
     """
 
     name: str
@@ -52,11 +53,10 @@ class Opt:
             return raw.strip().lower()
         if self.kind == "size":
             return parse_expr(raw)
-        if self.kind == "float":
-            try:
-                return float(raw)
-            except ValueError:
-                raise ConfigError(f"{raw!r} is not a number") from None
+        if self.kind in ("float", "float_or_none"):
+            if self.kind == "float_or_none" and raw.strip().lower() == "none":
+                return None
+            return to_float(raw, self.name)
         if self.kind == "size_or_inf":
             return "inf" if raw.strip().lower() in ("inf", "infinity") else parse_expr(raw)
         return parse_tuple(raw)
@@ -144,6 +144,41 @@ def to_value(v: Any, what: str) -> Any:
     if hasattr(v, "is_integer") and hasattr(v, "free_symbols") and hasattr(v, "subs"):
         return _sympy_value(v, what)
     raise ConfigError(f"expected an integer, got {_short(v)}", option=what)
+
+
+def to_float(v: Any, what: str, *, low: float | None = None, high: float | None = None) -> float:
+    """A finite number from an int, a float or text (read by float(), never evaluated), in
+    [low, high] when given; anything else is a ConfigError naming ``what``."""
+    import math
+
+    value = v
+    if isinstance(v, str):
+        try:
+            value = float(v.strip())
+        except ValueError:
+            raise ConfigError(f"{_short(v)} is not a number", option=what) from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"expected a number, got {_short(v)}", option=what)
+    try:
+        value = float(value)
+    except OverflowError:
+        raise ConfigError("is too large", option=what) from None
+    if not math.isfinite(value):
+        raise ConfigError(f"must be a finite number, got {value}", option=what)
+    if (low is not None and value < low) or (high is not None and value > high):
+        lo = "" if low is None else f"{low:g}"
+        hi = "" if high is None else f"{high:g}"
+        where = f"between {lo} and {hi}" if low is not None and high is not None else f"at least {lo}" if low is not None else f"at most {hi}"
+        raise ConfigError(f"must be {where}, got {value:g}", option=what)
+    return value
+
+
+def to_index(v: Any, what: str) -> int:
+    """An integer index (negative allowed), not a size: ints or integer text."""
+    value = to_value(v, what)
+    if not sizes.is_int(value):
+        raise ConfigError(f"must be a number, got {sizes.to_text(value)}", option=what)
+    return value
 
 
 def _short(v: Any) -> str:
@@ -361,6 +396,25 @@ class Layer(metaclass=_LayerType):
                 raise e.with_context(option=name, layer=cls.NAME) from None
         return out
 
+    #: the argument a bare value sets in a network file (``dropout: 0.1`` is p = 0.1), as
+    #: PyTorch's first positional argument of the layer; None: the layer takes a mapping only
+    SCALAR: ClassVar[str | None] = None
+
+    @classmethod
+    def params_from_body(cls, body: Any) -> dict:
+        """A network file's parameters for this layer from its body: a mapping, nothing, or
+        (for layers with SCALAR) one bare value."""
+        if body is None:
+            return {}
+        if isinstance(body, dict):
+            return body
+        if cls.SCALAR is not None and not isinstance(body, (list, tuple, set)):
+            return {cls.SCALAR: body}
+        raise ConfigError(
+            f"takes a mapping of parameters{f' or a value for {cls.SCALAR}' if cls.SCALAR else ''}, got {_short(body)}",
+            layer=cls.NAME,
+        )
+
     def config(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
@@ -492,6 +546,8 @@ __all__ = [
     "per_dim",
     "require",
     "show",
+    "to_float",
+    "to_index",
     "to_value",
     "ConfigError",
     "ShapeError",
