@@ -198,3 +198,70 @@ def test_float_arguments_print_in_every_format(capsys, args, fmt):
     code = main(args + ["--format", fmt])
     out, err = capsys.readouterr()
     assert code == 0 and err == "" and out
+
+
+# -- a symbolic kernel size in a transposed convolution ---------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from convcalc.expr import symbol  # noqa: E402
+from convcalc.sizes import substitute  # noqa: E402
+
+
+def brute_transposed(shape, cout, kernel, stride, padding, output_padding, dilation, bias):
+    """(adds, connections) of a transposed convolution by placing every product: input i, tap t
+    land on o = i*s - p + t*d; an output element with n products landing costs n - 1 adds (+ bias)."""
+    import itertools
+
+    cin, spatial = shape[0], shape[1:]
+    out = [(n - 1) * s - 2 * p + d * (k - 1) + op + 1 for n, k, s, p, op, d in zip(spatial, kernel, stride, padding, output_padding, dilation)]
+    landing = {}
+    for i in itertools.product(*(range(n) for n in spatial)):
+        for t in itertools.product(*(range(k) for k in kernel)):
+            o = tuple(a * s - p + b * d for a, b, s, p, d in zip(i, t, stride, padding, dilation))
+            if all(0 <= x < n for x, n in zip(o, out)):
+                landing[o] = landing.get(o, 0) + 1
+    per_channel = sum(n - 1 for n in landing.values()) * cin + (cin - 1) * len(landing)
+    outputs = math.prod(out)
+    return cout * per_channel + (cout * outputs if bias else 0), cout * cin * sum(landing.values())
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 5), s=st.integers(1, 3), d=st.integers(1, 3), p=st.integers(0, 4), op=st.integers(0, 2),
+    bias=st.booleans(), ks=st.lists(st.integers(1, 9), min_size=3, max_size=3),
+)
+def test_convtranspose_symbolic_kernel_counts_equal_the_numbers(n, s, d, p, op, bias, ks):
+    op = op % max(s, d)
+    k = symbol("k")
+    layer = LAYERS["convtranspose1d"](2, 3, k, stride=s, padding=p, output_padding=op, dilation=d, bias=bias)
+    try:
+        r = layer.report((2, n))
+    except ConvcalcError:
+        return  # no kernel size gives a positive output here
+    assert r.adds is not None and r.flops is not None and r.connections is not None
+    for kv in ks:
+        if (n - 1) * s - 2 * p + d * (kv - 1) + op + 1 < 1:
+            continue
+        adds, connections = brute_transposed((2, n), 3, (kv,), (s,), (p,), (op,), (d,), bias)
+        assert substitute(r.adds, {"k": kv}) == adds, kv
+        assert substitute(r.connections, {"k": kv}) == connections, kv
+
+
+def test_convtranspose2d_symbolic_kernel_issue_example():
+    # convcalc convtranspose2d --input 16,8,8 --out-channels 8 --kernel-size k: stride 1, padding 0,
+    # every product lands inside: 8 x 16 x 64 x k^2 products; outputs 8 x (k + 7)^2, each one bias add
+    r = LAYERS["convtranspose2d"](16, 8, "k").report((16, 8, 8))
+    for kv in (1, 2, 3, 5):
+        adds, _ = brute_transposed((16, 8, 8), 8, (kv, kv), (1, 1), (0, 0), (0, 0), (1, 1), True)
+        assert substitute(r.adds, {"k": kv}) == adds == 8 * 16 * 64 * kv**2
+        assert substitute(r.flops, {"k": kv}) == 2 * adds
+
+
+def test_convtranspose2d_symbolic_kernel_with_stride_and_padding():
+    r = LAYERS["convtranspose2d"](4, 2, ("k", 3), stride=2, padding=1, output_padding=1).report((4, 5, 6))
+    for kv in (1, 2, 3, 4, 7):
+        adds, connections = brute_transposed((4, 5, 6), 2, (kv, 3), (2, 2), (1, 1), (1, 1), (1, 1), True)
+        assert substitute(r.adds, {"k": kv}) == adds
+        assert substitute(r.connections, {"k": kv}) == connections

@@ -61,6 +61,8 @@ CASES = [
     ("maxpool2d symbolic 64", L("maxpool2d", 64, stride=1, padding=32), (3, H, W), "ok"),
     ("maxpool3d big kernel", L("maxpool3d", 100_000, stride=1, padding=50_000, ceil_mode=True), (3, 9, 9, 9), "ok"),
     ("avgpool2d symbolic 64", L("avgpool2d", 64, stride=3, padding=32, ceil_mode=True), (3, H, W), "ok"),
+    ("convtranspose3d symbolic kernel", L("convtranspose3d", 3, 3, "k", stride=2, padding=3), (3, 140, 140, 140), "ok"),
+    ("convtranspose2d symbolic kernel huge padding", L("convtranspose2d", 3, 3, "k", padding=10**6), (3, 8, 8), "ok"),
     ("adaptive huge", L("adaptivemaxpool3d", BIG), (3, BIG, H, 10**99), "ok"),
     ("linear rank 32", L("linear", BIG, BIG), (BIG,) * 32, "ok"),
     ("relu rank 32 symbolic", L("relu"), (H,) * 32, "ok"),

@@ -62,6 +62,31 @@ def check_work(shape: tuple, kernel: tuple, dilation: tuple = ()) -> None:
             )
 
 
+#: kernel sizes tried when fitting a count to a symbolic kernel size (see in_kernel_size)
+MAX_FIT = 300
+
+
+def in_kernel_size(count: Any, k: Any, least: int, knee: int) -> Any:
+    """A per-dimension count f(kernel) of a transposed convolution, given numerically by
+    ``count(kv)``, as an expression in the symbolic kernel size k, exact for every kernel size
+    >= least. f is piecewise affine in the kernel size with integer breakpoints below ``knee``
+    (beyond it every crop and gap has saturated), so with s(j) = f(j + 1) - f(j):
+    f(k) = f(least) + s(knee) * (k - least) + sum_m (s(m - 1) - s(m)) * (min(k, m) - least),
+    m = least + 1 .. knee. None when the knee is beyond MAX_FIT."""
+    if knee - least > MAX_FIT:
+        return None
+    values = [count(v) for v in range(least, knee + 2)]
+    if None in values:
+        return None
+    slope = [b - a for a, b in zip(values, values[1:])]
+    total: Any = values[0] + slope[-1] * (k - least)
+    for j in range(1, len(slope)):
+        c = slope[j - 1] - slope[j]
+        if c:
+            total = total + c * (sizes.smin(k, least + j) - least)
+    return total
+
+
 _CHANNELS = {"in_channels": 1, "out_channels": 1, "groups": 1}
 _WINDOW = {"kernel_size": 1, "stride": 1, "dilation": 1}
 
@@ -223,9 +248,24 @@ class _ConvTransposeNd(Layer):
         k = sizes.prod(self.kernel_size)
         in_positions = sizes.prod(shape[1:])
         products = self.in_channels * cout_g * k * in_positions
-        dims = list(zip(shape[1:], out[1:], self.kernel_size, self.stride, self.dilation, self.padding))
-        landed = [taps_inside(L, kk, s, d, p, n) for L, n, kk, s, d, p in dims]
-        reached = [positions_reached(L, kk, s, d, p, n) for L, n, kk, s, d, p in dims]
+        dims = list(zip(shape[1:], out[1:], self.kernel_size, self.stride, self.dilation, self.padding, self.output_padding))
+        landed, reached = [], []
+        for L, n, kk, s, d, p, op in dims:
+            if sizes.is_int(kk) or not sizes.all_int(L, s, d, p, op):
+                landed.append(taps_inside(L, kk, s, d, p, n))
+                reached.append(positions_reached(L, kk, s, d, p, n))
+                continue
+            # a symbolic kernel over a numeric input: both counts are piecewise affine in the kernel
+            # size, saturating once it spans the padding and the gaps between input positions
+            size = transposed_map(1, s, d, p, op)  # output length for kernel size kv: size.forward(L) + d*(kv - 1)
+            least = max(1, -((size.forward(L) - 1) // d) + 1) if size.forward(L) < 1 else 1
+            knee = least + (2 * p + (L + 2) * s) // d + 3
+
+            def at(kv: int, fn: Any, L: Any = L, s: Any = s, d: Any = d, p: Any = p, op: Any = op) -> Any:
+                return fn(L, kv, s, d, p, transposed_map(kv, s, d, p, op).forward(L))
+
+            landed.append(in_kernel_size(lambda kv: at(kv, taps_inside), kk, least, knee))
+            reached.append(in_kernel_size(lambda kv: at(kv, positions_reached), kk, least, knee))
         outputs = self.out_channels * sizes.prod(out[1:])
         connections = None if None in landed else self.out_channels * cin_g * sizes.prod(landed)
         adds = None
