@@ -123,3 +123,32 @@ def test_hostile_report_arguments(name):
     for bad in BAD_DTYPE:
         with pytest.raises(ConvcalcError, match="dtype"):
             layer.report(shape, dtype=bad)
+
+
+class Index:
+    """An integer type that is not int (as numpy.int64): usable wherever an int is."""
+
+    def __init__(self, v):
+        self.v = v
+
+    def __index__(self):
+        return self.v
+
+
+class BadIndex:
+    def __index__(self):
+        raise RuntimeError("no")
+
+
+def test_integer_types_other_than_int():
+    from convcalc import Conv2d
+
+    layer = Conv2d(Index(3), Index(8), (Index(3), 3), stride=Index(2))
+    assert layer.kernel_size == (3, 3) and type(layer.in_channels) is int
+    assert layer.report((Index(3), 9, 9), batch=Index(2)).output_shape == (8, 4, 4)
+    with pytest.raises(ConvcalcError, match="kernel_size"):
+        Conv2d(3, 8, BadIndex())
+    with pytest.raises(ConvcalcError, match="stride"):
+        Conv2d(3, 8, 3, stride=Index(0))
+    with pytest.raises(ConvcalcError, match="out_channels"):
+        Conv2d(3, Index(10**200), 3)

@@ -23,6 +23,13 @@ def to_value(v: Any, what: str) -> Any:
         if abs(v) >= sizes.MAX_SIZE:
             raise ConfigError(f"{sizes.describe_int(v)} is more than the 10**{sizes.MAX_SIZE_DIGITS} convcalc computes with; refused", option=what)
         return v
+    if hasattr(type(v), "__index__") and not hasattr(v, "free_symbols") and not isinstance(v, (str, float)):
+        try:  # an integer type that is not int (numpy.int64): its value
+            return to_value(int(v.__index__()), what)
+        except ConvcalcError:
+            raise
+        except Exception:
+            raise ConfigError(f"expected an integer, got {_short(v)}", option=what) from None
     if isinstance(v, str):
         try:
             return parse_expr(v)
