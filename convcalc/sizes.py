@@ -139,9 +139,21 @@ def normalize(x: Any) -> Any:
     return y
 
 
+def _plain_text(x: Any) -> str | None:
+    """Text of a value that is not a size (a float argument such as eps, a flag, none, a word)."""
+    if x is None or isinstance(x, (bool, str)):
+        return str(x)
+    if isinstance(x, float):
+        return repr(x)
+    return None
+
+
 def to_text(x: Any) -> str:
     if is_int(x):
         return str(x)
+    plain = _plain_text(x)
+    if plain is not None:
+        return plain
     from ._symbolic import text
 
     return text(x)
@@ -150,6 +162,9 @@ def to_text(x: Any) -> str:
 def to_latex(x: Any) -> str:
     if is_int(x):
         return str(x)
+    plain = _plain_text(x)
+    if plain is not None:
+        return plain
     from ._symbolic import latex
 
     return latex(x)
@@ -162,3 +177,18 @@ def substitute(x: Any, values: dict) -> Any:
     from ._symbolic import subs_int
 
     return subs_int(x, values)
+
+
+#: sizes (and batch) at or above 10**MAX_SIZE_DIGITS are refused: the same bound as the
+#: expression parser's, and the products of a few of them still print (Python refuses to turn
+#: ints of more than 4300 digits into text)
+MAX_SIZE_DIGITS = 100
+MAX_SIZE = 10**MAX_SIZE_DIGITS
+
+
+def describe_int(v: int) -> str:
+    """A huge int in words (its digits would be unprintable): 'a 1001-digit number'."""
+    if abs(v) < 10**30:
+        return str(v)
+    digits = len(str(abs(v))) if v.bit_length() < 13000 else int(v.bit_length() * 0.30103) + 1
+    return f"a {'negative ' if v < 0 else ''}{digits}-digit number"

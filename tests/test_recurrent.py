@@ -325,3 +325,35 @@ def test_mdrnn_symbolic_equals_numeric(D, H, g1, g2, L, d, cell):
     for q in (Quantity.PARAMS, Quantity.MULTS, Quantity.ADDS, Quantity.MACS, Quantity.TRANSCENDENTALS,
               Quantity.CONNECTIONS, Quantity.SEQUENTIAL_STEPS, Quantity.STATE_BYTES, Quantity.BPTT_ACTIVATION_BYTES):
         assert substitute(sym.get(q), values) == num.get(q), q
+
+
+def test_mdrnn_state_bytes_is_the_state_carried_between_steps():
+    # raster order on a 5 x 6 grid: position (i, j) needs (i - 1, j), six positions back, so one
+    # row of 6 positions is carried; MD-LSTM keeps h and c (4 + 4) per position, for 2 layers and
+    # 2 scans: 2 * 2 * 6 * 8 = 192 elements a sample, x batch 2 x 4 bytes = 1536
+    r = MDRNN(3, 4, num_layers=2, directions=2, cell="lstm").report((3, 5, 6), batch=2)
+    assert r.state_bytes == 1536
+    # the wavefront carries one anti-diagonal: at most min(5, 6) = 5 positions: 2 * 2 * 5 * 8 = 160
+    assert any("raster schedule carries one row of 6 positions" in n and "anti-diagonal of 5 positions: 160 elements" in n for n in r.notes)
+    # a one-dimensional grid is a sequence: the state is one h, exactly as for rnn
+    seq = MDRNN(3, 4).report((3, 7))
+    assert seq.state_bytes == RNN(3, 4).report((7, 3)).state_bytes == 4 * 4
+    # tanh cell, 3-D grid 2 x 3 x 4: raster carries 3 * 4 = 12 positions of h (5): 60 elements;
+    # the largest anti-diagonal i + j + k = 3 has 3 + 3 = 6 positions (worked out by hand): 30 elements
+    r3 = MDRNN(2, 5).report((2, 2, 3, 4))
+    assert r3.state_bytes == 12 * 5 * 4
+    assert any("anti-diagonal of 6 positions: 30 elements" in n for n in r3.notes)
+
+
+@pytest.mark.parametrize("grid", [(1,), (4,), (3, 3), (2, 7), (2, 3, 4), (3, 3, 3), (1, 5, 2, 3), (4, 1, 6)])
+def test_largest_anti_diagonal_by_enumeration(grid):
+    from convcalc.layers.mdrnn import largest_diagonal
+
+    sums = [sum(p) for p in itertools.product(*(range(s) for s in grid))]
+    assert largest_diagonal(grid) == max(sums.count(t) for t in set(sums))
+
+
+def test_mdrnn_symbolic_state_is_one_row():
+    H, W = symbol("H"), symbol("W")
+    r = MDRNN(3, 4, num_layers=2, directions=2, cell="lstm").report((3, H, W), batch=2)
+    assert substitute(r.state_bytes, {"H": 5, "W": 6}) == 1536

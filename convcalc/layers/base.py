@@ -8,13 +8,14 @@ the network loader (later) into YAML keys, so adding a layer touches no plumbing
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar
 
 from .. import sizes
 from ..errors import ConfigError, ConvcalcError, ExpressionError, ShapeError
 from ..expr import parse_expr, parse_tuple
 from ..report import COUNT_KEYS, DTYPE_BYTES, LayerReport
+from .values import MAX_RANK, _short, per_dim, read_shape, require, show, to_float, to_index, to_value  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,8 @@ class Opt:
     """One constructor argument as the command line and files spell it.
 
     kind: ``size`` (one integer expression), ``sizes`` (one per spatial dimension, or one for
-    all), ``padding`` (``sizes`` or ``same``/``valid``), ``flag`` (``--x/--no-x``), ``choice``.
+    all), ``padding`` (``sizes`` or ``same``/``valid``), ``flag`` (``--x/--no-x``), ``choice``,
+    ``float`` (a finite number, read by float(), never evaluated), ``float_or_none`` (or ``none``).
     """
 
     name: str
@@ -52,11 +54,10 @@ class Opt:
             return raw.strip().lower()
         if self.kind == "size":
             return parse_expr(raw)
-        if self.kind == "float":
-            try:
-                return float(raw)
-            except ValueError:
-                raise ConfigError(f"{raw!r} is not a number") from None
+        if self.kind in ("float", "float_or_none"):
+            if self.kind == "float_or_none" and raw.strip().lower() == "none":
+                return None
+            return to_float(raw, self.name)
         if self.kind == "size_or_inf":
             return "inf" if raw.strip().lower() in ("inf", "infinity") else parse_expr(raw)
         return parse_tuple(raw)
@@ -127,50 +128,66 @@ class Counts:
         return self
 
 
-def to_value(v: Any, what: str) -> Any:
-    """An int or expression from an int, a SymPy expression or expression text."""
-    if isinstance(v, bool):
-        raise ConfigError(f"expected an integer, got {v}", option=what)
-    if sizes.is_int(v):
-        return v
-    if isinstance(v, str):
-        return parse_expr(v)
-    if hasattr(v, "is_integer") and hasattr(v, "free_symbols"):
-        if v.is_integer is False:
-            raise ConfigError(f"{v} is not an integer", option=what)
-        return sizes.known_int(v) if sizes.known_int(v) is not None else v
-    raise ConfigError(f"expected an integer, got {v!r}", option=what)
+#: exceptions that mean a hostile value got past the checks; they become a ConfigError
+_RAW = (TypeError, AttributeError, OverflowError, RecursionError, ZeroDivisionError, MemoryError, IndexError, KeyError)
 
 
-def per_dim(value: Any, n: int, what: str) -> tuple:
-    """One value per spatial dimension: a single value is repeated, a tuple must have n."""
-    if isinstance(value, str):
-        value = parse_tuple(value)
-    if isinstance(value, (tuple, list)):
-        vals = tuple(to_value(v, what) for v in value)
-        if len(vals) == 1:
-            return vals * n
-        if len(vals) != n:
-            raise ConfigError(f"expected 1 or {n} values, got {len(vals)}", option=what)
-        return vals
-    return (to_value(value, what),) * n
+def _check_fields(cls: type, args: tuple, kwargs: dict) -> None:
+    """Flags (fields declared bool) must be bools and choices (declared str) text, whatever the
+    layer does with them later."""
+    kinds = cls.__dict__.get("_FIELD_KINDS")
+    if kinds is None:
+        kinds = {f.name: str(f.type) for f in fields(cls)}
+        type.__setattr__(cls, "_FIELD_KINDS", kinds)
+    values = dict(zip(kinds, args))
+    values.update(kwargs)
+    for name, value in values.items():
+        kind = kinds.get(name)
+        if kind == "bool" and not isinstance(value, bool):
+            raise ConfigError(f"expected True or False, got {_short(value)}", option=name)
+        if kind == "str" and not isinstance(value, str):
+            raise ConfigError(f"expected text, got {_short(value)}", option=name)
 
 
-def require(values: tuple | Any, what: str, *, minimum: int) -> None:
-    """Refuse values known to be below ``minimum`` (symbols are positive integers)."""
-    vals = values if isinstance(values, tuple) else (values,)
-    for v in vals:
-        if sizes.is_known_lt(v, minimum):
-            word = "positive" if minimum == 1 else f"at least {minimum}" if minimum else "non-negative"
-            raise ConfigError(f"must be {word}, got {sizes.to_text(v)}", option=what)
+class _LayerType(type):
+    """Calling a layer class raises ConvcalcError for every bad argument: a missing or unknown
+    argument (the dataclass __init__ would raise TypeError), a flag that is not a bool, and
+    anything a field's check refuses, with the layer's name added."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        try:
+            _check_fields(cls, args, kwargs)
+            return super().__call__(*args, **kwargs)
+        except ConvcalcError as e:
+            raise e.with_context(layer=cls.NAME or None) from None
+        except TypeError as e:
+            _explain_call(cls, args, kwargs)
+            raise ConfigError(f"cannot be built from these arguments ({e})", layer=cls.NAME or None) from None
+        except _RAW as e:
+            raise ConfigError(f"cannot be built from these arguments ({type(e).__name__})", layer=cls.NAME or None) from None
 
 
-def show(values: tuple) -> str:
-    return "x".join(sizes.to_text(v) for v in values)
+def _explain_call(cls: type, args: tuple, kwargs: dict) -> None:
+    """Raise the ConfigError that names a missing, unknown or duplicated argument."""
+    names = [f.name for f in fields(cls)]
+    required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+    accepted = ", ".join(names)
+    if len(args) > len(names):
+        raise ConfigError(f"takes at most {len(names)} arguments ({accepted}), got {len(args)}", layer=cls.NAME or None)
+    given = dict(zip(names, args))
+    for key in kwargs:
+        if key not in names:
+            raise ConfigError(f"unknown argument (accepted: {accepted})", option=str(key), layer=cls.NAME or None)
+        if key in given:
+            raise ConfigError("given twice (by position and by name)", option=key, layer=cls.NAME or None)
+    given.update(kwargs)
+    for key in required:
+        if key not in given:
+            raise ConfigError("missing (a required argument)", option=key, layer=cls.NAME or None)
 
 
 @dataclass(frozen=True)
-class Layer:
+class Layer(metaclass=_LayerType):
     """Base of every layer. Subclasses set the class variables and implement the hooks."""
 
     NAME: ClassVar[str] = ""
@@ -261,6 +278,25 @@ class Layer:
                 raise e.with_context(option=name, layer=cls.NAME) from None
         return out
 
+    #: the argument a bare value sets in a network file (``dropout: 0.1`` is p = 0.1), as
+    #: PyTorch's first positional argument of the layer; None: the layer takes a mapping only
+    SCALAR: ClassVar[str | None] = None
+
+    @classmethod
+    def params_from_body(cls, body: Any) -> dict:
+        """A network file's parameters for this layer from its body: a mapping, nothing, or
+        (for layers with SCALAR) one bare value."""
+        if body is None:
+            return {}
+        if isinstance(body, dict):
+            return body
+        if cls.SCALAR is not None and not isinstance(body, (list, tuple, set)):
+            return {cls.SCALAR: body}
+        raise ConfigError(
+            f"takes a mapping of parameters{f' or a value for {cls.SCALAR}' if cls.SCALAR else ''}, got {_short(body)}",
+            layer=cls.NAME,
+        )
+
     def config(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
@@ -270,18 +306,15 @@ class Layer:
             return self._report(input_shape, batch, dtype)
         except ConvcalcError as e:
             raise e.with_context(layer=self.NAME) from None
+        except _RAW as e:  # a hostile value got past the checks: still one error, never a traceback
+            raise ConfigError(f"cannot be computed ({type(e).__name__})", layer=self.NAME) from None
 
     def _report(self, input_shape: Any, batch: Any, dtype: str) -> LayerReport:
-        if isinstance(input_shape, str):
-            from ..expr import parse_shape
-
-            input_shape = parse_shape(input_shape)
-        shape = tuple(to_value(v, "input") for v in input_shape)
-        require(shape, "input", minimum=1)
+        shape = read_shape(input_shape)
         batch = to_value(batch, "batch")
         require(batch, "batch", minimum=1)
-        if dtype not in DTYPE_BYTES:
-            raise ConfigError(f"{dtype!r} is not one of {', '.join(DTYPE_BYTES)}", option="dtype")
+        if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
+            raise ConfigError(f"{_short(dtype)} is not one of {', '.join(DTYPE_BYTES)}", option="dtype")
         width = DTYPE_BYTES[dtype]
         self.check_input(shape)
         out = tuple(sizes.normalize(v) for v in self.output_shape(shape))
@@ -374,6 +407,8 @@ __all__ = [
     "per_dim",
     "require",
     "show",
+    "to_float",
+    "to_index",
     "to_value",
     "ConfigError",
     "ShapeError",

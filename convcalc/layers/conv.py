@@ -41,6 +41,52 @@ def _check_fits(shape: tuple, pads: tuple, kernel: tuple, dilation: tuple) -> No
             )
 
 
+#: kernel taps per dimension whose counts are summed tap by tap: numbers, and symbolic inputs
+#: (each tap a floor SymPy simplifies, ~5 ms); larger kernels are refused, not left to hang
+MAX_KERNEL = 100_000
+MAX_SYMBOLIC_KERNEL = 64
+
+
+def check_work(shape: tuple, kernel: tuple, dilation: tuple = ()) -> None:
+    """Refuse kernels whose per-tap sums would not finish in seconds."""
+    symbolic = not all(sizes.is_int(v) for v in shape)
+    for i, k in enumerate(kernel):
+        if not sizes.is_int(k):
+            continue
+        cap = MAX_SYMBOLIC_KERNEL if symbolic else MAX_KERNEL
+        if k > cap:
+            where = " with a symbolic input (give numbers for the input)" if symbolic else ""
+            raise ConfigError(
+                f"{k} taps in spatial dimension {i + 1} is more than the {cap} that compute in seconds{where}; refused",
+                option="kernel_size",
+            )
+
+
+#: kernel sizes tried when fitting a count to a symbolic kernel size (see in_kernel_size)
+MAX_FIT = 300
+
+
+def in_kernel_size(count: Any, k: Any, least: int, knee: int) -> Any:
+    """A per-dimension count f(kernel) of a transposed convolution, given numerically by
+    ``count(kv)``, as an expression in the symbolic kernel size k, exact for every kernel size
+    >= least. f is piecewise affine in the kernel size with integer breakpoints below ``knee``
+    (beyond it every crop and gap has saturated), so with s(j) = f(j + 1) - f(j):
+    f(k) = f(least) + s(knee) * (k - least) + sum_m (s(m - 1) - s(m)) * (min(k, m) - least),
+    m = least + 1 .. knee. None when the knee is beyond MAX_FIT."""
+    if knee - least > MAX_FIT:
+        return None
+    values = [count(v) for v in range(least, knee + 2)]
+    if None in values:
+        return None
+    slope = [b - a for a, b in zip(values, values[1:])]
+    total: Any = values[0] + slope[-1] * (k - least)
+    for j in range(1, len(slope)):
+        c = slope[j - 1] - slope[j]
+        if c:
+            total = total + c * (sizes.smin(k, least + j) - least)
+    return total
+
+
 _CHANNELS = {"in_channels": 1, "out_channels": 1, "groups": 1}
 _WINDOW = {"kernel_size": 1, "stride": 1, "dilation": 1}
 
@@ -90,6 +136,7 @@ class _ConvNd(Layer):
     def check_input(self, shape: tuple) -> None:
         expect_rank(self, shape, self.NDIM + 1)
         expect_channels(shape, self.in_channels, "in_channels")
+        check_work(shape, self.kernel_size)
         pads = self.pads()
         _check_fits(shape, pads, self.kernel_size, self.dilation)
         if self.padding_mode in ("reflect", "circular"):
@@ -113,16 +160,20 @@ class _ConvNd(Layer):
     def output_shape(self, shape: tuple) -> tuple:
         return (self.out_channels,) + tuple(m.forward(L) for m, L in zip(self.size_maps(), shape[1:]))
 
+    def taps_on_input(self, shape: tuple, out: tuple) -> list:
+        """Per spatial dimension: (output position, tap) pairs that read a real input element."""
+        return [
+            taps_inside(n, kk, s, d, lo, L, size_map=m)
+            for L, n, kk, s, d, (lo, _hi), m in zip(shape[1:], out[1:], self.kernel_size, self.stride, self.dilation, self.pads(), self.size_maps())
+        ]
+
     def counts(self, shape: tuple, out: tuple) -> Counts:
         cin_g = sizes.exact_div(self.in_channels, self.groups)  # groups divide the channels (checked)
         k = sizes.prod(self.kernel_size)
         positions = sizes.prod(out[1:])
         outputs = self.out_channels * positions
         products = outputs * cin_g * k
-        taps = [
-            taps_inside(n, kk, s, d, lo, L, size_map=m)
-            for L, n, kk, s, d, (lo, _hi), m in zip(shape[1:], out[1:], self.kernel_size, self.stride, self.dilation, self.pads(), self.size_maps())
-        ]
+        taps = self.taps_on_input(shape, out)
         connections = None if None in taps else self.out_channels * cin_g * sizes.prod(taps)
         return Counts(
             weights=self.out_channels * cin_g * k,
@@ -172,6 +223,7 @@ class _ConvTransposeNd(Layer):
     def check_input(self, shape: tuple) -> None:
         expect_rank(self, shape, self.NDIM + 1)
         expect_channels(shape, self.in_channels, "in_channels")
+        check_work(shape, self.kernel_size)
 
     def domain(self) -> list[str]:
         """Conditions on symbolic arguments under which PyTorch accepts the layer."""
@@ -196,9 +248,24 @@ class _ConvTransposeNd(Layer):
         k = sizes.prod(self.kernel_size)
         in_positions = sizes.prod(shape[1:])
         products = self.in_channels * cout_g * k * in_positions
-        dims = list(zip(shape[1:], out[1:], self.kernel_size, self.stride, self.dilation, self.padding))
-        landed = [taps_inside(L, kk, s, d, p, n) for L, n, kk, s, d, p in dims]
-        reached = [positions_reached(L, kk, s, d, p, n) for L, n, kk, s, d, p in dims]
+        dims = list(zip(shape[1:], out[1:], self.kernel_size, self.stride, self.dilation, self.padding, self.output_padding))
+        landed, reached = [], []
+        for L, n, kk, s, d, p, op in dims:
+            if sizes.is_int(kk) or not sizes.all_int(L, s, d, p, op):
+                landed.append(taps_inside(L, kk, s, d, p, n))
+                reached.append(positions_reached(L, kk, s, d, p, n))
+                continue
+            # a symbolic kernel over a numeric input: both counts are piecewise affine in the kernel
+            # size, saturating once it spans the padding and the gaps between input positions
+            size = transposed_map(1, s, d, p, op)  # output length for kernel size kv: size.forward(L) + d*(kv - 1)
+            least = max(1, -((size.forward(L) - 1) // d) + 1) if size.forward(L) < 1 else 1
+            knee = least + (2 * p + (L + 2) * s) // d + 3
+
+            def at(kv: int, fn: Any, L: Any = L, s: Any = s, d: Any = d, p: Any = p, op: Any = op) -> Any:
+                return fn(L, kv, s, d, p, transposed_map(kv, s, d, p, op).forward(L))
+
+            landed.append(in_kernel_size(lambda kv: at(kv, taps_inside), kk, least, knee))
+            reached.append(in_kernel_size(lambda kv: at(kv, positions_reached), kk, least, knee))
         outputs = self.out_channels * sizes.prod(out[1:])
         connections = None if None in landed else self.out_channels * cin_g * sizes.prod(landed)
         adds = None

@@ -26,6 +26,32 @@ DIRECTIONS = Opt("directions", "size", "1", "Scans from different corners (a pow
 CELL = Opt("cell", "choice", "tanh", "tanh (the plain MDRNN) or lstm (MD-LSTM).", choices=("tanh", "lstm"))
 
 
+#: anti-diagonals longer than this (sum of S_k - 1, plus one) are not enumerated for grids of
+#: three or more dimensions (the largest one has no simple closed form there)
+MAX_DIAGONALS = 100_000
+
+
+def largest_diagonal(grid: tuple) -> Any:
+    """The most grid positions on one anti-diagonal (x_1 + ... + x_n = t): what a wavefront
+    schedule carries between steps. 1 for a sequence, min(S1, S2) on a plane; for more
+    dimensions the largest coefficient of prod_k (1 + z + ... + z^(S_k - 1)), by sliding sums;
+    None when symbolic or longer than MAX_DIAGONALS."""
+    if len(grid) == 1:
+        return 1
+    if len(grid) == 2:
+        return sizes.smin(grid[0], grid[1])
+    if not sizes.all_int(*grid) or sum(s - 1 for s in grid) + 1 > MAX_DIAGONALS:
+        return None
+    counts = [1]
+    for s in grid:
+        prefix = [0]
+        for c in counts:
+            prefix.append(prefix[-1] + c)
+        n = len(counts) + s - 1
+        counts = [prefix[min(t + 1, len(counts))] - prefix[max(0, t - s + 1)] for t in range(n)]
+    return max(counts)
+
+
 @dataclass(frozen=True)
 class MDRNN(Layer, example="--input 3,G,G --hidden-size 32 --num-layers 2 --directions 4 --cell lstm"):
     """Multi-dimensional RNN (or MD-LSTM) over an n-dimensional grid."""
@@ -113,6 +139,19 @@ class MDRNN(Layer, example="--input 3,G,G --hidden-size 32 --num-layers 2 --dire
             regimes["wavefront_pipelined"] = wavefront + L - 1
         steps = regimes.get("wavefront_pipelined", regimes["wavefront"])
         cell_state = h if self.cell == "lstm" else 0
+        # the state carried between steps, as for lstm (h, and c for MD-LSTM, per layer and scan):
+        # raster order needs the predecessor along the first grid dimension, one row
+        # (S_2 * ... * S_n positions) back, so it carries one row; a wavefront carries one anti-diagonal
+        row = sizes.prod(grid[1:])
+        per_position = L * d * (h + cell_state)
+        diagonal = largest_diagonal(grid)
+        state_note = (
+            f"state (state_bytes): the raster schedule carries one row of {sizes.to_text(sizes.normalize(row))} positions "
+            f"(h{', c' if cell_state else ''} per layer and scan): {sizes.to_text(sizes.normalize(row * per_position))} elements per sample; "
+            + ("the wavefront carries one anti-diagonal of "
+               f"{sizes.to_text(sizes.normalize(diagonal))} positions: {sizes.to_text(sizes.normalize(diagonal * per_position))} elements per sample"
+               if diagonal is not None else "the wavefront carries one anti-diagonal (its size: give a numeric grid)")
+        )
         kept = [i + b * h + cell_state + h for i in inputs]
         seq = _times(per_step, positions)
         dims = "H + W - 1" if n == 2 else "sum(S_k - 1) + 1"
@@ -123,7 +162,7 @@ class MDRNN(Layer, example="--input 3,G,G --hidden-size 32 --num-layers 2 --dire
             connections=d * (connections[0] + (L - 1) * connections[1]),
             sequential_steps=steps,
             sequential_steps_backward=steps,
-            state=L * d * positions * (h + cell_state),
+            state=row * per_position,
             bptt=d * positions * (kept[0] + (L - 1) * kept[1]),
             per_step=per_step,
             per_layer=rows,
@@ -138,6 +177,7 @@ class MDRNN(Layer, example="--input 3,G,G --hidden-size 32 --num-layers 2 --dire
                 "connections: edges from positions that exist (none from beyond the grid's edge); mults as frameworks compute them; "
                 f"an interior position of one scan of the first layer has {sizes.to_text(sizes.normalize(b * (inputs[0] * h + n * h * h)))}",
                 "per step = per grid position (all scans and layers)",
+                state_note,
             ),
         )
 

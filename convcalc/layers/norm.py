@@ -14,24 +14,31 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .. import sizes
-from .base import Counts, Layer, Opt, expect_channels, expect_rank
+from .base import Counts, Layer, Opt, expect_channels, expect_rank, to_float
 from .window import IDENTITY
 
 AFFINE = Opt("affine", "flag", True, "Learnable per-channel weight and bias.")
 TRACK = Opt("track_running_stats", "flag", True, "Keep running_mean, running_var and num_batches_tracked buffers.")
+EPS = Opt("eps", "float", "1e-05", "Added to the variance for stability (counts do not change).")
+MOMENTUM = Opt("momentum", "float_or_none", "0.1", "Running statistics update factor in [0, 1], or none for a cumulative average (counts do not change).")
 
 
 @dataclass(frozen=True)
 class _BatchNormNd(Layer):
     num_features: Any
+    eps: Any = 1e-5
+    momentum: Any = 0.1
     affine: bool = True
     track_running_stats: bool = True
 
     RANKS: ClassVar[tuple[int, ...]] = ()
-    OPTIONS = (AFFINE, TRACK)
+    OPTIONS = (EPS, MOMENTUM, AFFINE, TRACK)
 
     def __post_init__(self) -> None:
         self.normalize(scalars={"num_features": 1})
+        object.__setattr__(self, "eps", to_float(self.eps, "eps", low=0))
+        if self.momentum is not None:
+            object.__setattr__(self, "momentum", to_float(self.momentum, "momentum", low=0, high=1))
 
     INFERRED = {"num_features": 0}
 

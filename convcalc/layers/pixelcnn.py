@@ -19,6 +19,7 @@ from typing import Any
 from .. import sizes
 from .base import ConfigError, Counts, Layer, Opt, ShapeError, expect_channels, expect_rank
 from .options import BIAS, KERNEL_SIZE, OUT_CHANNELS
+from .pixelfield import MAX_REACH, _compose, _masked_offsets, field_summary, gated_field, vanilla_field  # noqa: F401 (re-exported)
 from .window import IDENTITY
 
 MASK = Opt("mask", "choice", "B", "A excludes the centre pixel (first layer), B includes it.", choices=("A", "B"))
@@ -134,93 +135,6 @@ class MaskedConv2d(Layer, example="--input 3,32,32 --out-channels 96 --kernel-si
             effective_mults=effective * positions,
             notes=(_ASSUMPTION,) if assumed else (),
         )
-
-
-# -- receptive fields by propagation -------------------------------------------------------------
-
-#: the largest stack reach (rows) for which the field is enumerated
-MAX_REACH = 200
-
-
-def _masked_offsets(kh: int, kw: int, centre: bool) -> set:
-    """Input offsets (dy, dx) an output pixel of a masked convolution reads (dy <= 0)."""
-    ch, cw = kh // 2, kw // 2
-    taps = {(-a, b) for a in range(1, ch + 1) for b in range(-cw, cw + 1)}
-    taps |= {(0, -b) for b in range(1, cw + 1)}
-    if centre:
-        taps.add((0, 0))
-    return taps
-
-
-def _compose(field: set, offsets: set) -> set:
-    return {(fy + oy, fx + ox) for fy, fx in field for oy, ox in offsets}
-
-
-def vanilla_field(first: tuple, kernel: tuple, layers: int) -> set:
-    """Earlier pixels (offsets) that reach the current one through mask A then mask-B layers."""
-    field = _masked_offsets(*first, centre=False)
-    step = _masked_offsets(*kernel, centre=True)
-    for _ in range(layers):
-        field = _compose(field, step)
-    return field
-
-
-def gated_field(first: tuple, kernel: tuple, layers: int) -> set:
-    """The same through the gated stack: a vertical stack ((k+1)/2 x k convolutions over the
-    rows up to the current one, shifted down one row when fed to the horizontal stack) and a
-    horizontal stack (1 x (k+1)/2 convolutions over the current row, the centre excluded in the
-    first layer), as in van den Oord et al. 2016."""
-
-    def vertical(kh: int, kw: int) -> set:
-        return {(-a, b) for a in range(0, kh // 2 + 1) for b in range(-(kw // 2), kw // 2 + 1)}
-
-    def horizontal(kw: int, centre: bool) -> set:
-        return {(0, -b) for b in range(0 if centre else 1, kw // 2 + 1)}
-
-    v = vertical(*first)  # what the vertical stack's output at (i, j) reads of the image
-    h = horizontal(first[1], centre=False) | {(oy - 1, ox) for oy, ox in v}
-    for _ in range(layers):
-        v_next = _compose(v, vertical(*kernel))
-        h = _compose(h, horizontal(kernel[1], centre=True)) | {(oy - 1, ox) for oy, ox in v_next}
-        v = v_next
-    return h
-
-
-def field_summary(field: set) -> dict:
-    """Size, blind spot and a map of the field: the blind spot is every earlier pixel inside the
-    field's bounding box (rows above and the current row left of the pixel) that is not seen."""
-    if not field:  # a 1x1 mask-A first layer sees nothing
-        return {"pixels_seen": 0, "blind_spot": 0, "rows_above": 0, "columns_left": 0, "columns_right": 0,
-                "map": (("outside", "outside", "outside"), ("outside", "current", "future"), ("future", "future", "future"))}
-    top = min(dy for dy, _ in field)
-    left = min(dx for _, dx in field)
-    right = max(dx for _, dx in field)
-    earlier = [(dy, dx) for dy in range(top, 1) for dx in range(left, right + 1) if dy < 0 or dx < 0]
-    blind = [p for p in earlier if p not in field]
-    margin = 1
-    rows = []
-    for dy in range(top - margin, 2):
-        row = []
-        for dx in range(left - margin, right + margin + 1):
-            if (dy, dx) == (0, 0):
-                row.append("current")
-            elif dy > 0 or (dy == 0 and dx > 0):
-                row.append("future")
-            elif (dy, dx) in field:
-                row.append("seen")
-            elif top <= dy and left <= dx <= right:
-                row.append("blind")
-            else:
-                row.append("outside")
-        rows.append(tuple(row))
-    return {
-        "pixels_seen": len(field),
-        "blind_spot": len(blind),
-        "rows_above": -top,
-        "columns_left": -left,
-        "columns_right": right,
-        "map": tuple(rows),
-    }
 
 
 # -- the PixelCNN stack --------------------------------------------------------------------------

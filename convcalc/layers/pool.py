@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .. import sizes
-from .base import ConfigError, Counts, Layer, ShapeError, expect_rank
+from .base import ConfigError, Counts, Layer, Opt, ShapeError, expect_rank
 from .options import CEIL_MODE, COUNT_INCLUDE_PAD, DILATION, INT_PADDING, KERNEL_SIZE, OUTPUT_SIZE, POOL_STRIDE
+from .conv import check_work
 from .window import ConstantMap, adaptive_taps, pool_map, taps_inside
 
 
@@ -44,6 +45,7 @@ class _PoolNd(Layer):
         # PyTorch lets a window hang past the input (with ceil_mode even a kernel longer than the
         # input); what it refuses is an output size below 1, which the base class checks.
         expect_rank(self, shape, self.NDIM + 1)
+        check_work(shape, self.kernel_size)
 
     def window_steps(self) -> tuple:
         """(effective kernel, stride) per spatial dimension, for receptive fields."""
@@ -75,20 +77,32 @@ class _PoolNd(Layer):
         return Counts(adds=reduce, mults=outputs, connections=connections)
 
 
+RETURN_INDICES = Opt("return_indices", "flag", False, "Also return the argmax indices (PyTorch's; counts do not change).")
+DIVISOR_OVERRIDE = Opt("divisor_override", "size", None, "Divide by this instead of the window size (counts do not change).")
+
+
+@dataclass(frozen=True)
 class _MaxPoolNd(_PoolNd):
-    OPTIONS = (KERNEL_SIZE, POOL_STRIDE, INT_PADDING, DILATION, CEIL_MODE)
+    return_indices: bool = False
+
+    OPTIONS = (KERNEL_SIZE, POOL_STRIDE, INT_PADDING, DILATION, RETURN_INDICES, CEIL_MODE)
 
 
 @dataclass(frozen=True)
 class _AvgPoolNd(_PoolNd):
     # PyTorch's AvgPool has no dilation; the field stays 1.
     count_include_pad: bool = True
+    divisor_override: Any = None  # AvgPool2d/3d only, as in PyTorch
     MAX = False
     EXPLAIN_NUMERIC = ("dilation",)  # always 1
     OPTIONS = (KERNEL_SIZE, POOL_STRIDE, INT_PADDING, CEIL_MODE, COUNT_INCLUDE_PAD)
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.divisor_override is not None:
+            if self.NDIM == 1:
+                raise ConfigError("avgpool1d has no divisor_override (as in PyTorch)", option="divisor_override")
+            self.normalize(scalars={"divisor_override": 1})
         if any(sizes.compare(d, 1) != 0 for d in self.dilation):
             raise ConfigError("average pooling has no dilation", option="dilation")
 
@@ -135,6 +149,13 @@ class _AdaptiveAvgPoolNd(_AdaptivePoolNd):
     MAX = False
 
 
+@dataclass(frozen=True)
+class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
+    return_indices: bool = False
+
+    OPTIONS = (OUTPUT_SIZE, RETURN_INDICES)
+
+
 class MaxPool1d(_MaxPoolNd, ndim=1, example="--input 16,100 --kernel-size 3 --stride 2"):
     """1-D max pooling (torch.nn.MaxPool1d)."""
 
@@ -154,9 +175,13 @@ class AvgPool1d(_AvgPoolNd, ndim=1, example="--input 16,100 --kernel-size 4"):
 class AvgPool2d(_AvgPoolNd, ndim=2, example="--input 64,56,56 --kernel-size 2"):
     """2-D average pooling (torch.nn.AvgPool2d)."""
 
+    OPTIONS = _AvgPoolNd.OPTIONS + (DIVISOR_OVERRIDE,)
+
 
 class AvgPool3d(_AvgPoolNd, ndim=3, example="--input 8,16,32,32 --kernel-size 2"):
     """3-D average pooling (torch.nn.AvgPool3d)."""
+
+    OPTIONS = _AvgPoolNd.OPTIONS + (DIVISOR_OVERRIDE,)
 
 
 class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd, ndim=1, example="--input 16,100 --output-size 10"):
@@ -171,13 +196,13 @@ class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd, ndim=3, example="--input 8,16,32,32 
     """3-D adaptive average pooling (torch.nn.AdaptiveAvgPool3d)."""
 
 
-class AdaptiveMaxPool1d(_AdaptivePoolNd, ndim=1, example="--input 16,100 --output-size 10"):
+class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd, ndim=1, example="--input 16,100 --output-size 10"):
     """1-D adaptive max pooling (torch.nn.AdaptiveMaxPool1d)."""
 
 
-class AdaptiveMaxPool2d(_AdaptivePoolNd, ndim=2, example="--input 512,13,13 --output-size 6"):
+class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd, ndim=2, example="--input 512,13,13 --output-size 6"):
     """2-D adaptive max pooling (torch.nn.AdaptiveMaxPool2d)."""
 
 
-class AdaptiveMaxPool3d(_AdaptivePoolNd, ndim=3, example="--input 8,16,32,32 --output-size 4"):
+class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd, ndim=3, example="--input 8,16,32,32 --output-size 4"):
     """3-D adaptive max pooling (torch.nn.AdaptiveMaxPool3d)."""

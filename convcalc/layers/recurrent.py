@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .. import sizes
-from .base import ConfigError, Counts, Layer, Opt, ShapeError, expect_rank, require
+from .base import ConfigError, Counts, Layer, Opt, ShapeError, expect_rank, require, to_float
 from .options import BIAS
 
 INPUT_SIZE = Opt("input_size", "size", None, "Features of each input step (D).")
@@ -36,6 +36,8 @@ BIAS_CONVENTION = Opt(
     choices=("torch", "single"),
 )
 NONLINEARITY = Opt("nonlinearity", "choice", "tanh", "Activation of the plain RNN.", choices=("tanh", "relu"))
+BATCH_FIRST = Opt("batch_first", "flag", False, "Batched tensors are (N, T, D) (PyTorch's layout flag; --input excludes the batch, so nothing changes).")
+RNN_DROPOUT = Opt("dropout", "float", "0", "Dropout probability between stacked layers, in [0, 1] (training only: not counted, as the dropout layer).")
 PROJ_SIZE = Opt("proj_size", "size", "0", "LSTM projection size (PyTorch's weight_hr); 0 for none.")
 
 #: what the rule for sequential steps says, by case
@@ -91,6 +93,8 @@ class _RNNBase(_SeqInput, Layer):
     bias: bool = True
     bidirectional: bool = False
     bias_convention: str = "torch"
+    batch_first: bool = False
+    dropout: Any = 0.0
 
     GATES: ClassVar[int] = 1
     MODE: ClassVar[str] = "rnn"
@@ -99,6 +103,7 @@ class _RNNBase(_SeqInput, Layer):
         self.normalize(scalars={"input_size": 1, "hidden_size": 1, "num_layers": 1})
         if self.bias_convention not in BIAS_CONVENTION.choices:
             raise ConfigError(f"{self.bias_convention!r} is not one of torch, single", option="bias_convention")
+        object.__setattr__(self, "dropout", to_float(self.dropout, "dropout", low=0, high=1))
 
     # the hooks a cell type fills in -----------------------------------------------------------
     @property
@@ -192,13 +197,15 @@ class _RNNBase(_SeqInput, Layer):
                 "BPTT memory: per step and direction the layer input, the gate activations, "
                 + self.STORED_TEXT
                 + ", for --dtype",
-            ),
+            )
+            + (("dropout between layers: training only, the identity at inference; not counted (as the dropout layer)",)
+               if self.dropout else ()),
         )
 
     STORED_TEXT: ClassVar[str] = "the hidden state"
 
 
-_OPTIONS = (INPUT_SIZE, HIDDEN_SIZE, NUM_LAYERS, SEQ_LEN, BIAS, BIDIRECTIONAL, BIAS_CONVENTION)
+_OPTIONS = (INPUT_SIZE, HIDDEN_SIZE, NUM_LAYERS, SEQ_LEN, BIAS, BIDIRECTIONAL, BIAS_CONVENTION, BATCH_FIRST, RNN_DROPOUT)
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import sizes
-from .base import Counts, Layer, Opt, expect_channels, expect_rank, require
-from .conv import Conv1d, _ConvNd
+from .base import ConfigError, Counts, Layer, Opt, expect_channels, expect_rank, require
+from .conv import Conv1d, _ConvNd, check_work
 from .options import BIAS, DILATION, KERNEL_SIZE, OUT_CHANNELS
 
 
@@ -32,6 +32,15 @@ class CausalConv1d(_ConvNd, ndim=1, example="--input 32,T --out-channels 32 --ke
 
     def pads(self) -> tuple:
         return ((self.dilation[0] * (self.kernel_size[0] - 1), 0),)
+
+    def taps_on_input(self, shape: tuple, out: tuple) -> list:
+        """Tap j (j*d samples back) reads a real sample at T - j*d outputs when j*d < T: with
+        m = min(k, ceil(T/d)) such taps the sum is m*T - d*m*(m - 1)/2, whatever k (numbers)."""
+        T, k, d = shape[1], self.kernel_size[0], self.dilation[0]
+        if not sizes.all_int(T, k, d):
+            return super().taps_on_input(shape, out)
+        m = min(k, -(-T // d))
+        return [m * T - d * m * (m - 1) // 2]
 
 
 SEQ_LEN = Opt("seq_len", "size", None, "Samples T (instead of --input C,T).", role="input")
@@ -56,6 +65,13 @@ def _per_position(c: Counts, T: Any) -> dict:
     """A layer's operation counts for one output position (it computes T of them)."""
     return {k: sizes.exact_div(getattr(c, k), T) if sizes.is_int(T) else getattr(c, k) / T
             for k in ("mults", "adds", "comparisons", "macs", "transcendentals")}
+
+
+#: layers per block: the last dilation 2**(L - 1) must fit PyTorch's int64 dilation
+MAX_LAYERS_PER_BLOCK = 63
+#: with a symbolic length each distinct dilated convolution sums its k taps symbolically (about
+#: 4 ms a tap): layers_per_block * kernel_size above this is refused
+MAX_SYMBOLIC_TAPS = 256
 
 
 @dataclass(frozen=True)
@@ -84,6 +100,12 @@ class WaveNet(Layer, example="--seq-len 16000 --residual-channels 32 --skip-chan
             scalars={"residual_channels": 1, "skip_channels": 1, "layers_per_block": 1, "blocks": 1,
                      "dilation_channels": 1, "kernel_size": 2, "output_classes": 1, "input_channels": 1}
         )  # fmt: skip
+        if sizes.compare(self.layers_per_block, MAX_LAYERS_PER_BLOCK) == 1:
+            raise ConfigError(
+                f"{sizes.to_text(self.layers_per_block)} is more than the {MAX_LAYERS_PER_BLOCK} PyTorch can build "
+                f"(the dilation 2**(L - 1) overflows int64); refused",
+                option="layers_per_block",
+            )
 
     @classmethod
     def input_from_options(cls, options: dict) -> tuple | None:
@@ -99,6 +121,14 @@ class WaveNet(Layer, example="--seq-len 16000 --residual-channels 32 --skip-chan
     def check_input(self, shape: tuple) -> None:
         expect_rank(self, shape, 2)
         expect_channels(shape, self.input_channels, "input_channels")
+        check_work(shape, (self.kernel_size,))
+        L, k = sizes.known_int(self.layers_per_block), sizes.known_int(self.kernel_size)
+        if not sizes.is_int(shape[1]) and L is not None and k is not None and L * k > MAX_SYMBOLIC_TAPS:
+            raise ConfigError(
+                f"{L} layers per block of {k} taps with a symbolic length is more than the {MAX_SYMBOLIC_TAPS} "
+                "taps that compute in seconds (give a number for the length); refused",
+                option="layers_per_block",
+            )
 
     def output_shape(self, shape: tuple) -> tuple:
         return (self.output_classes, shape[1])
@@ -172,29 +202,29 @@ class WaveNet(Layer, example="--seq-len 16000 --residual-channels 32 --skip-chan
         )
 
     def _uncached(self, first, base, layer_fixed, output, T, dil_sum) -> dict | None:
-        """Work for one new sample without caching: layer j computes the n_j = 1 + (k - 1) *
-        (dilations of the layers after it) positions the rest of the stack needs; skips, the
-        output stack and the softmax run for the one new position."""
-        L, B, k = sizes.known_int(self.layers_per_block), sizes.known_int(self.blocks), self.kernel_size
-        if L is None or B is None or L * B > 100_000:
+        """Work for one new sample without caching: layer j computes n_j = 1 + (k - 1) * a_j
+        positions, a_j the sum of the dilations of the layers after it; skips, the output stack and
+        the softmax run for the one new position. In closed form: the layers' dilations are
+        2**l (l = 0..L-1) in block b = 0..B-1, and the layer at index i = b*L + l is followed by
+        a_i = (sum of all dilations) - (those up to i), so sum_i a_i = sum_i D_i * i
+        = (2**L - 1) * L * B(B - 1)/2 + B * ((L - 2) * 2**L + 2)."""
+        L, B, k = self.layers_per_block, self.blocks, self.kernel_size
+        if sizes.known_int(L) is None or sizes.known_int(B) is None:
             return None
-        dilations = [2**i for _ in range(B) for i in range(L)]
-        after = sum(dilations)
+        layers = L * B
+        after_sum = (2**L - 1) * L * sizes.exact_div(B * (B - 1), 2) + B * ((L - 2) * 2**L + 2)
+        positions = layers + (k - 1) * after_sum  # sum of n_j over the layers
         total: dict = {}
 
-        def add(part: Counts, positions: Any) -> None:
+        def add(part: Counts, times: Any) -> None:
             for key, v in _per_position(part, T).items():
-                total[key] = total.get(key, 0) + v * positions
+                total[key] = total.get(key, 0) + v * times
 
-        add(first, 1 + (k - 1) * after)
+        add(first, 1 + (k - 1) * dil_sum)
         gate, residual, residual_add, skip = (p for p, _ in layer_fixed)
-        for d in dilations:
-            after -= d
-            n = 1 + (k - 1) * after
-            for part in (base, gate, residual, residual_add):
-                add(part, n)
-            add(skip, 1)
+        for part in (base, gate, residual, residual_add):
+            add(part, positions)
+        add(skip, layers)
         for part, _ in output:
             add(part, 1)
         return {key: sizes.normalize(v) for key, v in total.items()}
-
