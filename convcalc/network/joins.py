@@ -11,6 +11,7 @@ exactly; several symbols are decided by substituting values 1..N for each (bound
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from .. import sizes
@@ -18,11 +19,39 @@ from .. import sizes
 #: at most this many substitutions decide whether an equation in several symbols can hold
 MAX_TRIALS = 4096
 #: the longest period (lcm of the floors' divisors) examined residue by residue
-MAX_PERIOD = 4096
+MAX_PERIOD = 256
 
 
 class NeverEqual(Exception):
     """The two sizes differ for every value of the symbols (tested)."""
+
+
+@dataclass(frozen=True)
+class Residues:
+    """symbol % period is one of residues."""
+
+    symbol: str
+    period: int
+    residues: frozenset
+
+    def text(self) -> str:
+        return _residue_text(self.symbol, self.period, sorted(self.residues))
+
+    def meet(self, other: "Residues") -> "Residues":
+        """Both conditions at once (on the same symbol), over the lcm of the periods."""
+        period = math.lcm(self.period, other.period)
+        if period > MAX_PERIOD:
+            raise OverflowError
+        keep = frozenset(r for r in range(period) if r % self.period in self.residues and r % other.period in other.residues)
+        return _reduce(Residues(self.symbol, period, keep))
+
+
+def _reduce(c: Residues) -> Residues:
+    """The same condition over the smallest period that describes it."""
+    for p in range(1, c.period + 1):
+        if c.period % p == 0 and all((r % p in {x % p for x in c.residues}) == (r in c.residues) for r in range(c.period)):
+            return Residues(c.symbol, p, frozenset(r % p for r in c.residues))
+    return c
 
 
 def _period(d: Any, symbol: Any) -> int | None:
@@ -53,9 +82,10 @@ def _residue_text(name: str, period: int, residues: list[int]) -> str:
     return f"{name} % {period} is " + ", ".join(map(str, residues[:-1])) + f" or {residues[-1]}"
 
 
-def condition(a: Any, b: Any) -> str | None:
-    """None when a == b for every value of the symbols; the condition as text when they are
-    equal only for some; NeverEqual when no value makes them equal."""
+def condition(a: Any, b: Any) -> Residues | str | None:
+    """None when a == b for every value of the symbols; the condition (Residues for one symbol,
+    else the equation as text) when they are equal only for some; NeverEqual when no value
+    makes them equal."""
     if sizes.all_int(a, b):
         if a != b:
             raise NeverEqual()
@@ -68,33 +98,57 @@ def condition(a: Any, b: Any) -> str | None:
     symbols = sorted(d.free_symbols, key=lambda s: s.name)
     equation = f"{sizes.to_text(a)} == {sizes.to_text(b)}"
     if len(symbols) == 1:
-        (s,) = symbols
-        period = _period(d, s)
-        if period is not None:
-            # d(h + period) - d(h) is a constant (the linear part); one period of residues decides
-            start = period + 1  # positive values, clear of small-value effects
-            values = [_value_at(d, {s.name: start + r}) for r in range(period)]
-            step = _value_at(d, {s.name: start + period}) - values[0]
-            if None not in values and step == 0:
-                zeros = sorted((start + r) % period for r, v in enumerate(values) if v == 0)
-                if not zeros:
-                    raise NeverEqual()
-                if len(zeros) == period:
-                    return None
-                return _residue_text(s.name, period, zeros)
-    # several symbols, or not periodic: substitute values over a bounded grid
+        decided = _one_symbol(d, symbols[0], equation)
+        if decided is not _UNDECIDED:
+            return decided
+    if not any(True for _ in d.atoms(_floor())):
+        return equation  # a polynomial: not refused by trial, only stated
+    # several symbols with floors: substitute values over a bounded grid
     per = max(2, int(MAX_TRIALS ** (1 / len(symbols))))
-    hits = 0
-    total = 0
+    hits = total = 0
     for combo in _grid(len(symbols), per):
         total += 1
         if _value_at(d, {s.name: v for s, v in zip(symbols, combo)}) == 0:
             hits += 1
     if hits == 0:
         raise NeverEqual()
-    if hits == total:
-        return None  # equal wherever tried: treated as equal
-    return equation
+    return None if hits == total else equation
+
+
+_UNDECIDED = object()
+
+
+def _floor():
+    import sympy as sp
+
+    return sp.floor
+
+
+def _one_symbol(d: Any, s: Any, equation: str) -> Any:
+    """Exact for a difference of floors of one symbol: d(h + P) = d(h) + step for every integer
+    h, P the lcm of the floors' divisors, so one period of values decides every h >= 1."""
+    period = _period(d, s)
+    if period is None:
+        return _UNDECIDED
+    start = period + 1
+    values = [_value_at(d, {s.name: start + r}) for r in range(period + 1)]
+    if None in values:
+        return _UNDECIDED
+    step = values[period] - values[0]
+    if step == 0:
+        zeros = frozenset((start + r) % period for r in range(period) if values[r] == 0)
+        if not zeros:
+            raise NeverEqual()
+        return None if len(zeros) == period else _reduce(Residues(s.name, period, zeros))
+    # d(start + r + k*P) = values[r] + k*step: at most one zero per residue
+    solutions = sorted(
+        start + r - (values[r] // step) * period
+        for r in range(period)
+        if values[r] % step == 0 and start + r - (values[r] // step) * period >= 1
+    )
+    if not solutions:
+        raise NeverEqual()
+    return f"{s.name} == {solutions[0]}" if len(solutions) == 1 else f"{s.name} is one of {', '.join(map(str, solutions))} ({equation})"
 
 
 def _grid(n: int, per: int):

@@ -17,7 +17,7 @@ from ..errors import ConvcalcError
 from ..expr import parse_expr, parse_shape
 from ..layers.registry import LAYERS
 from ..report import DTYPE_BYTES
-from .joins import NeverEqual, condition
+from .joins import NeverEqual, Residues, condition
 from .reading import Item, NetworkError, Parsed, did_you_mean, fail
 
 #: a network that expands (repeats included) to more layers than this is refused: about 0.3 ms a
@@ -89,7 +89,9 @@ class _Ctx:
     last_rf: tuple | None = None  # the receptive field before the spatial chain ended
     cache: dict = field(default_factory=dict)  # (layer, input shape) -> LayerReport
     trace: list = field(default_factory=list)  # the layers as run: ("layer", layer, path, output shape) and blocks
-    domain: list = field(default_factory=list)  # conditions under which the joins' sizes agree
+    domain: list = field(default_factory=list)  # conditions (equations) under which the joins' sizes agree
+    residues: dict = field(default_factory=dict)  # symbol -> Residues: the conditions on one symbol, combined
+    joins: list = field(default_factory=list)  # where the conditions come from
     rf_cut: str | None = None  # the first transposed convolution: no receptive field after it
 
 
@@ -178,7 +180,8 @@ def _leaf(item: Item, state: _State, ctx: _Ctx, path: str, depth: int) -> _State
 
 
 def _same(a: tuple, b: tuple, ctx: _Ctx, where: str) -> bool:
-    """Whether the shapes can agree; conditions under which they do go into ctx.domain."""
+    """Whether the shapes can agree; conditions under which they do go into ctx.domain (those on
+    one symbol combined, so that a join that contradicts an earlier one is refused)."""
     if len(a) != len(b):
         return False
     found = []
@@ -189,10 +192,22 @@ def _same(a: tuple, b: tuple, ctx: _Ctx, where: str) -> bool:
             return False
         if c is not None:
             found.append(c)
+    merged = dict(ctx.residues)
     for c in found:
-        text = f"{c} (at {where})"
-        if text not in ctx.domain:
-            ctx.domain.append(text)
+        if isinstance(c, Residues):
+            old = merged.get(c.symbol)
+            try:
+                merged[c.symbol] = c if old is None else old.meet(c)
+            except OverflowError:
+                ctx.domain.append(c.text())
+                continue
+            if not merged[c.symbol].residues:
+                return False
+        elif c not in ctx.domain:
+            ctx.domain.append(c)
+    ctx.residues = merged
+    if found:
+        ctx.joins.append(where)
     return True
 
 
@@ -365,8 +380,9 @@ def run(parsed: Parsed, *, input_shape: Any = None, batch: Any = 1, dtype: str =
     )
     if ctx.rf_cut:
         notes += (TRANSPOSED_RF_NOTE.format(path=ctx.rf_cut),)
-    domain = tuple(ctx.domain)
-    notes += tuple(f"valid for {c}" for c in domain)
+    domain = tuple(ctx.residues[k].text() for k in sorted(ctx.residues)) + tuple(ctx.domain)
+    if domain:
+        notes += (f"valid for {' and '.join(domain)}: only there do the sizes joined agree ({'; '.join(ctx.joins)}); PyTorch refuses other inputs",)
     return NetworkReport(name, tuple(shape), final.shape, tuple(rows), total, groups, batch, dtype, notes, depth, domain)
 
 
