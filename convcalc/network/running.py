@@ -28,9 +28,9 @@ MAX_SYMBOLIC_LAYERS = 2_000
 ROW_COUNTS = ("params", "buffers", "mults", "adds", "comparisons", "macs", "flops", "transcendentals", "activation_bytes", "param_bytes", "buffer_bytes")
 
 TRANSPOSED_RF_NOTE = (
-    "receptive field not given after a transposed convolution ({path}): an output there depends on a number of "
-    "input positions that varies with its position (ceil(k/s) or floor(k/s) per layer), so one size and jump "
-    "cannot describe it"
+    "receptive field not given after a transposed convolution ({path}): an output there depends on ceil(k/s) or "
+    "floor(k/s) of the layer's inputs by its position, and the jump in input pixels becomes a fraction (1/stride), "
+    "so one size and jump do not describe it in general"
 )
 
 
