@@ -111,3 +111,27 @@ def test_cli_shows_the_domain(capsys):
     assert any("valid for H divisible by 4 and W divisible by 4" in n for n in data["notes"])
     assert main(["net", str(UNET), "--input", "1,H,W"]) == 0
     assert "valid for H divisible by 4" in capsys.readouterr().out
+
+
+def test_symbolic_parameters_at_a_join(tmp_path):
+    p = tmp_path / "net.yaml"
+    p.write_text("input: 4,H,W\nlayers:\n  - residual: {body: [conv2d: {out_channels: 4, kernel_size: K, padding: p}]}\n")
+    r = evaluate(p)
+    assert r.domain == ("2*p + 1 == K",)  # H + 2p - K + 1 == H, written without the terms that cancel
+    for k, pad in [(3, 1), (5, 2), (7, 3)]:
+        q = tmp_path / "n.yaml"
+        q.write_text(p.read_text().replace("K", str(k)).replace("padding: p", f"padding: {pad}").replace("H,W", "9,9"))
+        assert evaluate(q).output_shape == (4, 9, 9)
+    q.write_text(p.read_text().replace("K", "3").replace("padding: p", "padding: 0").replace("H,W", "9,9"))
+    with pytest.raises(ConvcalcError, match="the add joins"):
+        evaluate(q)
+
+
+def test_a_count_a_layer_cannot_give_leaves_the_total_unknown_not_a_crash(tmp_path):
+    # a transposed convolution with a symbolic kernel gives no adds (yet): the block and the
+    # network total are None, not a TypeError
+    p = tmp_path / "net.yaml"
+    p.write_text("input: 4,H,W\nlayers:\n  - residual: {body: [maxpool2d: {kernel_size: s}, convtranspose2d: {out_channels: 4, kernel_size: s, stride: s}]}\n")
+    r = evaluate(p, by_op=True)
+    assert r.domain == ("s*floor(H/s) == H", "s*floor(W/s) == W")
+    assert r.total["params"] is not None

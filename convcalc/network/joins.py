@@ -17,7 +17,7 @@ from typing import Any
 from .. import sizes
 
 #: at most this many substitutions decide whether an equation in several symbols can hold
-MAX_TRIALS = 4096
+MAX_TRIALS = 1024
 #: the longest period (lcm of the floors' divisors) examined residue by residue
 MAX_PERIOD = 256
 
@@ -59,7 +59,9 @@ def _period(d: Any, symbol: Any) -> int | None:
 
     period = 1
     for f in d.atoms(sp.floor):
-        coeff = sp.Rational(f.args[0].expand().coeff(symbol))
+        coeff = f.args[0].expand().coeff(symbol)
+        if not coeff.is_Rational:
+            return None
         if coeff != 0:
             period = math.lcm(period, int(coeff.q))
         if period > MAX_PERIOD:
@@ -96,7 +98,7 @@ def condition(a: Any, b: Any) -> Residues | str | None:
             raise NeverEqual()
         return None
     symbols = sorted(d.free_symbols, key=lambda s: s.name)
-    equation = f"{sizes.to_text(a)} == {sizes.to_text(b)}"
+    equation = _equation(d)
     if len(symbols) == 1:
         decided = _one_symbol(d, symbols[0], equation)
         if decided is not _UNDECIDED:
@@ -149,6 +151,18 @@ def _one_symbol(d: Any, s: Any, equation: str) -> Any:
     if not solutions:
         raise NeverEqual()
     return f"{s.name} == {solutions[0]}" if len(solutions) == 1 else f"{s.name} is one of {', '.join(map(str, solutions))} ({equation})"
+
+
+def _equation(d: Any) -> str:
+    """d == 0 written with the terms that cancel gone: the positive terms == the negative ones."""
+    import sympy as sp
+
+    left, right = [], []
+    for term in sp.Add.make_args(sp.expand(d)):
+        (left if term.as_coeff_Mul()[0] > 0 else right).append(term)
+    lhs = sizes.normalize(sp.Add(*left))
+    rhs = sizes.normalize(-sp.Add(*right))
+    return f"{sizes.to_text(lhs)} == {sizes.to_text(rhs)}"
 
 
 def _grid(n: int, per: int):

@@ -190,6 +190,8 @@ def _same(a: tuple, b: tuple, ctx: _Ctx, where: str) -> bool:
             c = condition(x, y)
         except NeverEqual:
             return False
+        except (TypeError, ValueError, ArithmeticError):  # a form the decision does not know: stated, not decided
+            c = f"{sizes.to_text(x)} == {sizes.to_text(y)}"
         if c is not None:
             found.append(c)
     merged = dict(ctx.residues)
@@ -209,6 +211,13 @@ def _same(a: tuple, b: tuple, ctx: _Ctx, where: str) -> bool:
     if found:
         ctx.joins.append(where)
     return True
+
+
+def _sum(values: list) -> Any:
+    """The sum of counts; None when a layer could not give one (it is unknown, not zero)."""
+    if any(v is None for v in values):
+        return None
+    return sizes.normalize(sum(values, start=0))
 
 
 def _show(shape: tuple) -> str:
@@ -287,7 +296,7 @@ def _run_one(item: Item, state: _State, ctx: _Ctx, depth: int, path: str) -> _St
         out = _State(shape, rf, state.held, sizes.smax(*[o.depth_seq for o in outs]))
         outer.append(("concat", traces, path, shape))
     children = [r for r in ctx.rows[start + 1 :] if r is not None]
-    totals = {k: sizes.normalize(sum((r[k] for r in children if not r["block"]), start=0)) for k in ROW_COUNTS}
+    totals = {k: _sum([r[k] for r in children if not r["block"]]) for k in ROW_COUNTS}
     ctx.rows[start] = _row(ctx, item, path, depth, item.kind, out.shape, totals, out.rf, True)
     return out
 
@@ -348,7 +357,7 @@ def run(parsed: Parsed, *, input_shape: Any = None, batch: Any = 1, dtype: str =
     except RecursionError:
         raise NetworkError(f"{label}: nested too deeply to evaluate; refused") from None
     leaves = [r for r in ctx.rows if not r["block"]]
-    total = {k: sizes.normalize(sum((r[k] for r in leaves), start=0)) for k in ROW_COUNTS}
+    total = {k: _sum([r[k] for r in leaves]) for k in ROW_COUNTS}
     total["activation_bytes_peak"] = sizes.normalize(ctx.peak)
     last = final.rf if final.rf is not None else (None if ctx.rf_cut else ctx.last_rf)
     total["receptive_field"] = None if last is None else [r for r, _ in last]
@@ -370,7 +379,7 @@ def run(parsed: Parsed, *, input_shape: Any = None, batch: Any = 1, dtype: str =
             g = groups.setdefault(r["type"], {k: 0 for k in ("layers", "params", "macs", "flops", "mults", "adds", "comparisons", "transcendentals")})
             g["layers"] += 1
             for k in ("params", "macs", "flops", "mults", "adds", "comparisons", "transcendentals"):
-                g[k] = sizes.normalize(g[k] + r[k])
+                g[k] = _sum([g[k], r[k]])
     notes = (
         "activation memory: the sum of every layer's output, and the peak of what is alive at once "
         "(a layer's input and output, and the tensors residual and concat blocks keep; numeric shapes only)",
