@@ -61,11 +61,11 @@ def _propagate(layers, groups):
             for g in groups:
                 L = len(g)
                 if kind == "convt":
-                    n = (L - 1) * s - 2 * p + k
+                    n = (L - 1) * s - 2 * p + d * (k - 1) + 1
                     out = [set() for _ in range(n)]
                     for i in range(L):
                         for t in range(k):
-                            o = i * s - p + t
+                            o = i * s - p + t * d
                             if 0 <= o < n:
                                 out[o] |= g[i]
                 else:
@@ -104,21 +104,51 @@ def test_receptive_field_matches_brute_force(layers):
     assert report.total["receptive_field"] == [max(_spans(layers, n))] * 2
 
 
-@pytest.mark.parametrize(
-    "layers",
-    [[conv(3, 1, 1), pool(2), convt(2, 2)], [conv(3, 2, 1), convt(3, 2, 1), conv(3, 1, 1)], [pool(2), convt(4, 2, 1), conv(3)]],
-    ids=["unet-like up", "odd transposed kernel", "overlapping transposed kernel"],
-)
-def test_no_receptive_field_after_a_transposed_convolution(layers):
+TRANSPOSED = {
+    "unet-like up": ([conv(3, 1, 1), pool(2), convt(2, 2)], 1),
+    "odd transposed kernel": ([conv(3, 2, 1), convt(3, 2, 1), conv(3, 1, 1)], 1),
+    "overlapping transposed kernel": ([pool(2), convt(4, 2, 1), conv(3)], 1),
+    "finer than the input": ([conv(3, 1, 1), convt(3, 2), conv(3, 1, 1)], None),  # jump 1/2
+    "dilated transposed": ([conv(3, 2, 1), ("convt", 3, 2, 1, 3), conv(3, 1, 1)], 1),
+    "unet skip": ([conv(3, 1, 1), cat([], [pool(2), conv(3, 1, 1), convt(2, 2)]), conv(3, 1, 1)], 1),
+    "residual up and down": ([conv(3, 2, 1), res([convt(4, 2, 1), conv(3, 2, 1)]), conv(3, 1, 1)], 2),
+    "two levels": ([conv(3, 1, 1), pool(2), conv(3, 1, 1), pool(2), conv(3, 1, 1), convt(2, 2), conv(3, 1, 1), convt(3, 2, 1)], 1),
+}
+
+
+def _yaml_t(layers):
+    out = _yaml(layers)
+    for layer, y in zip(layers, out):
+        if layer[0] == "convt" and layer[4] != 1:
+            y["convtranspose2d"]["dilation"] = layer[4]
+    return out
+
+
+@pytest.mark.parametrize("layers, jump", TRANSPOSED.values(), ids=TRANSPOSED.keys())
+def test_receptive_field_through_transposed_convolutions_matches_brute_force(layers, jump):
     n = 64
-    text = json.dumps({"input": f"2,{n},{n}", "layers": _yaml(layers)})
+    text = json.dumps({"input": f"2,{n},{n}", "layers": _yaml_t(layers)})
     report = Network.from_yaml(text).report()
-    after = False
-    for row in report.rows:
-        after = after or row["type"] == "convtranspose2d"
-        if after:
-            assert row["receptive_field"] is None
+    assert report.total["receptive_field"] == [max(_spans(layers, n))] * 2
+    assert report.total["jump"] == (None if jump is None else [jump] * 2)
+    assert any(note.startswith("receptive field after a transposed convolution") for note in report.notes)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # stride 3, kernel 2: every third output receives no input; dilation 2 = stride: every other
+        json.dumps({"input": "2,16,16", "layers": [{"convtranspose2d": {"out_channels": 2, "kernel_size": 3, "stride": 2, "dilation": 2}}]}),
+        json.dumps({"input": "2,16,16", "layers": [{"conv2d": {"out_channels": 2, "kernel_size": 3}},
+                                                   {"convtranspose2d": {"out_channels": 2, "kernel_size": 2, "stride": 3}}, "relu"]}),
+        json.dumps({"input": "2,16,16", "layers": [{"convtranspose2d": {"out_channels": 2, "kernel_size": "k", "stride": 2}}, "relu"]}),
+    ],
+    ids=["dilation equal to the stride", "gaps", "symbolic kernel"],
+)
+def test_no_receptive_field_where_it_cannot_be_given(text):
+    report = Network.from_yaml(text).report()
     assert report.total["receptive_field"] is None and report.total["jump"] is None
+    assert all(row["receptive_field"] is None for row in report.rows[1:])
     assert any(note.startswith("receptive field not given after a transposed convolution (layers[") for note in report.notes)
 
 
@@ -130,9 +160,10 @@ def test_why_a_transposed_convolution_has_no_single_receptive_field():
     assert len(set(interior)) > 1, interior
 
 
-def test_unet_total_gives_no_receptive_field():
+def test_unet_example_receptive_field():
     from pathlib import Path
 
+    unet = [conv(3, 1, 1), cat([], [pool(2), conv(3, 1, 1), cat([], [pool(2), conv(3, 1, 1), convt(2, 2)]),
+                                   conv(3, 1, 1), convt(2, 2)]), conv(3, 1, 1), conv(1)]
     r = Network.from_yaml(Path(__file__).parent.parent / "examples" / "unet_small.yaml").report()
-    assert r.total["receptive_field"] is None
-    assert any("transposed convolution" in n for n in r.notes)
+    assert r.total["receptive_field"] == [max(_spans(unet, 32))] * 2

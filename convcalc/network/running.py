@@ -17,6 +17,7 @@ from ..errors import ConvcalcError
 from ..expr import parse_expr, parse_shape
 from ..layers.registry import LAYERS
 from ..report import DTYPE_BYTES
+from . import receptive
 from .joins import NeverEqual, Residues, condition
 from .reading import Item, NetworkError, Parsed, did_you_mean, fail
 
@@ -28,9 +29,13 @@ MAX_SYMBOLIC_LAYERS = 2_000
 ROW_COUNTS = ("params", "buffers", "mults", "adds", "comparisons", "macs", "flops", "transcendentals", "activation_bytes", "param_bytes", "buffer_bytes")
 
 TRANSPOSED_RF_NOTE = (
-    "receptive field not given after a transposed convolution ({path}): an output there depends on ceil(k/s) or "
-    "floor(k/s) of the layer's inputs by its position, and the jump in input pixels becomes a fraction (1/stride), "
-    "so one size and jump do not describe it in general"
+    "receptive field not given after a transposed convolution ({path}): its window is symbolic, or some of its "
+    "outputs receive no input (a stride longer than the kernel's reach)"
+)
+FRACTIONAL_JUMP_NOTE = (
+    "receptive field after a transposed convolution: the largest over the output positions (an output sees "
+    "ceil(k/s) or floor(k/s) of the layer's inputs, by its position); no jump where outputs are closer together "
+    "than the input pixels"
 )
 
 
@@ -123,23 +128,10 @@ def _count_layers(items: list[Item], ctx: _Ctx) -> int:
     return total
 
 
-def _rf_through(rf: tuple | None, layer: Any) -> tuple | None:
-    """Receptive field (size, jump) per spatial dimension after a layer."""
-    if rf is None:
-        return None
-    steps = layer.window_steps() if hasattr(layer, "window_steps") else None
-    if steps == "keep":
-        return rf
-    if steps is None or len(steps) != len(rf):
-        return None
-    return tuple((sizes.normalize(r + (k - 1) * j), sizes.normalize(j * s)) for (r, j), (k, s) in zip(rf, steps))
-
-
 def _row(ctx: _Ctx, item: Item, path: str, depth: int, kind: str, shape: tuple, counts: dict, rf: tuple | None, block: bool) -> dict:
     row = {"path": path, "name": item.name, "type": kind, "depth": depth, "block": block, "output_shape": shape}
     row.update(counts)
-    row["receptive_field"] = None if rf is None else [r for r, _ in rf]
-    row["jump"] = None if rf is None else [j for _, j in rf]
+    row["receptive_field"], row["jump"] = receptive.sizes_and_jumps(rf)
     return row
 
 
@@ -165,7 +157,7 @@ def _leaf(item: Item, state: _State, ctx: _Ctx, path: str, depth: int) -> _State
         # a value no layer check foresaw: still one line, never a traceback
         raise fail(ctx.file, item.line, path, f"{item.type}: cannot use these parameters ({type(e).__name__}: {e})") from None
     counts = {k: getattr(report, k) for k in ROW_COUNTS}
-    rf = _rf_through(state.rf, layer)
+    rf = receptive.through(state.rf, layer)
     if rf is not None:
         ctx.last_rf = rf
     elif state.rf is not None and item.type.startswith("convtranspose") and ctx.rf_cut is None:
@@ -266,9 +258,7 @@ def _run_one(item: Item, state: _State, ctx: _Ctx, depth: int, path: str) -> _St
         elements = sizes.prod(body.shape) * ctx.batch
         adds = {k: 0 for k in ROW_COUNTS}
         adds.update(adds=sizes.normalize(elements), flops=sizes.normalize(elements), activation_bytes=sizes.normalize(elements * width))
-        rf = body.rf if short.rf is None or body.rf is None else tuple(
-            (sizes.normalize(sizes.smax(a, b)), ja) for (a, ja), (b, _jb) in zip(body.rf, short.rf)
-        )
+        rf = receptive.merge([body.rf, short.rf])
         ctx.rows.append(_row(ctx, item, f"{path}.add", depth + 1, "add", body.shape, adds, rf, False))
         out = _State(body.shape, rf, state.held, sizes.smax(body.depth_seq, short.depth_seq))
     else:  # concat
@@ -290,9 +280,7 @@ def _run_one(item: Item, state: _State, ctx: _Ctx, depth: int, path: str) -> _St
                 raise fail(ctx.file, item.line, path, f"concat joins branches of shapes {_show(first)} (branch 0) and {_show(o.shape)} (branch {j}): all but the channels must match{never}")
         shape = (sizes.normalize(sum((o.shape[0] for o in outs), start=0)),) + tuple(first[1:])
         rfs = [o.rf for o in outs]
-        rf = None if any(r is None for r in rfs) else tuple(
-            (sizes.normalize(sizes.smax(*[r[d][0] for r in rfs])), rfs[0][d][1]) for d in range(len(rfs[0]))
-        )
+        rf = receptive.merge(rfs)
         out = _State(shape, rf, state.held, sizes.smax(*[o.depth_seq for o in outs]))
         outer.append(("concat", traces, path, shape))
     children = [r for r in ctx.rows[start + 1 :] if r is not None]
@@ -351,7 +339,7 @@ def run(parsed: Parsed, *, input_shape: Any = None, batch: Any = 1, dtype: str =
     if count > MAX_SYMBOLIC_LAYERS and not all(sizes.is_int(v) for v in shape):
         raise NetworkError(f"{label}: {count} layers with a symbolic input is more than the {MAX_SYMBOLIC_LAYERS} that compute in seconds; refused")
     spatial = len(shape) - 1
-    state = _State(tuple(shape), tuple((1, 1) for _ in range(spatial)) if spatial >= 1 else None)
+    state = _State(tuple(shape), receptive.start(spatial) if spatial >= 1 else None)
     try:
         final = _run(items, state, ctx, 0)
     except RecursionError:
@@ -360,8 +348,7 @@ def run(parsed: Parsed, *, input_shape: Any = None, batch: Any = 1, dtype: str =
     total = {k: _sum([r[k] for r in leaves]) for k in ROW_COUNTS}
     total["activation_bytes_peak"] = sizes.normalize(ctx.peak)
     last = final.rf if final.rf is not None else (None if ctx.rf_cut else ctx.last_rf)
-    total["receptive_field"] = None if last is None else [r for r, _ in last]
-    total["jump"] = None if last is None else [j for _, j in last]
+    total["receptive_field"], total["jump"] = receptive.sizes_and_jumps(last)
     total["sequential_depth"] = sizes.normalize(final.depth_seq)
     total["layers"] = len(leaves)
     macs = total["macs"]
@@ -389,6 +376,8 @@ def run(parsed: Parsed, *, input_shape: Any = None, batch: Any = 1, dtype: str =
     )
     if ctx.rf_cut:
         notes += (TRANSPOSED_RF_NOTE.format(path=ctx.rf_cut),)
+    elif any(r["type"].startswith("convtranspose") and r["receptive_field"] is not None for r in ctx.rows if not r["block"]):
+        notes += (FRACTIONAL_JUMP_NOTE,)
     domain = tuple(ctx.residues[k].text() for k in sorted(ctx.residues)) + tuple(ctx.domain)
     if domain:
         notes += (f"valid for {' and '.join(domain)}: only there do the sizes joined agree ({'; '.join(ctx.joins)}); PyTorch refuses other inputs",)

@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import sizes
 from ..errors import ConvcalcError, ShapeError
+from . import receptive
 from .reading import NetworkError, Parsed, read_path
 from .running import _Ctx, _State, _count_layers, _run, _input_shape
 
@@ -111,7 +112,7 @@ def _trace(parsed: Parsed, shape: tuple) -> list:
     _count_layers(parsed.items, ctx)
     spatial = len(shape) - 1
     try:
-        _run(parsed.items, _State(tuple(shape), tuple((1, 1) for _ in range(spatial)) if spatial else None), ctx, 0)
+        _run(parsed.items, _State(tuple(shape), receptive.start(spatial) if spatial else None), ctx, 0)
     except RecursionError:
         raise NetworkError(f"{parsed.label}: nested too deeply to evaluate; refused") from None
     return ctx.trace
