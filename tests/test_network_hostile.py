@@ -207,3 +207,13 @@ def test_the_limits_leave_real_networks_alone(tmp_path):
     assert evaluate(p).output_shape == (3, 8, 8)
     p.write_text(_laughs(3))  # 1000 relus through aliases is fine
     assert evaluate(p).total["layers"] == 1000
+
+
+def test_solve_net_refuses_hostile_paths_too(tmp_path, capsys):
+    from convcalc.network import solve_network
+
+    for make, message in ((_fifo, "not a regular file"), (_dir, "is a directory"), (_binary, "NUL|not UTF-8")):
+        p = make(tmp_path)
+        _check(lambda: solve_network(p, (4, 8, 8)), tmp_path, message)
+        assert main(["solve", "net", str(p), "--target", "4,8,8"]) == 2
+        assert capsys.readouterr().err.count("\n") == 1

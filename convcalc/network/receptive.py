@@ -18,8 +18,8 @@ offsets): size + (k - 1)*jump, jump*stride; a transposed convolution there ends 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from .. import sizes
 
@@ -27,8 +27,7 @@ from .. import sizes
 MAX_PERIOD = 4096
 
 
-@dataclass(frozen=True)
-class PA:
+class PA(NamedTuple):
     """A periodic-affine map of integers: f(o) = table[o % P] + (o // P) * Q."""
 
     P: int
@@ -41,6 +40,8 @@ class PA:
 
     def after(self, g: "PA") -> "PA | None":
         """f(g(o))."""
+        if self.P == 1 and g.P == 1:  # both affine: the common case, kept cheap
+            return PA(1, self.Q * g.Q, (self.table[0] + self.Q * g.table[0],))
         m = self.P // math.gcd(self.P, g.Q) if g.Q else 1
         period = g.P * m
         if period > MAX_PERIOD:
@@ -59,40 +60,44 @@ def _combine(fs: list, pick) -> "PA | None":
     return PA(period, q, tuple(pick(f(o) for f in fs) for o in range(period)))
 
 
-@dataclass(frozen=True)
-class Span:
-    """The input positions [lo(o), hi(o)] one output position o depends on."""
+class Span(NamedTuple):
+    """The input positions [lo(o), hi(o)] one output position o depends on, and the largest
+    number of them (the receptive field)."""
 
     lo: PA
     hi: PA
-
-    def size(self) -> int:
-        period = math.lcm(self.lo.P, self.hi.P)
-        return max(self.hi(o) - self.lo(o) + 1 for o in range(period))
+    size: int
 
     def jump(self) -> int | None:
         q, r = divmod(self.lo.Q, self.lo.P)
         return q if r == 0 else None
 
 
+def span(lo: PA, hi: PA) -> Span:
+    if lo.P == 1 and hi.P == 1:
+        return Span(lo, hi, hi.table[0] - lo.table[0] + 1)
+    period = math.lcm(lo.P, hi.P)
+    return Span(lo, hi, max(hi(o) - lo(o) + 1 for o in range(period)))
+
+
 def start(spatial: int) -> tuple:
     one = PA(1, 1, (0,))
-    return tuple(Span(one, one) for _ in range(spatial))
+    return tuple(span(one, one) for _ in range(spatial))
 
 
 def _classic(dim: Any) -> tuple | None:
     """A dimension as (size, jump) for the symbolic recursion; None when that cannot describe it."""
     if isinstance(dim, Span):
         if dim.lo.P == 1 and dim.hi.P == 1:
-            return (dim.size(), dim.jump())
+            return (dim.size, dim.jump())
         return None
     return dim
 
 
-def _windows(layer: Any) -> list | None:
+@lru_cache(maxsize=1024)
+def _windows(layer: Any) -> tuple | None:
     """Per dimension (k, s, left padding, dilation, transposed) when they are all numbers."""
-    name = type(layer).__mro__
-    kinds = {c.__name__ for c in name}
+    kinds = {c.__name__ for c in type(layer).__mro__}
     try:
         if "_ConvTransposeNd" in kinds:
             rows = [(k, s, p, d, True) for k, s, p, d in zip(layer.kernel_size, layer.stride, layer.padding, layer.dilation)]
@@ -108,7 +113,7 @@ def _windows(layer: Any) -> list | None:
         return None
     if not all(sizes.is_int(v) for r in rows for v in r[:4]):
         return None
-    return rows
+    return tuple(rows)
 
 
 def _transposed(k: int, s: int, p: int, d: int) -> tuple | None:
@@ -128,13 +133,15 @@ def through(rf: tuple | None, layer: Any) -> tuple | None:
     """The field after a layer; None once the spatial chain ends (or cannot be described)."""
     if rf is None:
         return None
-    steps = layer.window_steps() if hasattr(layer, "window_steps") else None
-    if steps == "keep":
-        return rf
     windows = _windows(layer)
-    if windows is not None and len(windows) == len(rf) and all(isinstance(d, Span) for d in rf):
+    if windows is not None and len(windows) == len(rf) and all(type(d) is Span for d in rf):
         out = []
         for dim, (k, s, p, d, transposed) in zip(rf, windows):
+            lo, hi = dim.lo, dim.hi
+            if not transposed and lo.P == 1 and hi.P == 1:  # affine stays affine: the common case
+                a, b = lo.table[0] - p * lo.Q, hi.table[0] + (d * (k - 1) - p) * hi.Q
+                out.append(Span(PA(1, lo.Q * s, (a,)), PA(1, hi.Q * s, (b,)), b - a + 1))
+                continue
             if transposed:
                 maps = _transposed(k, s, p, d)
                 if maps is None:
@@ -144,8 +151,11 @@ def through(rf: tuple | None, layer: Any) -> tuple | None:
                 lo, hi = dim.lo.after(PA(1, s, (-p,))), dim.hi.after(PA(1, s, (-p + d * (k - 1),)))
             if lo is None or hi is None:
                 return None
-            out.append(Span(lo, hi))
+            out.append(span(lo, hi))
         return tuple(out)
+    steps = layer.window_steps() if hasattr(layer, "window_steps") else None
+    if steps == "keep":
+        return rf
     if steps is None or len(steps) != len(rf):
         return None
     classic = [_classic(d) for d in rf]
@@ -165,7 +175,7 @@ def merge(fields: list) -> tuple | None:
             hi = _combine([d.hi for d in dims], max)
             if lo is None or hi is None:
                 return None
-            out.append(Span(lo, hi))
+            out.append(span(lo, hi))
             continue
         classic = [_classic(d) for d in dims]
         if None in classic:
@@ -178,6 +188,6 @@ def sizes_and_jumps(rf: tuple | None) -> tuple:
     """([size per dimension], [jump per dimension]) for a row; (None, None) without a field."""
     if rf is None:
         return None, None
-    got = [(d.size(), d.jump()) if isinstance(d, Span) else d for d in rf]
+    got = [(d.size, d.jump()) if isinstance(d, Span) else d for d in rf]
     jumps = [j for _, j in got]
     return [r for r, _ in got], (None if None in jumps else jumps)
