@@ -8,7 +8,7 @@ Layer classes are imported on first use (``from convcalc import Conv2d`` works a
 command line loads only the layer family it needs; so is the network API:
 
     >>> from convcalc import Network
-    >>> Network.from_yaml("input: 3,32,32\nlayers: [{conv2d: {out_channels: 8, kernel_size: 3}}]\n").report().output_shape
+    >>> Network.from_yaml("input: 3,32,32\\nlayers: [{conv2d: {out_channels: 8, kernel_size: 3}}]\\n").report().output_shape
     (8, 30, 30)
 """
 

@@ -138,3 +138,12 @@ def test_any_text_gives_a_report_or_a_convcalc_error(text):
         Network.from_yaml("layers:\n" + text).report("3,8,8")
     except ConvcalcError as e:
         assert "\n" not in str(e)
+
+
+def test_docstring_examples():
+    import doctest
+
+    import convcalc.network
+
+    assert doctest.testmod(convcalc.network).failed == 0
+    assert doctest.testmod(convcalc).failed == 0
