@@ -5,7 +5,11 @@
     118013952
 
 Layer classes are imported on first use (``from convcalc import Conv2d`` works as usual), so the
-command line loads only the layer family it needs.
+command line loads only the layer family it needs; so is the network API:
+
+    >>> from convcalc import Network
+    >>> Network.from_yaml("input: 3,32,32\\nlayers: [{conv2d: {out_channels: 8, kernel_size: 3}}]\\n").report().output_shape
+    (8, 30, 30)
 """
 
 from .errors import ConfigError, ConvcalcError, ExpressionError, ShapeError
@@ -19,14 +23,22 @@ __version__ = "0.1.0"
 _CLASSES = {where.split(":")[1]: name for name, where in _WHERE.items()}
 
 
+#: the network API, imported on first use too (YAML is loaded only for networks)
+_NETWORK = ("Network", "NetworkReport", "NetworkError")
+
+
 def __getattr__(attr: str):
     if attr in _CLASSES:
         return LAYERS[_CLASSES[attr]]
+    if attr in _NETWORK:
+        from . import network
+
+        return getattr(network, attr)
     raise AttributeError(f"module 'convcalc' has no attribute {attr!r}")
 
 
 __all__ = [
     "ConfigError", "ConvcalcError", "ExpressionError", "ShapeError",
-    "LAYERS", "LayerReport", "Quantity", "parse_expr", "parse_shape",
+    "LAYERS", "LayerReport", "Quantity", "parse_expr", "parse_shape", *_NETWORK,
     *_CLASSES,
 ]  # fmt: skip
