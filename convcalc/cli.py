@@ -274,7 +274,7 @@ def _solve_parameters(cls: type[Layer]) -> list[inspect.Parameter]:
 
 
 def _run_solve(cls: type[Layer], values: dict) -> None:
-    from .solve import solve_input, solve_params
+    from .solve import probe_layer, solvable, solve_input, solve_params, tied_to
 
     try:
         if not hasattr(cls, "size_maps"):
@@ -288,6 +288,7 @@ def _run_solve(cls: type[Layer], values: dict) -> None:
         fmt = _choose_format(values.pop("format"), output)
         in_channels = values.pop("in_channels", None)
         options = {k: v for k, v in values.items() if v is not None}
+        unknown = tuple(n.strip().replace("-", "_") for n in names.split(",") if n.strip()) if names else ()
         fields = {f.name for f in dataclasses.fields(cls)}
         if "out_channels" in fields and "out_channels" not in options:
             options["out_channels"] = target[0]
@@ -299,13 +300,17 @@ def _run_solve(cls: type[Layer], values: dict) -> None:
             probe = (_parse("in_channels", parse_expr, in_channels),)
         else:
             probe = (target[0],)  # the channels pass through
-        layer = cls.build(probe, options)
-        if names:
+        for opt in cls.OPTIONS:
+            if opt.required and opt.role == "arg" and opt.name not in options and opt.name not in unknown:
+                hint = f" (or solve for it: --for {opt.flag[2:]})" if opt.name in solvable(cls) else ""
+                raise ConvcalcError(f"missing: give {opt.flag}{hint}", option=opt.name)
+        if unknown:
             if shape is None:
                 raise ConvcalcError("solving for a parameter needs the input shape", option="input")
-            unknown = tuple(n.strip().replace("-", "_") for n in names.split(",") if n.strip())
-            report = solve_params(layer, shape, target, unknown)
+            layer = probe_layer(cls, probe, options, unknown)
+            report = solve_params(layer, shape, target, unknown, tied=tied_to(cls, options, unknown))
         else:
+            layer = cls.build(probe, options)
             report = solve_input(layer, target, probe[0], explain=explain)
         _emit(fmt, report, output)
     except ConvcalcError as e:
