@@ -8,6 +8,7 @@ report, renders it and writes it; every ConvcalcError becomes one line on stderr
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import os
 import sys
@@ -22,6 +23,7 @@ except ImportError:  # pragma: no cover - Typer on a separate click
     from click.exceptions import ClickException
 
 from .errors import ConvcalcError
+from .output import StdoutError, discard_stdout, flush_stdout, say, write_output, write_stdout
 from .expr import parse_expr, parse_shape
 from .layers.base import Layer, Opt
 from .layers.registry import LAYERS
@@ -61,6 +63,30 @@ def _error_line(command: str, err: ConvcalcError) -> str:
     where = _flag(err.option) if err.option else None
     parts = [f"convcalc {command}"] + ([where] if where else []) + [err.message]
     return ": ".join(parts)
+
+
+class _Escape(Exception):
+    """Carries an exception out of a command past click's own handlers (which would turn
+    Ctrl-C into a silent 130 and a broken pipe into exit 1) to main()."""
+
+    def __init__(self, original: BaseException):
+        super().__init__(repr(original))
+        self.original = original
+
+
+def _escaping(fn):
+    """A command body whose failures other than its own exit reach main() unchanged."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, ClickException):
+            raise
+        except (KeyboardInterrupt, Exception) as e:  # noqa: B902 - handed on, not swallowed
+            raise _Escape(e) from None
+
+    return wrapper
 
 
 def _parameter(opt: Opt) -> inspect.Parameter:
@@ -112,41 +138,18 @@ def _choose_format(fmt: Optional[Format], output: Optional[Path]) -> Format:
     return EXTENSIONS[ext]
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write the whole text to path or nothing: a temporary file beside it, then a rename."""
-    import tempfile
-
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise ConvcalcError(f"folder {str(parent)!r} does not exist", option="output")
-    if path.is_dir():
-        raise ConvcalcError(f"{str(path)!r} is a folder", option="output")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:
-        raise ConvcalcError(f"cannot write in {str(parent)!r}: {e.strerror}", option="output") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise ConvcalcError(f"cannot write {str(path)!r}: {e.strerror}", option="output") from None
-
-
 def _emit(fmt: Format, report: Any, output: Optional[Path], human: bool = False) -> None:
     """The report to stdout (colour on a terminal) or, whole or not at all, to the output file."""
     if output is None:
-        sys.stdout.write(render(fmt, report, human=human, color=fmt is Format.table and _use_color(), width=_width()))
+        if sys.stdout is None:  # started with standard output closed
+            raise StdoutError(None)
+        write_stdout(render(fmt, report, human=human, color=fmt is Format.table and _use_color(), width=_width()))
     else:
-        write_atomically(output, render(fmt, report, human=human, color=False, width=120))
+        write_output(output, render(fmt, report, human=human, color=False, width=120))
 
 
 def _use_color() -> bool:
-    return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+    return sys.stdout is not None and sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
 def _run_layer(cls: type[Layer], values: dict) -> None:
@@ -198,21 +201,30 @@ def _run_layer(cls: type[Layer], values: dict) -> None:
             report = layer.report(shape, batch=batch, dtype=dtype)
         _emit(fmt, report, output, human)
     except ConvcalcError as e:
-        typer.echo(_error_line(cls.NAME, e), err=True)
+        say(_error_line(cls.NAME, e))
         raise typer.Exit(2) from None
 
 
+#: the narrowest width a table is laid out for
+MIN_WIDTH = 20
+
+
 def _width() -> int:
-    """The terminal's width when printing to one (60 to 160 columns), else 120."""
-    if not sys.stdout.isatty():
+    """The width to lay tables out for: COLUMNS when set to a whole number (as the shell and
+    `COLUMNS=80 convcalc ...` set it), else the terminal's width when printing to one, else 120."""
+    text = os.environ.get("COLUMNS", "").strip()
+    if text.isdigit() and int(text) > 0:
+        return max(MIN_WIDTH, int(text))
+    if sys.stdout is None or not sys.stdout.isatty():
         return 120
     try:
-        return max(60, min(os.get_terminal_size(sys.stdout.fileno()).columns, 160))
+        return max(MIN_WIDTH, os.get_terminal_size(sys.stdout.fileno()).columns)
     except (OSError, ValueError):
         return 120
 
 
 def _make_command(cls: type[Layer]):
+    @_escaping
     def command(**values: Any) -> None:
         _run_layer(cls, values)
 
@@ -234,6 +246,7 @@ app.add_typer(solve_app, name="solve")
     help="The input sizes a network file's spatial part maps to --target (pulled back layer by layer).",
     epilog="Example: convcalc solve net examples/resnet50.yaml --target 2048,7,7",
 )
+@_escaping
 def solve_net(
     file: Path = typer.Argument(..., help="The network file (YAML)."),
     target: str = typer.Option(..., "--target", "-t", help="The output of the last spatial layer, e.g. 2048,7,7 or 2048,n,n."),
@@ -252,7 +265,7 @@ def solve_net(
         report = solve_network(file, shape, input_channels=channels)
         _emit(fmt, report, output)
     except ConvcalcError as e:
-        typer.echo(_error_line("solve net", e), err=True)
+        say(_error_line("solve net", e))
         raise typer.Exit(2) from None
 
 
@@ -314,11 +327,12 @@ def _run_solve(cls: type[Layer], values: dict) -> None:
             report = solve_input(layer, target, probe[0], explain=explain)
         _emit(fmt, report, output)
     except ConvcalcError as e:
-        typer.echo(_error_line(f"solve {cls.NAME}", e), err=True)
+        say(_error_line(f"solve {cls.NAME}", e))
         raise typer.Exit(2) from None
 
 
 def _make_solve_command(cls: type[Layer]):
+    @_escaping
     def command(**values: Any) -> None:
         _run_solve(cls, values)
 
@@ -332,6 +346,7 @@ def _make_solve_command(cls: type[Layer]):
     help="A whole network from a YAML file: a row per layer and block, the totals, receptive field and depth.",
     epilog="Example: convcalc net examples/resnet50.yaml --input 3,H,W --depth 1",
 )
+@_escaping
 def net(
     file: Path = typer.Argument(..., help="The network file (YAML)."),
     input: Optional[str] = typer.Option(None, "--input", "-i", help="Input shape; overrides the file's (symbols allowed)."),
@@ -355,7 +370,7 @@ def net(
         report = evaluate(file, input_shape=input, batch=batch_value, dtype=dtype, depth=depth, by_op=by_op)
         _emit(fmt, report, output, human)
     except ConvcalcError as e:
-        typer.echo(_error_line("net", e), err=True)
+        say(_error_line("net", e))
         raise typer.Exit(2) from None
 
 
@@ -404,28 +419,70 @@ def _solve_example(cls: type[Layer]) -> str:
     return examples.get(cls.NAME, f"convcalc solve {cls.NAME} --target ... (the layer's options)")
 
 
+def _label(args: list[str]) -> str:
+    """`convcalc COMMAND` for the command the arguments name (as far as they name one)."""
+    words = [a for a in args[:2]]
+    if words and (words[0] in LAYERS or words[0] == "net"):
+        return f"convcalc {words[0]}"
+    if words and words[0] == "solve":
+        if len(words) > 1 and (words[1] in LAYERS or words[1] == "net"):
+            return f"convcalc solve {words[1]}"
+        return "convcalc solve"
+    return "convcalc"
+
+
+#: exit statuses: bad input 2, internal error 70 (EX_SOFTWARE), SIGINT 128 + 2, SIGPIPE 128 + 13
+EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 2, 70, 130, 141
+
+
 def main(argv: Optional[list[str]] = None) -> int:
-    """Run the CLI; returns the exit status (0, or 2 for bad input)."""
+    """Run the CLI; returns the exit status: 0; 2 for bad input or an output that cannot be
+    written; 130 when interrupted; 141 (silently) when the reader of a pipe has gone; 70 for an
+    internal error (a bug)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
         args = ["--help"]
-    _ensure_commands(args)
-    command = typer.main.get_command(app)
+    label = _label(args)
     try:
-        rv = command.main(args=args, prog_name="convcalc", standalone_mode=False)
+        try:
+            _ensure_commands(args)
+            command = typer.main.get_command(app)
+            rv = command.main(args=args, prog_name="convcalc", standalone_mode=False)
+            flush_stdout()
+        except _Escape as e:
+            raise e.original from None
     except ClickException as e:
-        sub = f" {args[0]}" if args and args[0] in LAYERS else ""
-        if args and args[0] == "solve":
-            sub = f" solve {args[1]}" if len(args) > 1 and args[1] in LAYERS else " solve"
         message = " ".join(e.format_message().split())
-        sys.stderr.write(f"convcalc{sub}: {message}\n")
-        return 2
-    except typer.Abort:
-        sys.stderr.write("convcalc: aborted\n")
+        say(f"{label}: {message}")
+        return EXIT_USAGE
+    except typer.Abort:  # end of input at a prompt (convcalc has none)
+        say(f"{label}: aborted")
         return 1
+    except KeyboardInterrupt:
+        say(f"{label}: interrupted")
+        return EXIT_INTERRUPTED
+    except StdoutError as e:
+        discard_stdout()
+        if e.broken_pipe:
+            return EXIT_BROKEN_PIPE
+        say(f"{label}: {e.reason}")
+        return EXIT_USAGE
+    except Exception as e:  # the last resort: a bug, told in one line
+        say(f"{label}: internal error: {type(e).__name__}: {e} (a bug in convcalc; please report it with this command line)")
+        return EXIT_INTERNAL
+    if rv == EXIT_INTERRUPTED:  # click's own handling of Ctrl-C while parsing
+        say(f"{label}: interrupted")
     return rv if isinstance(rv, int) else 0
 
 
-def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+def run(argv: Optional[list[str]] = None) -> None:
+    """Console-script entry point: main(), then leave at once (the output is flushed; tearing
+    the interpreter down would only spend time collecting garbage)."""
+    code = main(argv)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
