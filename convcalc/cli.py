@@ -22,19 +22,27 @@ try:  # recent Typer vendors click
 except ImportError:  # pragma: no cover - Typer on a separate click
     from click.exceptions import ClickException
 
+from . import __version__
+from .cli_support import (
+    METAVAR_LEGEND, NETWORKS, REQUIRED, SOLVING, choose_format, error_line, group, input_marker, label, layer_query, metavar, panel_order,
+    parse_option, solve_example, solve_query, unknown_command,
+)
 from .errors import ConvcalcError
 from .output import StdoutError, discard_stdout, flush_stdout, say, write_output, write_stdout
 from .expr import parse_expr, parse_shape
 from .layers.base import Layer, Opt
 from .layers.registry import LAYERS
-from .render import EXTENSIONS, Format, render
+from .render import Format, render
 from .report import DTYPE_BYTES
 
+_CONTEXT = {"help_option_names": ["-h", "--help"]}
+
 app = typer.Typer(
-    add_completion=False,
     no_args_is_help=True,
+    context_settings=_CONTEXT,
     help="convcalc: shapes, parameters, mults/adds, MACs, FLOPs and memory of neural-network layers, "
     "numeric or symbolic (--input 3,H,W).",
+    epilog=METAVAR_LEGEND,
 )
 
 _COMMON_HELP = {
@@ -49,8 +57,16 @@ _COMMON_HELP = {
 }
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        write_stdout(f"convcalc {__version__}\n")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(False, "--version", "-V", is_eager=True, callback=_show_version, help="Show the version and exit."),
+) -> None:
     """convcalc: shapes, parameters, mults/adds, MACs, FLOPs and memory of neural-network layers,
     numeric or symbolic (--input 3,H,W). Run `convcalc LAYER --help` for a layer's options."""
 
@@ -59,10 +75,7 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _error_line(command: str, err: ConvcalcError) -> str:
-    where = _flag(err.option) if err.option else None
-    parts = [f"convcalc {command}"] + ([where] if where else []) + [err.message]
-    return ": ".join(parts)
+_error_line = error_line
 
 
 class _Escape(Exception):
@@ -89,24 +102,28 @@ def _escaping(fn):
     return wrapper
 
 
-def _parameter(opt: Opt) -> inspect.Parameter:
+def _parameter(opt: Opt, marker: str | None = None) -> inspect.Parameter:
+    """The Typer option of a layer's option spec; marker: the required-marker (default: from the spec)."""
     help_text = opt.help + (f" One of: {', '.join(opt.choices)}." if opt.choices else "")
     if opt.kind == "flag":
         default = typer.Option(opt.default, f"{opt.flag}/--no-{opt.flag[2:]}", help=help_text)
         annotation: Any = bool
     else:
-        # required options are checked by _run_layer, so that --explain can stand symbols in for them
-        default = typer.Option(opt.default, opt.flag, help=help_text + (" Required." if opt.required else ""), show_default=opt.default is not None)
+        # required options are checked by _run_layer, so that --explain can stand symbols in for
+        # them; the help text marks them instead
+        marker = (REQUIRED if opt.required else "") if marker is None else marker
+        default = typer.Option(opt.default, opt.flag, help=help_text + marker, show_default=opt.default is not None, metavar=metavar(opt))
         annotation = Optional[str]
     return inspect.Parameter(opt.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
 
-def _common_parameters() -> list[inspect.Parameter]:
+def _common_parameters(input_marker: str = "") -> list[inspect.Parameter]:
     kw = inspect.Parameter.KEYWORD_ONLY
     return [
-        inspect.Parameter("input", kw, annotation=Optional[str], default=typer.Option(None, "--input", "-i", help=_COMMON_HELP["input"])),
-        inspect.Parameter("batch", kw, annotation=str, default=typer.Option("1", "--batch", "-b", help=_COMMON_HELP["batch"])),
-        inspect.Parameter("dtype", kw, annotation=str, default=typer.Option("float32", "--dtype", help=_COMMON_HELP["dtype"])),
+        inspect.Parameter("input", kw, annotation=Optional[str],
+                          default=typer.Option(None, "--input", "-i", help=_COMMON_HELP["input"] + input_marker, metavar="SHAPE")),
+        inspect.Parameter("batch", kw, annotation=str, default=typer.Option("1", "--batch", "-b", help=_COMMON_HELP["batch"], metavar="EXPR")),
+        inspect.Parameter("dtype", kw, annotation=str, default=typer.Option("float32", "--dtype", help=_COMMON_HELP["dtype"], metavar="DTYPE")),
         inspect.Parameter(
             "format", kw, annotation=Optional[Format], default=typer.Option(None, "--format", "-f", help=_COMMON_HELP["format"])
         ),
@@ -114,28 +131,6 @@ def _common_parameters() -> list[inspect.Parameter]:
         inspect.Parameter("human", kw, annotation=bool, default=typer.Option(False, "--human", "-H", help=_COMMON_HELP["human"])),
         inspect.Parameter("explain", kw, annotation=bool, default=typer.Option(False, "--explain", "-e", help=_COMMON_HELP["explain"])),
     ]
-
-
-def _parse(option: str, parse: Any, text: str) -> Any:
-    """A parsed option value; its errors name the option."""
-    try:
-        return parse(text)
-    except ConvcalcError as e:
-        raise e.with_context(option=option) from None
-
-
-def _choose_format(fmt: Optional[Format], output: Optional[Path]) -> Format:
-    if fmt is not None:
-        return fmt
-    if output is None:
-        return Format.table
-    ext = output.suffix.lower()
-    if ext not in EXTENSIONS:
-        raise ConvcalcError(
-            f"cannot tell the format from the extension {ext or '(none)'!r}; use --format or one of {', '.join(EXTENSIONS)}",
-            option="output",
-        )
-    return EXTENSIONS[ext]
 
 
 def _emit(fmt: Format, report: Any, output: Optional[Path], human: bool = False) -> None:
@@ -150,59 +145,6 @@ def _emit(fmt: Format, report: Any, output: Optional[Path], human: bool = False)
 
 def _use_color() -> bool:
     return sys.stdout is not None and sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
-
-
-def _run_layer(cls: type[Layer], values: dict) -> None:
-    try:
-        explain = values.pop("explain", False)
-        described_by = [o.name for o in cls.OPTIONS if o.role == "input"]
-        sheet = explain and values.get("input") is None and not any(values.get(n) is not None for n in described_by)
-        for opt in cls.OPTIONS:
-            if opt.required and values.get(opt.name) is None:
-                if not explain:
-                    raise ConvcalcError(f"missing: give {opt.flag}", option=opt.name)
-                from .explain import FIELD_SYMBOLS
-
-                values[opt.name] = FIELD_SYMBOLS.get(opt.name, opt.name)
-        if explain and values.get("input") is None:
-            described = [o.name for o in cls.OPTIONS if o.role == "input"]
-            if described:
-                from .explain import FIELD_SYMBOLS
-
-                for name in described + ["input_size"]:
-                    if name in {o.name for o in cls.OPTIONS} and values.get(name) is None:
-                        values[name] = FIELD_SYMBOLS.get(name, name)
-            else:
-                from .explain import default_input
-
-                values["input"] = default_input(cls)
-        text = values.pop("input")
-        if text is not None:
-            shape = _parse("input", parse_shape, text)
-        else:
-            described = {k: v for k, v in values.items() if v is not None and k in {o.name for o in cls.OPTIONS}}
-            shape = cls.input_from_options(cls.parse_options(described))
-            if shape is None:
-                described_by = [o.flag for o in cls.OPTIONS if o.role == "input"]
-                hint = f", or {' and '.join(described_by + ['--input-size'])}" if described_by else ""
-                raise ConvcalcError(f"missing: give --input {cls.INPUT}{hint}", option="input")
-        batch = _parse("batch", parse_expr, values.pop("batch"))
-        dtype = values.pop("dtype")
-        output: Optional[Path] = values.pop("output")
-        fmt = _choose_format(values.pop("format"), output)
-        human = values.pop("human")
-        options = {k: v for k, v in values.items() if v is not None}
-        layer = cls.build(shape, options)
-        if explain:
-            from .explain import explain_layer
-
-            report = explain_layer(layer, shape, batch=batch, dtype=dtype, sheet=sheet)
-        else:
-            report = layer.report(shape, batch=batch, dtype=dtype)
-        _emit(fmt, report, output, human)
-    except ConvcalcError as e:
-        say(_error_line(cls.NAME, e))
-        raise typer.Exit(2) from None
 
 
 #: the narrowest width a table is laid out for
@@ -223,12 +165,22 @@ def _width() -> int:
         return 120
 
 
+def _run_layer(cls: type[Layer], values: dict) -> None:
+    try:
+        report, fmt, output, human = layer_query(cls, values)
+        _emit(fmt, report, output, human)
+    except ConvcalcError as e:
+        say(_error_line(cls.NAME, e))
+        raise typer.Exit(2) from None
+
+
 def _make_command(cls: type[Layer]):
     @_escaping
     def command(**values: Any) -> None:
         _run_layer(cls, values)
 
-    command.__signature__ = inspect.Signature([_common_parameters()[0]] + [_parameter(o) for o in cls.OPTIONS] + _common_parameters()[1:])  # type: ignore[attr-defined]
+    common = _common_parameters(input_marker(cls))
+    command.__signature__ = inspect.Signature([common[0]] + [_parameter(o) for o in cls.OPTIONS] + common[1:])  # type: ignore[attr-defined]
     command.__name__ = cls.NAME
     command.__doc__ = f"{cls.SUMMARY}\n\nInput: {cls.INPUT} (batch excluded)."
     return command
@@ -236,9 +188,10 @@ def _make_command(cls: type[Layer]):
 
 solve_app = typer.Typer(
     no_args_is_help=True,
+    context_settings=_CONTEXT,
     help="Solve backwards: the input sizes, or the values of a layer parameter (--for), that give --target.",
 )
-app.add_typer(solve_app, name="solve")
+app.add_typer(solve_app, name="solve", rich_help_panel=SOLVING)
 
 
 @solve_app.command(
@@ -248,20 +201,20 @@ app.add_typer(solve_app, name="solve")
 )
 @_escaping
 def solve_net(
-    file: Path = typer.Argument(..., help="The network file (YAML)."),
-    target: str = typer.Option(..., "--target", "-t", help="The output of the last spatial layer, e.g. 2048,7,7 or 2048,n,n."),
-    in_channels: Optional[str] = typer.Option(None, "--in-channels", help="Input channels (default: the file's input)."),
+    file: Path = typer.Argument(..., help="The network file (YAML).", metavar="FILE"),
+    target: str = typer.Option(..., "--target", "-t", help="The output of the last spatial layer, e.g. 2048,7,7 or 2048,n,n.", metavar="SHAPE"),
+    in_channels: Optional[str] = typer.Option(None, "--in-channels", help="Input channels (default: the file's input).", metavar="EXPR"),
     format: Optional[Format] = typer.Option(None, "--format", "-f", help=_COMMON_HELP["format"]),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help=_COMMON_HELP["output"]),
 ) -> None:
     from .network import solve_network
 
     try:
-        fmt = _choose_format(format, output)
-        shape = _parse("target", parse_shape, target)
+        fmt = choose_format(format, output)
+        shape = parse_option("target", parse_shape, target)
         channels = None
         if in_channels is not None:
-            channels = _parse("in_channels", parse_expr, in_channels)
+            channels = parse_option("in_channels", parse_expr, in_channels)
         report = solve_network(file, shape, input_channels=channels)
         _emit(fmt, report, output)
     except ConvcalcError as e:
@@ -270,61 +223,33 @@ def solve_net(
 
 
 def _solve_parameters(cls: type[Layer]) -> list[inspect.Parameter]:
+    from .solve import solvable
+
     kw = inspect.Parameter.KEYWORD_ONLY
     common = _common_parameters()
     params = [
-        inspect.Parameter("target", kw, annotation=str, default=typer.Option(..., "--target", "-t", help="The output shape to reach, e.g. 64,112,112 or 64,n,n.")),
-        inspect.Parameter("input", kw, annotation=Optional[str], default=typer.Option(None, "--input", "-i", help="The input shape, to solve for a parameter (with --for).")),
-        inspect.Parameter("for_", kw, annotation=Optional[str], default=typer.Option(None, "--for", help="Parameter(s) to solve for: padding, kernel-size, stride, dilation, output-padding; one or two, comma-separated.")),
+        inspect.Parameter("target", kw, annotation=str, default=typer.Option(..., "--target", "-t", help="The output shape to reach, e.g. 64,112,112 or 64,n,n.", metavar="SHAPE")),
+        inspect.Parameter("input", kw, annotation=Optional[str],
+                          default=typer.Option(None, "--input", "-i", help="The input shape, to solve for a parameter (with --for).", metavar="SHAPE")),
+        inspect.Parameter("for_", kw, annotation=Optional[str], default=typer.Option(
+            None, "--for", metavar="PARAM[,PARAM]",
+            help=f"Parameter(s) to solve for: {', '.join(_flag(n)[2:] for n in solvable(cls)) or 'none here'}; one or two, comma-separated.")),
         inspect.Parameter("explain", kw, annotation=bool, default=typer.Option(False, "--explain", "-e", help="Show the inequalities the floor gives, step by step.")),
     ]
     if "in_channels" in {f.name for f in dataclasses.fields(cls)}:
-        params.append(inspect.Parameter("in_channels", kw, annotation=Optional[str], default=typer.Option(None, "--in-channels", help="Input channels (or give --input).")))
+        params.append(inspect.Parameter("in_channels", kw, annotation=Optional[str], default=typer.Option(None, "--in-channels", help="Input channels (or give --input).", metavar="EXPR")))
     for opt in cls.OPTIONS:
         if opt.role == "arg":
-            params.append(_parameter(dataclasses.replace(opt, required=False, default=None if opt.kind != "flag" else opt.default)))
+            marker = ""  # out_channels defaults to the target's channels
+            if opt.required and opt.name != "out_channels":
+                marker = " \\[required unless --for names it]" if opt.name in solvable(cls) else REQUIRED
+            params.append(_parameter(dataclasses.replace(opt, required=False, default=None if opt.kind != "flag" else opt.default), marker))
     return params + [p for p in common if p.name in ("format", "output")]
 
 
 def _run_solve(cls: type[Layer], values: dict) -> None:
-    from .solve import probe_layer, solvable, solve_input, solve_params, tied_to
-
     try:
-        if not hasattr(cls, "size_maps"):
-            raise ConvcalcError(f"{cls.NAME} has no inverse: its output size is not a size map of its input")
-        target = _parse("target", parse_shape, values.pop("target"))
-        text = values.pop("input")
-        shape = _parse("input", parse_shape, text) if text is not None else None
-        names = values.pop("for_")
-        explain = values.pop("explain", False)
-        output: Optional[Path] = values.pop("output")
-        fmt = _choose_format(values.pop("format"), output)
-        in_channels = values.pop("in_channels", None)
-        options = {k: v for k, v in values.items() if v is not None}
-        unknown = tuple(n.strip().replace("-", "_") for n in names.split(",") if n.strip()) if names else ()
-        fields = {f.name for f in dataclasses.fields(cls)}
-        if "out_channels" in fields and "out_channels" not in options:
-            options["out_channels"] = target[0]
-        if shape is not None:
-            probe = shape
-        elif "in_channels" in fields:
-            if in_channels is None:
-                raise ConvcalcError("give --in-channels or --input", option="in_channels")
-            probe = (_parse("in_channels", parse_expr, in_channels),)
-        else:
-            probe = (target[0],)  # the channels pass through
-        for opt in cls.OPTIONS:
-            if opt.required and opt.role == "arg" and opt.name not in options and opt.name not in unknown:
-                hint = f" (or solve for it: --for {opt.flag[2:]})" if opt.name in solvable(cls) else ""
-                raise ConvcalcError(f"missing: give {opt.flag}{hint}", option=opt.name)
-        if unknown:
-            if shape is None:
-                raise ConvcalcError("solving for a parameter needs the input shape", option="input")
-            layer = probe_layer(cls, probe, options, unknown)
-            report = solve_params(layer, shape, target, unknown, tied=tied_to(cls, options, unknown))
-        else:
-            layer = cls.build(probe, options)
-            report = solve_input(layer, target, probe[0], explain=explain)
+        report, fmt, output = solve_query(cls, values)
         _emit(fmt, report, output)
     except ConvcalcError as e:
         say(_error_line(f"solve {cls.NAME}", e))
@@ -345,15 +270,16 @@ def _make_solve_command(cls: type[Layer]):
     "net",
     help="A whole network from a YAML file: a row per layer and block, the totals, receptive field and depth.",
     epilog="Example: convcalc net examples/resnet50.yaml --input 3,H,W --depth 1",
+    rich_help_panel=NETWORKS,
 )
 @_escaping
 def net(
-    file: Path = typer.Argument(..., help="The network file (YAML)."),
-    input: Optional[str] = typer.Option(None, "--input", "-i", help="Input shape; overrides the file's (symbols allowed)."),
+    file: Path = typer.Argument(..., help="The network file (YAML).", metavar="FILE"),
+    input: Optional[str] = typer.Option(None, "--input", "-i", help="Input shape; overrides the file's (symbols allowed).", metavar="SHAPE"),
     depth: Optional[int] = typer.Option(None, "--depth", "-d", help="Show rows down to this nesting depth (blocks below fold into one row)."),
     by_op: bool = typer.Option(False, "--by-op", help="Add the totals broken down by layer type."),
-    batch: str = typer.Option("1", "--batch", "-b", help=_COMMON_HELP["batch"]),
-    dtype: str = typer.Option("float32", "--dtype", help=_COMMON_HELP["dtype"]),
+    batch: str = typer.Option("1", "--batch", "-b", help=_COMMON_HELP["batch"], metavar="EXPR"),
+    dtype: str = typer.Option("float32", "--dtype", help=_COMMON_HELP["dtype"], metavar="DTYPE"),
     format: Optional[Format] = typer.Option(None, "--format", "-f", help=_COMMON_HELP["format"]),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help=_COMMON_HELP["output"]),
     human: bool = typer.Option(False, "--human", "-H", help=_COMMON_HELP["human"]),
@@ -361,8 +287,8 @@ def net(
     from .network import evaluate
 
     try:
-        fmt = _choose_format(format, output)
-        batch_value = _parse("batch", parse_expr, batch)
+        fmt = choose_format(format, output)
+        batch_value = parse_option("batch", parse_expr, batch)
         if dtype not in DTYPE_BYTES:
             raise ConvcalcError(f"{dtype!r} is not one of {', '.join(DTYPE_BYTES)}", option="dtype")
         if depth is not None and depth < 0:
@@ -377,7 +303,8 @@ def net(
 def _register(names) -> None:
     for name in names:
         cls = LAYERS[name]
-        app.command(name, help=f"{cls.SUMMARY} Input: {cls.INPUT} (batch excluded).", epilog=f"Example: {cls.EXAMPLE}")(
+        app.command(name, help=f"{cls.SUMMARY} Input: {cls.INPUT} (batch excluded).", epilog=f"Example: {cls.EXAMPLE}",
+                    rich_help_panel=group(name))(
             _make_command(cls)
         )
 
@@ -400,35 +327,14 @@ def _ensure_commands(args: list[str]) -> None:
             if f"solve {name}" not in _registered:
                 cls = LAYERS[name]
                 solve_app.command(name, help=f"Input sizes or a parameter of {name} for a target output.",
-                                  epilog=f"Example: {_solve_example(cls)}")(_make_solve_command(cls))
+                                  epilog=f"Example: {solve_example(cls)}")(_make_solve_command(cls))
                 _registered.add(f"solve {name}")
         return
     wanted = [first] if first in LAYERS else list(LAYERS)
     missing = [name for name in wanted if name not in _registered]
     _register(missing)
     _registered.update(missing)
-
-
-def _solve_example(cls: type[Layer]) -> str:
-    examples = {
-        "conv1d": "convcalc solve conv1d --target 1,16 --in-channels 7 --kernel-size 9 --stride 3 --padding 1",
-        "conv2d": "convcalc solve conv2d --input 3,224,224 --target 64,112,112 --kernel-size 7 --stride 2 --for padding",
-        "convtranspose2d": "convcalc solve convtranspose2d --input 64,16,16 --target 32,32,32 --kernel-size 4 --for stride,padding",
-        "maxpool2d": "convcalc solve maxpool2d --target 64,56,56 --kernel-size 3 --stride 2 --padding 1 --ceil-mode",
-    }
-    return examples.get(cls.NAME, f"convcalc solve {cls.NAME} --target ... (the layer's options)")
-
-
-def _label(args: list[str]) -> str:
-    """`convcalc COMMAND` for the command the arguments name (as far as they name one)."""
-    words = [a for a in args[:2]]
-    if words and (words[0] in LAYERS or words[0] == "net"):
-        return f"convcalc {words[0]}"
-    if words and words[0] == "solve":
-        if len(words) > 1 and (words[1] in LAYERS or words[1] == "net"):
-            return f"convcalc solve {words[1]}"
-        return "convcalc solve"
-    return "convcalc"
+    app.registered_commands.sort(key=lambda c: panel_order(c.name))  # the panels in a fixed order, Networks last
 
 
 #: exit statuses: bad input 2, internal error 70 (EX_SOFTWARE), SIGINT 128 + 2, SIGPIPE 128 + 13
@@ -442,9 +348,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
         args = ["--help"]
-    label = _label(args)
+    label_ = label(args)
     try:
         try:
+            unknown = unknown_command(args)
+            if unknown:
+                say(unknown)
+                return EXIT_USAGE
             _ensure_commands(args)
             command = typer.main.get_command(app)
             rv = command.main(args=args, prog_name="convcalc", standalone_mode=False)
@@ -453,25 +363,25 @@ def main(argv: Optional[list[str]] = None) -> int:
             raise e.original from None
     except ClickException as e:
         message = " ".join(e.format_message().split())
-        say(f"{label}: {message}")
+        say(f"{label_}: {message}")
         return EXIT_USAGE
     except typer.Abort:  # end of input at a prompt (convcalc has none)
-        say(f"{label}: aborted")
+        say(f"{label_}: aborted")
         return 1
     except KeyboardInterrupt:
-        say(f"{label}: interrupted")
+        say(f"{label_}: interrupted")
         return EXIT_INTERRUPTED
     except StdoutError as e:
         discard_stdout()
         if e.broken_pipe:
             return EXIT_BROKEN_PIPE
-        say(f"{label}: {e.reason}")
+        say(f"{label_}: {e.reason}")
         return EXIT_USAGE
     except Exception as e:  # the last resort: a bug, told in one line
-        say(f"{label}: internal error: {type(e).__name__}: {e} (a bug in convcalc; please report it with this command line)")
+        say(f"{label_}: internal error: {type(e).__name__}: {e} (a bug in convcalc; please report it with this command line)")
         return EXIT_INTERNAL
     if rv == EXIT_INTERRUPTED:  # click's own handling of Ctrl-C while parsing
-        say(f"{label}: interrupted")
+        say(f"{label_}: interrupted")
     return rv if isinstance(rv, int) else 0
 
 
