@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gc
 import inspect
 import os
 import sys
@@ -23,10 +24,13 @@ except ImportError:  # pragma: no cover - Typer on a separate click
     from click.exceptions import ClickException
 
 from . import __version__
+from .cli_support import COMMON_HELP as _COMMON_HELP
 from .cli_support import (
-    METAVAR_LEGEND, NETWORKS, REQUIRED, SOLVING, choose_format, error_line, group, input_marker, label, layer_query, metavar, panel_order,
-    parse_option, solve_example, solve_query, unknown_command,
+    METAVAR_LEGEND, NETWORKS, REQUIRED, SOLVING, choose_format, error_line, group, input_marker, label, layer_query, metavar,
+    panel_order, parse_option, solve_example, solve_query, unknown_command,
 )
+from .cli_support import terminal_width as _width
+from .cli_support import use_color as _use_color
 from .errors import ConvcalcError
 from .output import StdoutError, discard_stdout, flush_stdout, say, write_output, write_stdout
 from .expr import parse_expr, parse_shape
@@ -37,25 +41,31 @@ from .report import DTYPE_BYTES
 
 _CONTEXT = {"help_option_names": ["-h", "--help"]}
 
+
+class _Group(typer.core.TyperGroup):
+    """Plain help (when not on a terminal: no Rich to import) lists the commands under the same
+    headings as Rich's panels."""
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        sections: dict[str, list] = {}
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                sections.setdefault(getattr(cmd, "rich_help_panel", None) or "Commands", []).append((name, cmd))
+        for title, commands in sections.items():
+            limit = formatter.width - 6 - max(len(name) for name, _ in commands)
+            with formatter.section(title):
+                formatter.write_dl([(name, cmd.get_short_help_str(limit)) for name, cmd in commands])
+
+
 app = typer.Typer(
+    cls=_Group,
     no_args_is_help=True,
     context_settings=_CONTEXT,
     help="convcalc: shapes, parameters, mults/adds, MACs, FLOPs and memory of neural-network layers, "
     "numeric or symbolic (--input 3,H,W).",
     epilog=METAVAR_LEGEND,
 )
-
-_COMMON_HELP = {
-    "input": "Input shape without the batch, e.g. 3,224,224 or 3x224x224 or 3,H,W (symbols allowed).",
-    "batch": "Batch size: scales the counts and the activation memory.",
-    "dtype": f"Element type for memory: {', '.join(DTYPE_BYTES)}.",
-    "format": "Output format: table, markdown, json, csv, latex (default: from --output's extension, else table).",
-    "output": "Write to this file (whole or not at all); the extension picks the format (.md .json .csv .tex .txt).",
-    "human": "Round large numbers: 1.23 M, 4.11 G, 1.50 MiB.",
-    "explain": "Show each quantity's general formula, the formula with these values, and the result "
-    "(without --input and options: the formula sheet).",
-}
-
 
 def _show_version(value: bool) -> None:
     if value:
@@ -143,28 +153,6 @@ def _emit(fmt: Format, report: Any, output: Optional[Path], human: bool = False)
         write_output(output, render(fmt, report, human=human, color=False, width=120))
 
 
-def _use_color() -> bool:
-    return sys.stdout is not None and sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
-
-
-#: the narrowest width a table is laid out for
-MIN_WIDTH = 20
-
-
-def _width() -> int:
-    """The width to lay tables out for: COLUMNS when set to a whole number (as the shell and
-    `COLUMNS=80 convcalc ...` set it), else the terminal's width when printing to one, else 120."""
-    text = os.environ.get("COLUMNS", "").strip()
-    if text.isdigit() and int(text) > 0:
-        return max(MIN_WIDTH, int(text))
-    if sys.stdout is None or not sys.stdout.isatty():
-        return 120
-    try:
-        return max(MIN_WIDTH, os.get_terminal_size(sys.stdout.fileno()).columns)
-    except (OSError, ValueError):
-        return 120
-
-
 def _run_layer(cls: type[Layer], values: dict) -> None:
     try:
         report, fmt, output, human = layer_query(cls, values)
@@ -242,7 +230,7 @@ def _solve_parameters(cls: type[Layer]) -> list[inspect.Parameter]:
         if opt.role == "arg":
             marker = ""  # out_channels defaults to the target's channels
             if opt.required and opt.name != "out_channels":
-                marker = " \\[required unless --for names it]" if opt.name in solvable(cls) else REQUIRED
+                marker = " (required unless --for names it)" if opt.name in solvable(cls) else REQUIRED
             params.append(_parameter(dataclasses.replace(opt, required=False, default=None if opt.kind != "flag" else opt.default), marker))
     return params + [p for p in common if p.name in ("format", "output")]
 
@@ -356,6 +344,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                 say(unknown)
                 return EXIT_USAGE
             _ensure_commands(args)
+            # Rich's boxed help on a terminal; elsewhere click's plain help, without importing Rich
+            markup = "rich" if sys.stdout is not None and sys.stdout.isatty() else None
+            app.rich_markup_mode = solve_app.rich_markup_mode = markup
             command = typer.main.get_command(app)
             rv = command.main(args=args, prog_name="convcalc", standalone_mode=False)
             flush_stdout()
@@ -387,7 +378,9 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 def run(argv: Optional[list[str]] = None) -> None:
     """Console-script entry point: main(), then leave at once (the output is flushed; tearing
-    the interpreter down would only spend time collecting garbage)."""
+    the interpreter down would only spend time collecting garbage). The objects the imports
+    made are frozen first, so that the collector never scans them again during a long query."""
+    gc.freeze()
     code = main(argv)
     for stream in (sys.stdout, sys.stderr):
         try:

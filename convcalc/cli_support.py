@@ -6,7 +6,9 @@ on these; only it touches Typer.)"""
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import sys
 from pathlib import Path
 from typing import Any, Optional
 
@@ -16,6 +18,7 @@ from .expr import parse_expr, parse_shape
 from .layers.base import Layer, Opt
 from .layers.registry import _WHERE, LAYERS
 from .render import EXTENSIONS, Format
+from .report import DTYPE_BYTES
 
 #: help panel of a layer command, by the registry module its class lives in
 MODULE_GROUPS = {
@@ -68,16 +71,51 @@ def metavar(opt: Opt) -> str | None:
     return METAVARS.get(opt.kind)
 
 
-#: Typer's rich markup would read a bare "[required]" as a style tag
-REQUIRED = " \\[required]"
+#: the mark of an option checked by convcalc rather than click (so that --explain can stand a
+#: symbol in); round brackets read the same in Rich's markup and in plain help
+REQUIRED = " (required)"
 
 
 def input_marker(cls: type[Layer]) -> str:
     """The required-marker of --input: required unless options describe the input instead."""
     described_by = [o.flag for o in cls.OPTIONS if o.role == "input"]
     if described_by:
-        return f" \\[required unless {' and '.join(described_by)} describe it]"
+        return f" (required unless {' and '.join(described_by)} describe it)"
     return REQUIRED
+
+
+COMMON_HELP = {
+    "input": "Input shape without the batch, e.g. 3,224,224 or 3x224x224 or 3,H,W (symbols allowed).",
+    "batch": "Batch size: scales the counts and the activation memory.",
+    "dtype": f"Element type for memory: {', '.join(DTYPE_BYTES)}.",
+    "format": "Output format: table, markdown, json, csv, latex (default: from --output's extension, else table).",
+    "output": "Write to this file (whole or not at all); the extension picks the format (.md .json .csv .tex .txt).",
+    "human": "Round large numbers: 1.23 M, 4.11 G, 1.50 MiB.",
+    "explain": "Show each quantity's general formula, the formula with these values, and the result "
+    "(without --input and options: the formula sheet).",
+}
+
+
+#: the narrowest width a table is laid out for
+MIN_WIDTH = 20
+
+
+def terminal_width() -> int:
+    """The width to lay tables out for: COLUMNS when set to a whole number (as the shell and
+    `COLUMNS=80 convcalc ...` set it), else the terminal's width when printing to one, else 120."""
+    text = os.environ.get("COLUMNS", "").strip()
+    if text.isdigit() and int(text) > 0:
+        return max(MIN_WIDTH, int(text))
+    if sys.stdout is None or not sys.stdout.isatty():
+        return 120
+    try:
+        return max(MIN_WIDTH, os.get_terminal_size(sys.stdout.fileno()).columns)
+    except (OSError, ValueError):
+        return 120
+
+
+def use_color() -> bool:
+    return sys.stdout is not None and sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
 # -- hints on a bad --input --------------------------------------------------------------------

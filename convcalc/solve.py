@@ -301,5 +301,5 @@ def solve_params(
         values=values,
         nearest=tuple(nearest),
         notes=(("pairs listed up to the first " + str(MAX_PAIRS) + " per dimension",) if len(names) == 2 else ()),
-        config={k: (None if k in names or k in (tied or {}) else v) for k, v in layer.config().items()},
+        config=layer.config(),  # the unknowns hold their stand-in values (see `unknown`)
     )

@@ -57,12 +57,9 @@ def test_completion_of_a_command_name():
 PANELS = ["Convolution", "Pooling", "Recurrent", "Autoregressive", "Elementwise and other", "Networks", "Solving"]
 
 
-def test_help_groups_commands(capsys):
-    code, out, _ = run(capsys, "--help")
-    assert code == 0
-    positions = [out.find(f" {p} ") for p in PANELS]
-    assert positions == sorted(positions)  # in this order
+def _panel_checks(out, positions):
     assert all(p >= 0 for p in positions), dict(zip(PANELS, positions))
+    assert positions == sorted(positions)  # in this order
 
     def panel_of(command):
         at = re.search(rf"^\W* {re.escape(command)} ", out, re.M).start()
@@ -72,9 +69,31 @@ def test_help_groups_commands(capsys):
     assert panel_of("maxpool2d") == panel_of("adaptiveavgpool1d") == positions[1]
     assert panel_of("lstm") == panel_of("mdrnn") == positions[2]
     assert panel_of("pixelcnn") == panel_of("wavenet") == positions[3]
-    assert panel_of("relu") == positions[4]
+    assert panel_of("relu") == panel_of("linear") == positions[4]
     assert panel_of("net") == positions[5]
     assert panel_of("solve") == positions[6]
+
+
+def test_plain_help_groups_commands(capsys):
+    code, out, _ = run(capsys, "--help")
+    assert code == 0 and "╭" not in out  # not a terminal: click's plain help
+    _panel_checks(out, [m.start() if (m := re.search(rf"^{p}:$", out, re.M)) else -1 for p in PANELS])
+
+
+def test_terminal_help_groups_commands_in_panels(capsys, monkeypatch):
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    monkeypatch.setenv("COLUMNS", "120")
+    code, out, _ = run(capsys, "--help")
+    out = re.sub(r"\x1b\[[0-9;]*m", "", out)  # the colours
+    assert code == 0 and "╭" in out
+    _panel_checks(out, [out.find(f"─ {p} ─") for p in PANELS])
+
+
+def test_help_is_plain_and_rich_free_when_piped():
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    code = "import sys; from convcalc.cli import main; rc = main(['conv2d', '--help']); print('RICH' if 'rich' in sys.modules else 'PLAIN', rc)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.stdout.strip().endswith("PLAIN 0"), proc.stdout[-300:] + proc.stderr
 
 
 @pytest.mark.parametrize("command", ["conv2d", "lstm", "maxpool2d", "wavenet", "mdrnn", "leakyrelu"])
@@ -89,7 +108,7 @@ def test_conv2d_help_marks_required_and_types(capsys):
     code, out, _ = run(capsys, "conv2d", "--help")
     flat = " ".join(out.split())
     assert re.search(r"--out-channels\s+EXPR\b", out) and re.search(r"--kernel-size\s+SIZES\b", out)
-    assert flat.count("[required]") >= 3  # --input, --out-channels, --kernel-size
+    assert flat.count("(required)") == 3  # --input, --out-channels, --kernel-size
     assert "[default: 1]" in flat  # the stride's default is still shown
 
 
@@ -97,7 +116,7 @@ def test_solve_help_marks_what_for_replaces(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "250")  # one line per option
     code, out, _ = run(capsys, "solve", "conv2d", "--help")
     flat = " ".join(out.split())
-    assert code == 0 and "[required unless --for names it]" in flat and "TEXT" not in out
+    assert code == 0 and "(required unless --for names it)" in flat and "TEXT" not in out
 
 
 @pytest.mark.parametrize("args, hint", [
