@@ -16,7 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-import typer
+_COLLECTING = gc.isenabled()
+gc.disable()  # importing Typer makes no garbage worth collecting (the collector is back below)
+
+import typer  # noqa: E402
 
 try:  # recent Typer vendors click
     from typer._click.exceptions import ClickException
@@ -38,6 +41,9 @@ from .layers.base import Layer, Opt
 from .layers.registry import LAYERS
 from .render import Format, render
 from .report import DTYPE_BYTES
+
+if _COLLECTING:
+    gc.enable()
 
 _CONTEXT = {"help_option_names": ["-h", "--help"]}
 
@@ -179,14 +185,8 @@ solve_app = typer.Typer(
     context_settings=_CONTEXT,
     help="Solve backwards: the input sizes, or the values of a layer parameter (--for), that give --target.",
 )
-app.add_typer(solve_app, name="solve", rich_help_panel=SOLVING)
 
 
-@solve_app.command(
-    "net",
-    help="The input sizes a network file's spatial part maps to --target (pulled back layer by layer).",
-    epilog="Example: convcalc solve net examples/resnet50.yaml --target 2048,7,7",
-)
 @_escaping
 def solve_net(
     file: Path = typer.Argument(..., help="The network file (YAML).", metavar="FILE"),
@@ -254,12 +254,6 @@ def _make_solve_command(cls: type[Layer]):
     return command
 
 
-@app.command(
-    "net",
-    help="A whole network from a YAML file: a row per layer and block, the totals, receptive field and depth.",
-    epilog="Example: convcalc net examples/resnet50.yaml --input 3,H,W --depth 1",
-    rich_help_panel=NETWORKS,
-)
 @_escaping
 def net(
     file: Path = typer.Argument(..., help="The network file (YAML).", metavar="FILE"),
@@ -300,28 +294,62 @@ def _register(names) -> None:
 _registered: set[str] = set()
 
 
+def _register_static(name: str) -> None:
+    """Register `net`, the `solve` group or `solve net` (once)."""
+    if name in _registered:
+        return
+    if name == "net":
+        app.command(
+            "net",
+            help="A whole network from a YAML file: a row per layer and block, the totals, receptive field and depth.",
+            epilog="Example: convcalc net examples/resnet50.yaml --input 3,H,W --depth 1",
+            rich_help_panel=NETWORKS,
+        )(net)
+    elif name == "solve":
+        app.add_typer(solve_app, name="solve", rich_help_panel=SOLVING)
+    elif name == "solve net":
+        solve_app.command(
+            "net",
+            help="The input sizes a network file's spatial part maps to --target (pulled back layer by layer).",
+            epilog="Example: convcalc solve net examples/resnet50.yaml --target 2048,7,7",
+        )(solve_net)
+    _registered.add(name)
+
+
 def _ensure_commands(args: list[str]) -> None:
     """Register the commands. Typer builds every option of every registered command on each
-    run, which costs more than the whole calculation, so a layer query registers only its own
-    command (and `solve LAYER` only that solve command); anything else registers them all."""
+    run, which costs more than the whole calculation, so a query registers only its own command
+    (`net`, a layer, `solve LAYER`, `solve net`); anything else (help, completion) registers all."""
+    completing = bool(os.environ.get("_CONVCALC_COMPLETE"))  # a shell completing a command line: everything
+    if completing:
+        args = []
     first = args[0] if args else ""
-    if first == "net":  # a static command: no layer command needs building
+    second = args[1] if len(args) > 1 else ""
+    if first == "net":
+        _register_static("net")
         return
-    if first == "solve":
-        second = args[1] if len(args) > 1 else ""
-        if second == "net":
-            return
-        for name in [second] if second in LAYERS else list(LAYERS):
+    if first == "solve" or completing:
+        _register_static("solve")
+        if second != "net" and second in LAYERS:
+            names = [second]
+        else:
+            _register_static("solve net")
+            names = [] if second == "net" else [n for n in LAYERS if hasattr(LAYERS[n], "size_maps")]
+        for name in names:
             if f"solve {name}" not in _registered:
                 cls = LAYERS[name]
                 solve_app.command(name, help=f"Input sizes or a parameter of {name} for a target output.",
                                   epilog=f"Example: {solve_example(cls)}")(_make_solve_command(cls))
                 _registered.add(f"solve {name}")
-        return
+        if not completing:
+            return
     wanted = [first] if first in LAYERS else list(LAYERS)
     missing = [name for name in wanted if name not in _registered]
     _register(missing)
     _registered.update(missing)
+    if first not in LAYERS:
+        for name in ("net", "solve", "solve net"):
+            _register_static(name)
     app.registered_commands.sort(key=lambda c: panel_order(c.name))  # the panels in a fixed order, Networks last
 
 

@@ -47,6 +47,13 @@ def test_show_completion_prints_a_script():
     assert "_CONVCALC_COMPLETE" in proc.stdout and "complete" in proc.stdout
 
 
+def test_completion_of_a_solve_command():
+    env = dict(os.environ, PYTHONPATH=str(ROOT), _CONVCALC_COMPLETE="complete_bash", COMP_WORDS="convcalc solve maxp", COMP_CWORD="2")
+    proc = subprocess.run([sys.executable, "-m", "convcalc"], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert set(proc.stdout.split()) == {"maxpool1d", "maxpool2d", "maxpool3d"}
+
+
 def test_completion_of_a_command_name():
     env = dict(os.environ, PYTHONPATH=str(ROOT), _CONVCALC_COMPLETE="complete_bash", COMP_WORDS="convcalc conv", COMP_CWORD="1")
     proc = subprocess.run([sys.executable, "-m", "convcalc"], capture_output=True, text=True, env=env, timeout=60)
