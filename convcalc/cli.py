@@ -380,6 +380,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             flush_stdout()
         except _Escape as e:
             raise e.original from None
+        except OSError as e:  # click's own writing (help, usage) failed: our commands' errors escape above
+            raise StdoutError(e) from None
     except ClickException as e:
         message = " ".join(e.format_message().split())
         say(f"{label_}: {message}")

@@ -348,3 +348,22 @@ def test_internal_error_is_one_line_exit_70(monkeypatch, capsys):
     assert code == 70 and out == ""
     assert err.count("\n") == 1 and err.startswith("convcalc conv2d: internal error: ZeroDivisionError: division by zero")
     assert "please report it" in err
+
+
+def test_sigint_during_a_symbolic_network():
+    """Ctrl-C during a real long query: a symbolic ResNet-50 (about 2 s)."""
+    cmd = [sys.executable, "-m", "convcalc", "net", str(ROOT / "examples" / "resnet50.yaml"), "--input", "3,H,W", "--batch", "B"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    time.sleep(0.8)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the query finished before the signal")
+    assert proc.returncode == 130 and out == ""
+    assert err in ("convcalc net: interrupted\n", "convcalc: interrupted\n"), err  # the latter while still importing
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+def test_help_to_a_full_disk():
+    proc = _sh("--help >/dev/full")
+    assert proc.returncode == 2 and proc.stderr == "convcalc: cannot write to standard output: No space left on device\n"
