@@ -130,7 +130,8 @@ def solvable(cls: type[Layer]) -> tuple[str, ...]:
 def tied_to(cls: type[Layer], options: dict, unknown: tuple[str, ...]) -> dict[str, str]:
     """Parameters that follow an unknown: a pool's stride left out is its kernel size."""
     defaults = {f.name: f.default for f in dataclasses.fields(cls)}
-    if "kernel_size" in unknown and "stride" in defaults and defaults["stride"] is None and options.get("stride") is None:
+    if ("kernel_size" in unknown and "stride" not in unknown and "stride" in defaults and defaults["stride"] is None
+            and options.get("stride") is None):
         return {"stride": "kernel_size"}
     return {}
 

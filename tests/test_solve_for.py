@@ -164,3 +164,18 @@ def test_solve_refusals_are_one_line(capsys, argv, message):
     out, err = capsys.readouterr()
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and message in err, err
+
+
+@pytest.mark.parametrize("names", ["stride,kernel-size", "kernel-size,stride"])
+def test_pool_kernel_and_stride_together(capsys, names):
+    """Both unknown: the stride is its own unknown, not the kernel size's shadow."""
+    code = main(["solve", "maxpool1d", "--input", "2,10", "--target", "2,3", "--for", names, "-f", "json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    outer, inner = names.replace("-", "_").split(",")
+    pairs = json.loads(out)["values"][f"{outer},{inner}"][0]["pairs"]
+    got = {(p[outer], v) for p in pairs for v in range(p[inner]["min"], p[inner]["max"] + 1)}
+    got = {(a, b) if outer == "kernel_size" else (b, a) for a, b in got}
+    # brute force over PyTorch's rule: floor((10 - k)/s) + 1 == 3, padding 0
+    expected = {(k, s) for k in range(1, 11) for s in range(1, 30) if (10 - k) // s + 1 == 3}
+    assert got == expected
