@@ -30,17 +30,15 @@ from . import __version__
 from .cli_support import COMMON_HELP as _COMMON_HELP
 from .cli_support import (
     METAVAR_LEGEND, NETWORKS, REQUIRED, SOLVING, choose_format, error_line, group, input_marker, label, layer_query, metavar,
-    panel_order, parse_option, solve_example, solve_query, unknown_command,
+    net_query, panel_order, solve_net_query, parse_option, solve_example, solve_query, unknown_command,
 )
 from .cli_support import terminal_width as _width
 from .cli_support import use_color as _use_color
 from .errors import ConvcalcError
 from .output import StdoutError, discard_stdout, flush_stdout, say, write_output, write_stdout
-from .expr import parse_expr, parse_shape
 from .layers.base import Layer, Opt
 from .layers.registry import LAYERS
 from .render import Format, render
-from .report import DTYPE_BYTES
 
 if _COLLECTING:
     gc.enable()
@@ -68,10 +66,9 @@ app = typer.Typer(
     cls=_Group,
     no_args_is_help=True,
     context_settings=_CONTEXT,
-    help="convcalc: shapes, parameters, mults/adds, MACs, FLOPs and memory of neural-network layers, "
-    "numeric or symbolic (--input 3,H,W).",
     epilog=METAVAR_LEGEND,
 )
+
 
 def _show_version(value: bool) -> None:
     if value:
@@ -89,9 +86,6 @@ def _root(
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
-
-
-_error_line = error_line
 
 
 class _Escape(Exception):
@@ -128,24 +122,26 @@ def _parameter(opt: Opt, marker: str | None = None) -> inspect.Parameter:
         # required options are checked by _run_layer, so that --explain can stand symbols in for
         # them; the help text marks them instead
         marker = (REQUIRED if opt.required else "") if marker is None else marker
-        default = typer.Option(opt.default, opt.flag, help=help_text + marker, show_default=opt.default is not None, metavar=metavar(opt))
+        default = typer.Option(opt.default, opt.flag, help=help_text + marker, show_default=opt.default is not None,
+                               metavar=metavar(opt))
         annotation = Optional[str]
     return inspect.Parameter(opt.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
 
+def _option(name: str, annotation: Any, default: Any, *flags: str, **kwargs: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=typer.Option(default, *flags, **kwargs))
+
+
 def _common_parameters(input_marker: str = "") -> list[inspect.Parameter]:
-    kw = inspect.Parameter.KEYWORD_ONLY
+    h = _COMMON_HELP
     return [
-        inspect.Parameter("input", kw, annotation=Optional[str],
-                          default=typer.Option(None, "--input", "-i", help=_COMMON_HELP["input"] + input_marker, metavar="SHAPE")),
-        inspect.Parameter("batch", kw, annotation=str, default=typer.Option("1", "--batch", "-b", help=_COMMON_HELP["batch"], metavar="EXPR")),
-        inspect.Parameter("dtype", kw, annotation=str, default=typer.Option("float32", "--dtype", help=_COMMON_HELP["dtype"], metavar="DTYPE")),
-        inspect.Parameter(
-            "format", kw, annotation=Optional[Format], default=typer.Option(None, "--format", "-f", help=_COMMON_HELP["format"])
-        ),
-        inspect.Parameter("output", kw, annotation=Optional[Path], default=typer.Option(None, "--output", "-o", help=_COMMON_HELP["output"])),
-        inspect.Parameter("human", kw, annotation=bool, default=typer.Option(False, "--human", "-H", help=_COMMON_HELP["human"])),
-        inspect.Parameter("explain", kw, annotation=bool, default=typer.Option(False, "--explain", "-e", help=_COMMON_HELP["explain"])),
+        _option("input", Optional[str], None, "--input", "-i", help=h["input"] + input_marker, metavar="SHAPE"),
+        _option("batch", str, "1", "--batch", "-b", help=h["batch"], metavar="EXPR"),
+        _option("dtype", str, "float32", "--dtype", help=h["dtype"], metavar="DTYPE"),
+        _option("format", Optional[Format], None, "--format", "-f", help=h["format"]),
+        _option("output", Optional[Path], None, "--output", "-o", help=h["output"], metavar="FILE"),
+        _option("human", bool, False, "--human", "-H", help=h["human"]),
+        _option("explain", bool, False, "--explain", "-e", help=h["explain"]),
     ]
 
 
@@ -164,7 +160,7 @@ def _run_layer(cls: type[Layer], values: dict) -> None:
         report, fmt, output, human = layer_query(cls, values)
         _emit(fmt, report, output, human)
     except ConvcalcError as e:
-        say(_error_line(cls.NAME, e))
+        say(error_line(cls.NAME, e))
         raise typer.Exit(2) from None
 
 
@@ -190,48 +186,45 @@ solve_app = typer.Typer(
 @_escaping
 def solve_net(
     file: Path = typer.Argument(..., help="The network file (YAML).", metavar="FILE"),
-    target: str = typer.Option(..., "--target", "-t", help="The output of the last spatial layer, e.g. 2048,7,7 or 2048,n,n.", metavar="SHAPE"),
-    in_channels: Optional[str] = typer.Option(None, "--in-channels", help="Input channels (default: the file's input).", metavar="EXPR"),
+    target: str = typer.Option(
+        ..., "--target", "-t", help="The output of the last spatial layer, e.g. 2048,7,7 or 2048,n,n.", metavar="SHAPE"
+    ),
+    in_channels: Optional[str] = typer.Option(
+        None, "--in-channels", help="Input channels (default: the file's input).", metavar="EXPR"
+    ),
     format: Optional[Format] = typer.Option(None, "--format", "-f", help=_COMMON_HELP["format"]),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help=_COMMON_HELP["output"]),
 ) -> None:
-    from .network import solve_network
-
     try:
-        fmt = choose_format(format, output)
-        shape = parse_option("target", parse_shape, target)
-        channels = None
-        if in_channels is not None:
-            channels = parse_option("in_channels", parse_expr, in_channels)
-        report = solve_network(file, shape, input_channels=channels)
+        report, fmt, output = solve_net_query(file, target, in_channels, format, output)
         _emit(fmt, report, output)
     except ConvcalcError as e:
-        say(_error_line("solve net", e))
+        say(error_line("solve net", e))
         raise typer.Exit(2) from None
 
 
 def _solve_parameters(cls: type[Layer]) -> list[inspect.Parameter]:
     from .solve import solvable
 
-    kw = inspect.Parameter.KEYWORD_ONLY
     common = _common_parameters()
+    names = ", ".join(_flag(n)[2:] for n in solvable(cls)) or "none here"
     params = [
-        inspect.Parameter("target", kw, annotation=str, default=typer.Option(..., "--target", "-t", help="The output shape to reach, e.g. 64,112,112 or 64,n,n.", metavar="SHAPE")),
-        inspect.Parameter("input", kw, annotation=Optional[str],
-                          default=typer.Option(None, "--input", "-i", help="The input shape, to solve for a parameter (with --for).", metavar="SHAPE")),
-        inspect.Parameter("for_", kw, annotation=Optional[str], default=typer.Option(
-            None, "--for", metavar="PARAM[,PARAM]",
-            help=f"Parameter(s) to solve for: {', '.join(_flag(n)[2:] for n in solvable(cls)) or 'none here'}; one or two, comma-separated.")),
-        inspect.Parameter("explain", kw, annotation=bool, default=typer.Option(False, "--explain", "-e", help="Show the inequalities the floor gives, step by step.")),
+        _option("target", str, ..., "--target", "-t", help="The output shape to reach, e.g. 64,112,112 or 64,n,n.", metavar="SHAPE"),
+        _option("input", Optional[str], None, "--input", "-i", help="The input shape, to solve for a parameter (with --for).",
+                metavar="SHAPE"),
+        _option("for_", Optional[str], None, "--for", metavar="PARAM[,PARAM]",
+                help=f"Parameter(s) to solve for: {names}; one or two, comma-separated."),
+        _option("explain", bool, False, "--explain", "-e", help="Show the inequalities the floor gives, step by step."),
     ]
     if "in_channels" in {f.name for f in dataclasses.fields(cls)}:
-        params.append(inspect.Parameter("in_channels", kw, annotation=Optional[str], default=typer.Option(None, "--in-channels", help="Input channels (or give --input).", metavar="EXPR")))
+        params.append(_option("in_channels", Optional[str], None, "--in-channels", help="Input channels (or give --input).", metavar="EXPR"))
     for opt in cls.OPTIONS:
         if opt.role == "arg":
             marker = ""  # out_channels defaults to the target's channels
             if opt.required and opt.name != "out_channels":
                 marker = " (required unless --for names it)" if opt.name in solvable(cls) else REQUIRED
-            params.append(_parameter(dataclasses.replace(opt, required=False, default=None if opt.kind != "flag" else opt.default), marker))
+            optional = dataclasses.replace(opt, required=False, default=None if opt.kind != "flag" else opt.default)
+            params.append(_parameter(optional, marker))
     return params + [p for p in common if p.name in ("format", "output")]
 
 
@@ -240,7 +233,7 @@ def _run_solve(cls: type[Layer], values: dict) -> None:
         report, fmt, output = solve_query(cls, values)
         _emit(fmt, report, output)
     except ConvcalcError as e:
-        say(_error_line(f"solve {cls.NAME}", e))
+        say(error_line(f"solve {cls.NAME}", e))
         raise typer.Exit(2) from None
 
 
@@ -257,8 +250,12 @@ def _make_solve_command(cls: type[Layer]):
 @_escaping
 def net(
     file: Path = typer.Argument(..., help="The network file (YAML).", metavar="FILE"),
-    input: Optional[str] = typer.Option(None, "--input", "-i", help="Input shape; overrides the file's (symbols allowed).", metavar="SHAPE"),
-    depth: Optional[int] = typer.Option(None, "--depth", "-d", help="Show rows down to this nesting depth (blocks below fold into one row)."),
+    input: Optional[str] = typer.Option(
+        None, "--input", "-i", help="Input shape; overrides the file's (symbols allowed).", metavar="SHAPE"
+    ),
+    depth: Optional[int] = typer.Option(
+        None, "--depth", "-d", help="Show rows down to this nesting depth (blocks below fold into one row)."
+    ),
     by_op: bool = typer.Option(False, "--by-op", help="Add the totals broken down by layer type."),
     batch: str = typer.Option("1", "--batch", "-b", help=_COMMON_HELP["batch"], metavar="EXPR"),
     dtype: str = typer.Option("float32", "--dtype", help=_COMMON_HELP["dtype"], metavar="DTYPE"),
@@ -266,19 +263,11 @@ def net(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help=_COMMON_HELP["output"]),
     human: bool = typer.Option(False, "--human", "-H", help=_COMMON_HELP["human"]),
 ) -> None:
-    from .network import evaluate
-
     try:
-        fmt = choose_format(format, output)
-        batch_value = parse_option("batch", parse_expr, batch)
-        if dtype not in DTYPE_BYTES:
-            raise ConvcalcError(f"{dtype!r} is not one of {', '.join(DTYPE_BYTES)}", option="dtype")
-        if depth is not None and depth < 0:
-            raise ConvcalcError(f"must be 0 or more, got {depth}", option="depth")
-        report = evaluate(file, input_shape=input, batch=batch_value, dtype=dtype, depth=depth, by_op=by_op)
+        report, fmt, output = net_query(file, input, depth, by_op, batch, dtype, format, output)
         _emit(fmt, report, output, human)
     except ConvcalcError as e:
-        say(_error_line("net", e))
+        say(error_line("net", e))
         raise typer.Exit(2) from None
 
 

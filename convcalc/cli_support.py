@@ -337,6 +337,32 @@ def solve_query(cls: type[Layer], values: dict) -> tuple[Any, Format, Optional[P
     return report, fmt, output
 
 
+def net_query(file: Path, input: Optional[str], depth: Optional[int], by_op: bool, batch: str, dtype: str,
+              fmt: Optional[Format], output: Optional[Path]) -> tuple[Any, Format, Optional[Path]]:
+    """(report, format, output file) of `net FILE`."""
+    from .network import evaluate
+
+    chosen = choose_format(fmt, output)
+    batch_value = parse_option("batch", parse_expr, batch)
+    if dtype not in DTYPE_BYTES:
+        raise ConvcalcError(f"{dtype!r} is not one of {', '.join(DTYPE_BYTES)}", option="dtype")
+    if depth is not None and depth < 0:
+        raise ConvcalcError(f"must be 0 or more, got {depth}", option="depth")
+    report = evaluate(file, input_shape=input, batch=batch_value, dtype=dtype, depth=depth, by_op=by_op)
+    return report, chosen, output
+
+
+def solve_net_query(file: Path, target: str, in_channels: Optional[str], fmt: Optional[Format],
+                    output: Optional[Path]) -> tuple[Any, Format, Optional[Path]]:
+    """(report, format, output file) of `solve net FILE`."""
+    from .network import solve_network
+
+    chosen = choose_format(fmt, output)
+    shape = parse_option("target", parse_shape, target)
+    channels = None if in_channels is None else parse_option("in_channels", parse_expr, in_channels)
+    return solve_network(file, shape, input_channels=channels), chosen, output
+
+
 def solve_example(cls: type[Layer]) -> str:
     examples = {
         "conv1d": "convcalc solve conv1d --target 1,16 --in-channels 7 --kernel-size 9 --stride 3 --padding 1",
