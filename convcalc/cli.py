@@ -388,7 +388,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         say(f"{label_}: {e.reason}")
         return EXIT_USAGE
     except Exception as e:  # the last resort: a bug, told in one line
-        say(f"{label_}: internal error: {type(e).__name__}: {e} (a bug in convcalc; please report it with this command line)")
+        text = " ".join(str(e).split())[:300]  # one line, whatever the exception says
+        say(f"{label_}: internal error: {type(e).__name__}: {text} (a bug in convcalc; please report it with this command line)")
         return EXIT_INTERNAL
     if rv == EXIT_INTERRUPTED:  # click's own handling of Ctrl-C while parsing
         say(f"{label_}: interrupted")

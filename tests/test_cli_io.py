@@ -341,12 +341,12 @@ def test_internal_error_is_one_line_exit_70(monkeypatch, capsys):
     import convcalc.cli as cli
 
     def boom(*a, **k):
-        raise ZeroDivisionError("division by zero")
+        raise ZeroDivisionError("division\nby zero")
 
     monkeypatch.setattr(cli, "_emit", boom)
     code, out, err = run(capsys, *QUERY)
     assert code == 70 and out == ""
-    assert err.count("\n") == 1 and err.startswith("convcalc conv2d: internal error: ZeroDivisionError: division by zero")
+    assert err.count("\n") == 1 and err.startswith("convcalc conv2d: internal error: ZeroDivisionError: division by zero (")
     assert "please report it" in err
 
 
