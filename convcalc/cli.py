@@ -8,47 +8,78 @@ report, renders it and writes it; every ConvcalcError becomes one line on stderr
 from __future__ import annotations
 
 import dataclasses
+import functools
+import gc
 import inspect
 import os
 import sys
 from pathlib import Path
 from typing import Any, Optional
 
-import typer
+_COLLECTING = gc.isenabled()
+gc.disable()  # importing Typer makes no garbage worth collecting (the collector is back below)
+
+import typer  # noqa: E402
 
 try:  # recent Typer vendors click
     from typer._click.exceptions import ClickException
 except ImportError:  # pragma: no cover - Typer on a separate click
     from click.exceptions import ClickException
 
+from . import __version__
+from .cli_support import COMMON_HELP as _COMMON_HELP
+from .cli_support import (
+    METAVAR_LEGEND, NETWORKS, REQUIRED, SOLVING, choose_format, error_line, group, input_marker, label, layer_query, metavar,
+    net_query, panel_order, solve_net_query, parse_option, solve_example, solve_query, unknown_command,
+)
+from .cli_support import terminal_width as _width
+from .cli_support import use_color as _use_color
 from .errors import ConvcalcError
-from .expr import parse_expr, parse_shape
+from .output import StdoutError, discard_stdout, flush_stdout, say, write_output, write_stdout
 from .layers.base import Layer, Opt
 from .layers.registry import LAYERS
-from .render import EXTENSIONS, Format, render
-from .report import DTYPE_BYTES
+from .render import Format, render
+
+if _COLLECTING:
+    gc.enable()
+
+_CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+class _Group(typer.core.TyperGroup):
+    """Plain help (when not on a terminal: no Rich to import) lists the commands under the same
+    headings as Rich's panels."""
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        sections: dict[str, list] = {}
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                sections.setdefault(getattr(cmd, "rich_help_panel", None) or "Commands", []).append((name, cmd))
+        for title, commands in sections.items():
+            limit = formatter.width - 6 - max(len(name) for name, _ in commands)
+            with formatter.section(title):
+                formatter.write_dl([(name, cmd.get_short_help_str(limit)) for name, cmd in commands])
+
 
 app = typer.Typer(
-    add_completion=False,
+    cls=_Group,
     no_args_is_help=True,
-    help="convcalc: shapes, parameters, mults/adds, MACs, FLOPs and memory of neural-network layers, "
-    "numeric or symbolic (--input 3,H,W).",
+    context_settings=_CONTEXT,
+    epilog=METAVAR_LEGEND,
 )
 
-_COMMON_HELP = {
-    "input": "Input shape without the batch, e.g. 3,224,224 or 3x224x224 or 3,H,W (symbols allowed).",
-    "batch": "Batch size: scales the counts and the activation memory.",
-    "dtype": f"Element type for memory: {', '.join(DTYPE_BYTES)}.",
-    "format": "Output format: table, markdown, json, csv, latex (default: from --output's extension, else table).",
-    "output": "Write to this file (whole or not at all); the extension picks the format (.md .json .csv .tex .txt).",
-    "human": "Round large numbers: 1.23 M, 4.11 G, 1.50 MiB.",
-    "explain": "Show each quantity's general formula, the formula with these values, and the result "
-    "(without --input and options: the formula sheet).",
-}
+
+def _show_version(value: bool) -> None:
+    if value:
+        write_stdout(f"convcalc {__version__}\n")
+        raise typer.Exit()
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(False, "--version", "-V", is_eager=True, callback=_show_version, help="Show the version and exit."),
+) -> None:
     """convcalc: shapes, parameters, mults/adds, MACs, FLOPs and memory of neural-network layers,
     numeric or symbolic (--input 3,H,W). Run `convcalc LAYER --help` for a layer's options."""
 
@@ -57,166 +88,89 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _error_line(command: str, err: ConvcalcError) -> str:
-    where = _flag(err.option) if err.option else None
-    parts = [f"convcalc {command}"] + ([where] if where else []) + [err.message]
-    return ": ".join(parts)
+class _Escape(Exception):
+    """Carries an exception out of a command past click's own handlers (which would turn
+    Ctrl-C into a silent 130 and a broken pipe into exit 1) to main()."""
+
+    def __init__(self, original: BaseException):
+        super().__init__(repr(original))
+        self.original = original
 
 
-def _parameter(opt: Opt) -> inspect.Parameter:
+def _escaping(fn):
+    """A command body whose failures other than its own exit reach main() unchanged."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, ClickException):
+            raise
+        except (KeyboardInterrupt, Exception) as e:  # noqa: B902 - handed on, not swallowed
+            raise _Escape(e) from None
+
+    return wrapper
+
+
+def _parameter(opt: Opt, marker: str | None = None) -> inspect.Parameter:
+    """The Typer option of a layer's option spec; marker: the required-marker (default: from the spec)."""
     help_text = opt.help + (f" One of: {', '.join(opt.choices)}." if opt.choices else "")
     if opt.kind == "flag":
         default = typer.Option(opt.default, f"{opt.flag}/--no-{opt.flag[2:]}", help=help_text)
         annotation: Any = bool
     else:
-        # required options are checked by _run_layer, so that --explain can stand symbols in for them
-        default = typer.Option(opt.default, opt.flag, help=help_text + (" Required." if opt.required else ""), show_default=opt.default is not None)
+        # required options are checked by _run_layer, so that --explain can stand symbols in for
+        # them; the help text marks them instead
+        marker = (REQUIRED if opt.required else "") if marker is None else marker
+        default = typer.Option(opt.default, opt.flag, help=help_text + marker, show_default=opt.default is not None,
+                               metavar=metavar(opt))
         annotation = Optional[str]
     return inspect.Parameter(opt.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
 
-def _common_parameters() -> list[inspect.Parameter]:
-    kw = inspect.Parameter.KEYWORD_ONLY
+def _option(name: str, annotation: Any, default: Any, *flags: str, **kwargs: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=typer.Option(default, *flags, **kwargs))
+
+
+def _common_parameters(input_marker: str = "") -> list[inspect.Parameter]:
+    h = _COMMON_HELP
     return [
-        inspect.Parameter("input", kw, annotation=Optional[str], default=typer.Option(None, "--input", "-i", help=_COMMON_HELP["input"])),
-        inspect.Parameter("batch", kw, annotation=str, default=typer.Option("1", "--batch", "-b", help=_COMMON_HELP["batch"])),
-        inspect.Parameter("dtype", kw, annotation=str, default=typer.Option("float32", "--dtype", help=_COMMON_HELP["dtype"])),
-        inspect.Parameter(
-            "format", kw, annotation=Optional[Format], default=typer.Option(None, "--format", "-f", help=_COMMON_HELP["format"])
-        ),
-        inspect.Parameter("output", kw, annotation=Optional[Path], default=typer.Option(None, "--output", "-o", help=_COMMON_HELP["output"])),
-        inspect.Parameter("human", kw, annotation=bool, default=typer.Option(False, "--human", "-H", help=_COMMON_HELP["human"])),
-        inspect.Parameter("explain", kw, annotation=bool, default=typer.Option(False, "--explain", "-e", help=_COMMON_HELP["explain"])),
+        _option("input", Optional[str], None, "--input", "-i", help=h["input"] + input_marker, metavar="SHAPE"),
+        _option("batch", str, "1", "--batch", "-b", help=h["batch"], metavar="EXPR"),
+        _option("dtype", str, "float32", "--dtype", help=h["dtype"], metavar="DTYPE"),
+        _option("format", Optional[Format], None, "--format", "-f", help=h["format"]),
+        _option("output", Optional[Path], None, "--output", "-o", help=h["output"], metavar="FILE"),
+        _option("human", bool, False, "--human", "-H", help=h["human"]),
+        _option("explain", bool, False, "--explain", "-e", help=h["explain"]),
     ]
-
-
-def _parse(option: str, parse: Any, text: str) -> Any:
-    """A parsed option value; its errors name the option."""
-    try:
-        return parse(text)
-    except ConvcalcError as e:
-        raise e.with_context(option=option) from None
-
-
-def _choose_format(fmt: Optional[Format], output: Optional[Path]) -> Format:
-    if fmt is not None:
-        return fmt
-    if output is None:
-        return Format.table
-    ext = output.suffix.lower()
-    if ext not in EXTENSIONS:
-        raise ConvcalcError(
-            f"cannot tell the format from the extension {ext or '(none)'!r}; use --format or one of {', '.join(EXTENSIONS)}",
-            option="output",
-        )
-    return EXTENSIONS[ext]
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write the whole text to path or nothing: a temporary file beside it, then a rename."""
-    import tempfile
-
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise ConvcalcError(f"folder {str(parent)!r} does not exist", option="output")
-    if path.is_dir():
-        raise ConvcalcError(f"{str(path)!r} is a folder", option="output")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:
-        raise ConvcalcError(f"cannot write in {str(parent)!r}: {e.strerror}", option="output") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise ConvcalcError(f"cannot write {str(path)!r}: {e.strerror}", option="output") from None
 
 
 def _emit(fmt: Format, report: Any, output: Optional[Path], human: bool = False) -> None:
     """The report to stdout (colour on a terminal) or, whole or not at all, to the output file."""
     if output is None:
-        sys.stdout.write(render(fmt, report, human=human, color=fmt is Format.table and _use_color(), width=_width()))
+        if sys.stdout is None:  # started with standard output closed
+            raise StdoutError(None)
+        write_stdout(render(fmt, report, human=human, color=fmt is Format.table and _use_color(), width=_width()))
     else:
-        write_atomically(output, render(fmt, report, human=human, color=False, width=120))
-
-
-def _use_color() -> bool:
-    return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+        write_output(output, render(fmt, report, human=human, color=False, width=120))
 
 
 def _run_layer(cls: type[Layer], values: dict) -> None:
     try:
-        explain = values.pop("explain", False)
-        described_by = [o.name for o in cls.OPTIONS if o.role == "input"]
-        sheet = explain and values.get("input") is None and not any(values.get(n) is not None for n in described_by)
-        for opt in cls.OPTIONS:
-            if opt.required and values.get(opt.name) is None:
-                if not explain:
-                    raise ConvcalcError(f"missing: give {opt.flag}", option=opt.name)
-                from .explain import FIELD_SYMBOLS
-
-                values[opt.name] = FIELD_SYMBOLS.get(opt.name, opt.name)
-        if explain and values.get("input") is None:
-            described = [o.name for o in cls.OPTIONS if o.role == "input"]
-            if described:
-                from .explain import FIELD_SYMBOLS
-
-                for name in described + ["input_size"]:
-                    if name in {o.name for o in cls.OPTIONS} and values.get(name) is None:
-                        values[name] = FIELD_SYMBOLS.get(name, name)
-            else:
-                from .explain import default_input
-
-                values["input"] = default_input(cls)
-        text = values.pop("input")
-        if text is not None:
-            shape = _parse("input", parse_shape, text)
-        else:
-            described = {k: v for k, v in values.items() if v is not None and k in {o.name for o in cls.OPTIONS}}
-            shape = cls.input_from_options(cls.parse_options(described))
-            if shape is None:
-                described_by = [o.flag for o in cls.OPTIONS if o.role == "input"]
-                hint = f", or {' and '.join(described_by + ['--input-size'])}" if described_by else ""
-                raise ConvcalcError(f"missing: give --input {cls.INPUT}{hint}", option="input")
-        batch = _parse("batch", parse_expr, values.pop("batch"))
-        dtype = values.pop("dtype")
-        output: Optional[Path] = values.pop("output")
-        fmt = _choose_format(values.pop("format"), output)
-        human = values.pop("human")
-        options = {k: v for k, v in values.items() if v is not None}
-        layer = cls.build(shape, options)
-        if explain:
-            from .explain import explain_layer
-
-            report = explain_layer(layer, shape, batch=batch, dtype=dtype, sheet=sheet)
-        else:
-            report = layer.report(shape, batch=batch, dtype=dtype)
+        report, fmt, output, human = layer_query(cls, values)
         _emit(fmt, report, output, human)
     except ConvcalcError as e:
-        typer.echo(_error_line(cls.NAME, e), err=True)
+        say(error_line(cls.NAME, e))
         raise typer.Exit(2) from None
 
 
-def _width() -> int:
-    """The terminal's width when printing to one (60 to 160 columns), else 120."""
-    if not sys.stdout.isatty():
-        return 120
-    try:
-        return max(60, min(os.get_terminal_size(sys.stdout.fileno()).columns, 160))
-    except (OSError, ValueError):
-        return 120
-
-
 def _make_command(cls: type[Layer]):
+    @_escaping
     def command(**values: Any) -> None:
         _run_layer(cls, values)
 
-    command.__signature__ = inspect.Signature([_common_parameters()[0]] + [_parameter(o) for o in cls.OPTIONS] + _common_parameters()[1:])  # type: ignore[attr-defined]
+    common = _common_parameters(input_marker(cls))
+    command.__signature__ = inspect.Signature([common[0]] + [_parameter(o) for o in cls.OPTIONS] + common[1:])  # type: ignore[attr-defined]
     command.__name__ = cls.NAME
     command.__doc__ = f"{cls.SUMMARY}\n\nInput: {cls.INPUT} (batch excluded)."
     return command
@@ -224,96 +178,67 @@ def _make_command(cls: type[Layer]):
 
 solve_app = typer.Typer(
     no_args_is_help=True,
+    context_settings=_CONTEXT,
     help="Solve backwards: the input sizes, or the values of a layer parameter (--for), that give --target.",
 )
-app.add_typer(solve_app, name="solve")
 
 
-@solve_app.command(
-    "net",
-    help="The input sizes a network file's spatial part maps to --target (pulled back layer by layer).",
-    epilog="Example: convcalc solve net examples/resnet50.yaml --target 2048,7,7",
-)
+@_escaping
 def solve_net(
-    file: Path = typer.Argument(..., help="The network file (YAML)."),
-    target: str = typer.Option(..., "--target", "-t", help="The output of the last spatial layer, e.g. 2048,7,7 or 2048,n,n."),
-    in_channels: Optional[str] = typer.Option(None, "--in-channels", help="Input channels (default: the file's input)."),
+    file: Path = typer.Argument(..., help="The network file (YAML).", metavar="FILE"),
+    target: str = typer.Option(
+        ..., "--target", "-t", help="The output of the last spatial layer, e.g. 2048,7,7 or 2048,n,n.", metavar="SHAPE"
+    ),
+    in_channels: Optional[str] = typer.Option(
+        None, "--in-channels", help="Input channels (default: the file's input).", metavar="EXPR"
+    ),
     format: Optional[Format] = typer.Option(None, "--format", "-f", help=_COMMON_HELP["format"]),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help=_COMMON_HELP["output"]),
 ) -> None:
-    from .network import solve_network
-
     try:
-        fmt = _choose_format(format, output)
-        shape = _parse("target", parse_shape, target)
-        channels = None
-        if in_channels is not None:
-            channels = _parse("in_channels", parse_expr, in_channels)
-        report = solve_network(file, shape, input_channels=channels)
+        report, fmt, output = solve_net_query(file, target, in_channels, format, output)
         _emit(fmt, report, output)
     except ConvcalcError as e:
-        typer.echo(_error_line("solve net", e), err=True)
+        say(error_line("solve net", e))
         raise typer.Exit(2) from None
 
 
 def _solve_parameters(cls: type[Layer]) -> list[inspect.Parameter]:
-    kw = inspect.Parameter.KEYWORD_ONLY
+    from .solve import solvable
+
     common = _common_parameters()
+    names = ", ".join(_flag(n)[2:] for n in solvable(cls)) or "none here"
     params = [
-        inspect.Parameter("target", kw, annotation=str, default=typer.Option(..., "--target", "-t", help="The output shape to reach, e.g. 64,112,112 or 64,n,n.")),
-        inspect.Parameter("input", kw, annotation=Optional[str], default=typer.Option(None, "--input", "-i", help="The input shape, to solve for a parameter (with --for).")),
-        inspect.Parameter("for_", kw, annotation=Optional[str], default=typer.Option(None, "--for", help="Parameter(s) to solve for: padding, kernel-size, stride, dilation, output-padding; one or two, comma-separated.")),
-        inspect.Parameter("explain", kw, annotation=bool, default=typer.Option(False, "--explain", "-e", help="Show the inequalities the floor gives, step by step.")),
+        _option("target", str, ..., "--target", "-t", help="The output shape to reach, e.g. 64,112,112 or 64,n,n.", metavar="SHAPE"),
+        _option("input", Optional[str], None, "--input", "-i", help="The input shape, to solve for a parameter (with --for).",
+                metavar="SHAPE"),
+        _option("for_", Optional[str], None, "--for", metavar="PARAM[,PARAM]",
+                help=f"Parameter(s) to solve for: {names}; one or two, comma-separated."),
+        _option("explain", bool, False, "--explain", "-e", help="Show the inequalities the floor gives, step by step."),
     ]
     if "in_channels" in {f.name for f in dataclasses.fields(cls)}:
-        params.append(inspect.Parameter("in_channels", kw, annotation=Optional[str], default=typer.Option(None, "--in-channels", help="Input channels (or give --input).")))
+        params.append(_option("in_channels", Optional[str], None, "--in-channels", help="Input channels (or give --input).", metavar="EXPR"))
     for opt in cls.OPTIONS:
         if opt.role == "arg":
-            params.append(_parameter(dataclasses.replace(opt, required=False, default=None if opt.kind != "flag" else opt.default)))
+            marker = ""  # out_channels defaults to the target's channels
+            if opt.required and opt.name != "out_channels":
+                marker = " (required unless --for names it)" if opt.name in solvable(cls) else REQUIRED
+            optional = dataclasses.replace(opt, required=False, default=None if opt.kind != "flag" else opt.default)
+            params.append(_parameter(optional, marker))
     return params + [p for p in common if p.name in ("format", "output")]
 
 
 def _run_solve(cls: type[Layer], values: dict) -> None:
-    from .solve import solve_input, solve_params
-
     try:
-        if not hasattr(cls, "size_maps"):
-            raise ConvcalcError(f"{cls.NAME} has no inverse: its output size is not a size map of its input")
-        target = _parse("target", parse_shape, values.pop("target"))
-        text = values.pop("input")
-        shape = _parse("input", parse_shape, text) if text is not None else None
-        names = values.pop("for_")
-        explain = values.pop("explain", False)
-        output: Optional[Path] = values.pop("output")
-        fmt = _choose_format(values.pop("format"), output)
-        in_channels = values.pop("in_channels", None)
-        options = {k: v for k, v in values.items() if v is not None}
-        fields = {f.name for f in dataclasses.fields(cls)}
-        if "out_channels" in fields and "out_channels" not in options:
-            options["out_channels"] = target[0]
-        if shape is not None:
-            probe = shape
-        elif "in_channels" in fields:
-            if in_channels is None:
-                raise ConvcalcError("give --in-channels or --input", option="in_channels")
-            probe = (_parse("in_channels", parse_expr, in_channels),)
-        else:
-            probe = (target[0],)  # the channels pass through
-        layer = cls.build(probe, options)
-        if names:
-            if shape is None:
-                raise ConvcalcError("solving for a parameter needs the input shape", option="input")
-            unknown = tuple(n.strip().replace("-", "_") for n in names.split(",") if n.strip())
-            report = solve_params(layer, shape, target, unknown)
-        else:
-            report = solve_input(layer, target, probe[0], explain=explain)
+        report, fmt, output = solve_query(cls, values)
         _emit(fmt, report, output)
     except ConvcalcError as e:
-        typer.echo(_error_line(f"solve {cls.NAME}", e), err=True)
+        say(error_line(f"solve {cls.NAME}", e))
         raise typer.Exit(2) from None
 
 
 def _make_solve_command(cls: type[Layer]):
+    @_escaping
     def command(**values: Any) -> None:
         _run_solve(cls, values)
 
@@ -322,42 +247,35 @@ def _make_solve_command(cls: type[Layer]):
     return command
 
 
-@app.command(
-    "net",
-    help="A whole network from a YAML file: a row per layer and block, the totals, receptive field and depth.",
-    epilog="Example: convcalc net examples/resnet50.yaml --input 3,H,W --depth 1",
-)
+@_escaping
 def net(
-    file: Path = typer.Argument(..., help="The network file (YAML)."),
-    input: Optional[str] = typer.Option(None, "--input", "-i", help="Input shape; overrides the file's (symbols allowed)."),
-    depth: Optional[int] = typer.Option(None, "--depth", "-d", help="Show rows down to this nesting depth (blocks below fold into one row)."),
+    file: Path = typer.Argument(..., help="The network file (YAML).", metavar="FILE"),
+    input: Optional[str] = typer.Option(
+        None, "--input", "-i", help="Input shape; overrides the file's (symbols allowed).", metavar="SHAPE"
+    ),
+    depth: Optional[int] = typer.Option(
+        None, "--depth", "-d", help="Show rows down to this nesting depth (blocks below fold into one row)."
+    ),
     by_op: bool = typer.Option(False, "--by-op", help="Add the totals broken down by layer type."),
-    batch: str = typer.Option("1", "--batch", "-b", help=_COMMON_HELP["batch"]),
-    dtype: str = typer.Option("float32", "--dtype", help=_COMMON_HELP["dtype"]),
+    batch: str = typer.Option("1", "--batch", "-b", help=_COMMON_HELP["batch"], metavar="EXPR"),
+    dtype: str = typer.Option("float32", "--dtype", help=_COMMON_HELP["dtype"], metavar="DTYPE"),
     format: Optional[Format] = typer.Option(None, "--format", "-f", help=_COMMON_HELP["format"]),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help=_COMMON_HELP["output"]),
     human: bool = typer.Option(False, "--human", "-H", help=_COMMON_HELP["human"]),
 ) -> None:
-    from .network import evaluate
-
     try:
-        fmt = _choose_format(format, output)
-        batch_value = _parse("batch", parse_expr, batch)
-        if dtype not in DTYPE_BYTES:
-            raise ConvcalcError(f"{dtype!r} is not one of {', '.join(DTYPE_BYTES)}", option="dtype")
-        if depth is not None and depth < 0:
-            raise ConvcalcError(f"must be 0 or more, got {depth}", option="depth")
-        report = evaluate(file, input_shape=input, batch=batch_value, dtype=dtype, depth=depth, by_op=by_op)
+        report, fmt, output = net_query(file, input, depth, by_op, batch, dtype, format, output)
         _emit(fmt, report, output, human)
     except ConvcalcError as e:
-        typer.echo(_error_line("net", e), err=True)
+        say(error_line("net", e))
         raise typer.Exit(2) from None
 
 
 def _register(names) -> None:
     for name in names:
         cls = LAYERS[name]
-        app.command(name, help=f"{cls.SUMMARY} Input: {cls.INPUT} (batch excluded).", epilog=f"Example: {cls.EXAMPLE}")(
+        app.command(name, help=f"{cls.SUMMARY} Input: {cls.INPUT} (batch excluded).", epilog=f"Example: {cls.EXAMPLE}",
+                    rich_help_panel=group(name))(
             _make_command(cls)
         )
 
@@ -365,62 +283,129 @@ def _register(names) -> None:
 _registered: set[str] = set()
 
 
+def _register_static(name: str) -> None:
+    """Register `net`, the `solve` group or `solve net` (once)."""
+    if name in _registered:
+        return
+    if name == "net":
+        app.command(
+            "net",
+            help="A whole network from a YAML file: a row per layer and block, the totals, receptive field and depth.",
+            epilog="Example: convcalc net examples/resnet50.yaml --input 3,H,W --depth 1",
+            rich_help_panel=NETWORKS,
+        )(net)
+    elif name == "solve":
+        app.add_typer(solve_app, name="solve", rich_help_panel=SOLVING)
+    elif name == "solve net":
+        solve_app.command(
+            "net",
+            help="The input sizes a network file's spatial part maps to --target (pulled back layer by layer).",
+            epilog="Example: convcalc solve net examples/resnet50.yaml --target 2048,7,7",
+        )(solve_net)
+    _registered.add(name)
+
+
 def _ensure_commands(args: list[str]) -> None:
     """Register the commands. Typer builds every option of every registered command on each
-    run, which costs more than the whole calculation, so a layer query registers only its own
-    command (and `solve LAYER` only that solve command); anything else registers them all."""
+    run, which costs more than the whole calculation, so a query registers only its own command
+    (`net`, a layer, `solve LAYER`, `solve net`); anything else (help, completion) registers all."""
+    completing = bool(os.environ.get("_CONVCALC_COMPLETE"))  # a shell completing a command line: everything
+    if completing:
+        args = []
     first = args[0] if args else ""
-    if first == "net":  # a static command: no layer command needs building
+    second = args[1] if len(args) > 1 else ""
+    if first == "net":
+        _register_static("net")
         return
-    if first == "solve":
-        second = args[1] if len(args) > 1 else ""
-        if second == "net":
-            return
-        for name in [second] if second in LAYERS else list(LAYERS):
+    if first == "solve" or completing:
+        _register_static("solve")
+        if second != "net" and second in LAYERS:
+            names = [second]
+        else:
+            _register_static("solve net")
+            names = [] if second == "net" else [n for n in LAYERS if hasattr(LAYERS[n], "size_maps")]
+        for name in names:
             if f"solve {name}" not in _registered:
                 cls = LAYERS[name]
                 solve_app.command(name, help=f"Input sizes or a parameter of {name} for a target output.",
-                                  epilog=f"Example: {_solve_example(cls)}")(_make_solve_command(cls))
+                                  epilog=f"Example: {solve_example(cls)}")(_make_solve_command(cls))
                 _registered.add(f"solve {name}")
-        return
+        if not completing:
+            return
     wanted = [first] if first in LAYERS else list(LAYERS)
     missing = [name for name in wanted if name not in _registered]
     _register(missing)
     _registered.update(missing)
+    if first not in LAYERS:
+        for name in ("net", "solve", "solve net"):
+            _register_static(name)
+    app.registered_commands.sort(key=lambda c: panel_order(c.name))  # the panels in a fixed order, Networks last
 
 
-def _solve_example(cls: type[Layer]) -> str:
-    examples = {
-        "conv1d": "convcalc solve conv1d --target 1,16 --in-channels 7 --kernel-size 9 --stride 3 --padding 1",
-        "conv2d": "convcalc solve conv2d --input 3,224,224 --target 64,112,112 --kernel-size 7 --stride 2 --for padding",
-        "convtranspose2d": "convcalc solve convtranspose2d --input 64,16,16 --target 32,32,32 --kernel-size 4 --for stride,padding",
-        "maxpool2d": "convcalc solve maxpool2d --target 64,56,56 --kernel-size 3 --stride 2 --padding 1 --ceil-mode",
-    }
-    return examples.get(cls.NAME, f"convcalc solve {cls.NAME} --target ... (the layer's options)")
+#: exit statuses: bad input 2, internal error 70 (EX_SOFTWARE), SIGINT 128 + 2, SIGPIPE 128 + 13
+EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 2, 70, 130, 141
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """Run the CLI; returns the exit status (0, or 2 for bad input)."""
+    """Run the CLI; returns the exit status: 0; 2 for bad input or an output that cannot be
+    written; 130 when interrupted; 141 (silently) when the reader of a pipe has gone; 70 for an
+    internal error (a bug)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
         args = ["--help"]
-    _ensure_commands(args)
-    command = typer.main.get_command(app)
+    label_ = label(args)
     try:
-        rv = command.main(args=args, prog_name="convcalc", standalone_mode=False)
+        try:
+            unknown = unknown_command(args)
+            if unknown:
+                say(unknown)
+                return EXIT_USAGE
+            _ensure_commands(args)
+            # Rich's boxed help on a terminal; elsewhere click's plain help, without importing Rich
+            markup = "rich" if sys.stdout is not None and sys.stdout.isatty() else None
+            app.rich_markup_mode = solve_app.rich_markup_mode = markup
+            command = typer.main.get_command(app)
+            rv = command.main(args=args, prog_name="convcalc", standalone_mode=False)
+            flush_stdout()
+        except _Escape as e:
+            raise e.original from None
+        except OSError as e:  # click's own writing (help, usage) failed: our commands' errors escape above
+            raise StdoutError(e) from None
     except ClickException as e:
-        sub = f" {args[0]}" if args and args[0] in LAYERS else ""
-        if args and args[0] == "solve":
-            sub = f" solve {args[1]}" if len(args) > 1 and args[1] in LAYERS else " solve"
         message = " ".join(e.format_message().split())
-        sys.stderr.write(f"convcalc{sub}: {message}\n")
-        return 2
-    except typer.Abort:
-        sys.stderr.write("convcalc: aborted\n")
+        say(f"{label_}: {message}")
+        return EXIT_USAGE
+    except typer.Abort:  # end of input at a prompt (convcalc has none)
+        say(f"{label_}: aborted")
         return 1
+    except KeyboardInterrupt:
+        say(f"{label_}: interrupted")
+        return EXIT_INTERRUPTED
+    except StdoutError as e:
+        discard_stdout()
+        if e.broken_pipe:
+            return EXIT_BROKEN_PIPE
+        say(f"{label_}: {e.reason}")
+        return EXIT_USAGE
+    except Exception as e:  # the last resort: a bug, told in one line
+        text = " ".join(str(e).split())[:300]  # one line, whatever the exception says
+        say(f"{label_}: internal error: {type(e).__name__}: {text} (a bug in convcalc; please report it with this command line)")
+        return EXIT_INTERNAL
+    if rv == EXIT_INTERRUPTED:  # click's own handling of Ctrl-C while parsing
+        say(f"{label_}: interrupted")
     return rv if isinstance(rv, int) else 0
 
 
-def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+def run(argv: Optional[list[str]] = None) -> None:
+    """Console-script entry point: main(), then leave at once (the output is flushed; tearing
+    the interpreter down would only spend time collecting garbage). The objects the imports
+    made are frozen first, so that the collector never scans them again during a long query."""
+    gc.freeze()
+    code = main(argv)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)

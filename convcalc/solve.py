@@ -12,13 +12,14 @@ interval too; it is found exactly by bisection over the layer's own formula (num
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import sizes
 from .errors import ConfigError, ConvcalcError, ShapeError
 from .layers.base import Layer
-from .layers.window import ConstantMap
+from .layers.window import IDENTITY, ConstantMap
 
 SOLVABLE_PARAMS = ("padding", "kernel_size", "stride", "dilation", "output_padding")
 #: beyond this a parameter's range counts as unbounded
@@ -120,14 +121,59 @@ def solve_input(layer: Layer, target: tuple, channels_in: Any, *, explain: bool 
 # -- parameters ------------------------------------------------------------------------------------
 
 
-def _with(layer: Layer, name: str, dim: int, value: int) -> Layer | None:
-    """The layer with one dimension of one parameter changed; None where PyTorch refuses it."""
-    current = getattr(layer, name)
-    if not isinstance(current, tuple):
-        raise ConfigError(f"{current!r} cannot be solved for; give numbers", option=name)
-    new = tuple(value if j == dim else v for j, v in enumerate(current))
+def solvable(cls: type[Layer]) -> tuple[str, ...]:
+    """The parameters of a layer class that can be solved for (the ones its options set)."""
+    options = {o.name for o in cls.OPTIONS}
+    return tuple(n for n in SOLVABLE_PARAMS if n in options)
+
+
+def tied_to(cls: type[Layer], options: dict, unknown: tuple[str, ...]) -> dict[str, str]:
+    """Parameters that follow an unknown: a pool's stride left out is its kernel size."""
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+    if ("kernel_size" in unknown and "stride" not in unknown and "stride" in defaults and defaults["stride"] is None
+            and options.get("stride") is None):
+        return {"stride": "kernel_size"}
+    return {}
+
+
+def probe_layer(cls: type[Layer], shape: tuple, options: dict, unknown: tuple[str, ...]) -> Layer:
+    """The layer to solve with: every unknown takes a stand-in value PyTorch accepts with the
+    given options (the search replaces it dimension by dimension), so an option being solved
+    for is never required."""
+    _check_names(cls, unknown)
+    for name in unknown:
+        if options.get(name) is not None:
+            raise ConfigError("is what --for solves for; leave it out", option=name)
+    candidates = range(0, 65)
+    for values in itertools.product(candidates, repeat=len(unknown)):
+        trial = dict(options, **{n: v for n, v in zip(unknown, values)})
+        try:
+            return cls.build(shape, trial)
+        except ConvcalcError:
+            continue
+    raise ConfigError(f"no value of {' and '.join(unknown)} below 65 gives a layer PyTorch accepts with these options", option="for")
+
+
+def _check_names(cls: type[Layer], names: tuple[str, ...]) -> None:
+    known = solvable(cls)
+    for name in names:
+        if name not in known:
+            raise ConfigError(f"{name!r} is not a parameter of {cls.NAME} that can be solved for (one of {', '.join(known)})", option="for")
+    if len(names) > 2 or len(set(names)) != len(names):
+        raise ConfigError("give one parameter or two different ones", option="for")
+
+
+def _with(layer: Layer, name: str, dim: int, value: int, tied: dict[str, str] | None = None) -> Layer | None:
+    """The layer with one dimension of one parameter changed (and of the parameters tied to it);
+    None where PyTorch refuses it."""
+    changes = {}
+    for field_name in [name] + [dep for dep, src in (tied or {}).items() if src == name]:
+        current = getattr(layer, field_name)
+        if not isinstance(current, tuple):
+            raise ConfigError(f"{current!r} cannot be solved for; give numbers", option=field_name)
+        changes[field_name] = tuple(value if j == dim else v for j, v in enumerate(current))
     try:
-        return dataclasses.replace(layer, **{name: new})
+        return dataclasses.replace(layer, **changes)
     except ConvcalcError:
         return None
 
@@ -199,14 +245,16 @@ def _start(name: str) -> int:
     return 0 if name in ("padding", "output_padding") else 1
 
 
-def solve_params(layer: Layer, input_shape: tuple, target: tuple, names: tuple[str, ...]) -> SolveReport:
+def solve_params(
+    layer: Layer, input_shape: tuple, target: tuple, names: tuple[str, ...], *, tied: dict[str, str] | None = None
+) -> SolveReport:
+    """The values of one or two parameters (per spatial dimension) that give the target. The
+    layer's values of those parameters are stand-ins (see probe_layer); ``tied`` names parameters
+    that move with an unknown (a pool's stride left out follows its kernel size)."""
     _require_solvable(layer)
-    for name in names:
-        if name not in SOLVABLE_PARAMS or not hasattr(layer, name):
-            known = [n for n in SOLVABLE_PARAMS if hasattr(layer, n)]
-            raise ConfigError(f"{name!r} is not a parameter of {layer.NAME} that can be solved for (one of {', '.join(known)})", option="for")
-    if len(names) > 2 or len(set(names)) != len(names):
-        raise ConfigError("give one parameter or two different ones", option="for")
+    _check_names(type(layer), names)
+    if all(m is IDENTITY for m in layer.size_maps()):
+        raise ConfigError(f"{layer.NAME} keeps the input's size whatever its {' and '.join(names)}: nothing to solve for", option="for")
     _check_target(layer, target, input_shape[0])
     if len(input_shape) != len(target):
         raise ShapeError(f"has {len(input_shape)} entries but the target has {len(target)}", option="input")
@@ -219,7 +267,7 @@ def solve_params(layer: Layer, input_shape: tuple, target: tuple, names: tuple[s
         name = names[0]
         per_dim = []
         for i in range(dims):
-            f = lambda v, i=i: _output(_with(layer, name, i, v), input_shape, i)  # noqa: E731
+            f = lambda v, i=i: _output(_with(layer, name, i, v, tied), input_shape, i)  # noqa: E731
             found, near = solve_dim(f, target[i + 1], _start(name))
             per_dim.append(None if found is None else {"min": found[0], "max": found[1]})
             if found is None:
@@ -232,10 +280,10 @@ def solve_params(layer: Layer, input_shape: tuple, target: tuple, names: tuple[s
             pairs, more = [], False
             limit = 4 * max(input_shape[i + 1], target[i + 1]) + 16
             for v in range(_start(outer), limit):
-                base = _with(layer, outer, i, v)
+                base = _with(layer, outer, i, v, tied)
                 if base is None:
                     continue
-                f = lambda w, base=base, i=i: _output(_with(base, inner, i, w), input_shape, i)  # noqa: E731
+                f = lambda w, base=base, i=i: _output(_with(base, inner, i, w, tied), input_shape, i)  # noqa: E731
                 found, _ = solve_dim(f, target[i + 1], _start(inner))
                 if found is not None:
                     if len(pairs) == MAX_PAIRS:
@@ -254,5 +302,5 @@ def solve_params(layer: Layer, input_shape: tuple, target: tuple, names: tuple[s
         values=values,
         nearest=tuple(nearest),
         notes=(("pairs listed up to the first " + str(MAX_PAIRS) + " per dimension",) if len(names) == 2 else ()),
-        config=layer.config(),
+        config=layer.config(),  # the unknowns hold their stand-in values (see `unknown`)
     )

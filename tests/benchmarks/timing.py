@@ -27,3 +27,23 @@ def run_once(cmd: list[str]) -> float:
 
 def median_wall(cmd: list[str], runs: int) -> float:
     return statistics.median(run_once(cmd) for _ in range(runs))
+
+
+def run_on_terminal(cmd: list[str]) -> float:
+    """Wall time of one run with stdout on a pseudo-terminal (read as it comes)."""
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=slave, stderr=subprocess.DEVNULL)
+    os.close(slave)
+    try:
+        while os.read(master, 65536):
+            pass
+    except OSError:  # EIO: the child closed the terminal
+        pass
+    proc.wait()
+    elapsed = time.perf_counter() - t0
+    os.close(master)
+    return elapsed

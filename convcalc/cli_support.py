@@ -1,0 +1,373 @@
+"""The command line without Typer: from parsed option values to a report (layer_query,
+solve_query), help groups and metavars, the hints added to an --input error, did-you-mean for
+unknown commands, and the `convcalc COMMAND` label of errors. (cli.py builds the Typer commands
+on these; only it touches Typer.)"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+from . import sizes
+from .errors import ConvcalcError, ShapeError
+from .expr import parse_expr, parse_shape
+from .layers.base import Layer, Opt
+from .layers.registry import _WHERE, LAYERS
+from .render import EXTENSIONS, Format
+from .report import DTYPE_BYTES
+
+#: help panel of a layer command, by the registry module its class lives in
+MODULE_GROUPS = {
+    "conv": "Convolution",
+    "pool": "Pooling",
+    "recurrent": "Recurrent",
+    "mdrnn": "Recurrent",
+    "pixelcnn": "Autoregressive",
+    "wavenet": "Autoregressive",
+    "linear": "Elementwise and other",
+    "norm": "Elementwise and other",
+    "elementwise": "Elementwise and other",
+}
+NETWORKS, SOLVING = "Networks", "Solving"
+
+#: how an option's value is written, by its kind
+METAVARS = {
+    "size": "EXPR",
+    "sizes": "SIZES",
+    "padding": "SIZES|same|valid",
+    "float": "FLOAT",
+    "size_or_inf": "EXPR|inf",
+}
+#: what the metavars mean (the root help's epilog)
+METAVAR_LEGEND = (
+    "EXPR: a positive integer or an expression of symbols (64, C, 2*C, H+1). "
+    "SIZES: one EXPR for every spatial dimension or one per dimension (3 or 3,5). "
+    "SHAPE: the sizes of a tensor without the batch, comma- or x-separated (3,224,224 or 3xHxW)."
+)
+
+
+def group(command: str) -> str:
+    """The help panel of a layer command (from the module its class lives in)."""
+    return MODULE_GROUPS.get(_WHERE[command].split(":")[0], "Elementwise and other")
+
+
+PANELS = ("Convolution", "Pooling", "Recurrent", "Autoregressive", "Elementwise and other", NETWORKS, SOLVING)
+
+
+def panel_order(command: str | None) -> int:
+    """Where a top-level command's panel comes in the help (commands keep their order within it)."""
+    if command in _WHERE:
+        return PANELS.index(group(command))
+    return PANELS.index(NETWORKS)
+
+
+def metavar(opt: Opt) -> str | None:
+    if opt.kind == "choice":
+        return "|".join(opt.choices)
+    return METAVARS.get(opt.kind)
+
+
+#: the mark of an option checked by convcalc rather than click (so that --explain can stand a
+#: symbol in); round brackets read the same in Rich's markup and in plain help
+REQUIRED = " (required)"
+
+
+def input_marker(cls: type[Layer]) -> str:
+    """The required-marker of --input: required unless options describe the input instead."""
+    described_by = [o.flag for o in cls.OPTIONS if o.role == "input"]
+    if described_by:
+        return f" (required unless {' and '.join(described_by)} describe it)"
+    return REQUIRED
+
+
+COMMON_HELP = {
+    "input": "Input shape without the batch, e.g. 3,224,224 or 3x224x224 or 3,H,W (symbols allowed).",
+    "batch": "Batch size: scales the counts and the activation memory.",
+    "dtype": f"Element type for memory: {', '.join(DTYPE_BYTES)}.",
+    "format": "Output format: table, markdown, json, csv, latex (default: from --output's extension, else table).",
+    "output": "Write to this file (whole or not at all); the extension picks the format (.md .json .csv .tex .txt).",
+    "human": "Round large numbers: 1.23 M, 4.11 G, 1.50 MiB.",
+    "explain": "Show each quantity's general formula, the formula with these values, and the result "
+    "(without --input and options: the formula sheet).",
+}
+
+
+#: the narrowest width a table is laid out for
+MIN_WIDTH = 20
+
+
+def terminal_width() -> int:
+    """The width to lay tables out for: COLUMNS when set to a whole number (as the shell and
+    `COLUMNS=80 convcalc ...` set it), else the terminal's width when printing to one, else 120."""
+    text = os.environ.get("COLUMNS", "").strip()
+    if text.isdigit() and int(text) > 0:
+        return max(MIN_WIDTH, int(text))
+    if sys.stdout is None or not sys.stdout.isatty():
+        return 120
+    try:
+        return max(MIN_WIDTH, os.get_terminal_size(sys.stdout.fileno()).columns)
+    except (OSError, ValueError):
+        return 120
+
+
+def use_color() -> bool:
+    return sys.stdout is not None and sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+# -- hints on a bad --input --------------------------------------------------------------------
+
+
+def _layout_rank(cls: type[Layer]) -> int | None:
+    """The number of entries of a channels-first input layout (C,H,W -> 3), else None."""
+    if re.fullmatch(r"C(,[A-Z])+", cls.INPUT or ""):
+        return cls.INPUT.count(",") + 1
+    return None
+
+
+def _channels_last(shape: tuple) -> bool:
+    """Clearly channels-last: a small last entry (1 to 4 channels) after large sizes."""
+    nums = [sizes.known_int(v) for v in shape]
+    if None in nums or len(nums) < 2:
+        return False
+    return 1 <= nums[-1] <= 4 and all(n >= 8 for n in nums[:-1])
+
+
+def _show(shape: tuple) -> str:
+    return ",".join(sizes.to_text(v) for v in shape)
+
+
+def input_hint(cls: type[Layer], shape: tuple | None, err: ConvcalcError) -> str | None:
+    """`did you mean --input 3,224,224 [--batch 1]?` where a shape error is clearly due to a
+    channels-last layout or a batch included; None where the shape gives no clear sign."""
+    if shape is None or not isinstance(err, ShapeError) or err.option not in ("input", "kernel_size"):
+        return None
+    rank = _layout_rank(cls)
+    if rank is None:
+        return None
+    batch, rest = None, tuple(shape)
+    if len(rest) == rank + 1:  # N,C,H,W or N,H,W,C: the batch in front (numbers only, to be clear)
+        nums = [sizes.known_int(v) for v in rest]
+        if None in nums or not 1 <= nums[0] <= 4096:
+            return None
+        batch, rest = nums[0], rest[1:]
+    elif len(rest) != rank:
+        return None
+    if _channels_last(rest):
+        rest = (rest[-1],) + rest[:-1]
+    elif batch is None:
+        return None
+    suggestion = f"--input {_show(rest)}" + (f" --batch {batch}" if batch is not None else "")
+    return f"did you mean {suggestion}?"
+
+
+# -- unknown commands --------------------------------------------------------------------------
+
+
+def did_you_mean(word: str, known: list[str]) -> str:
+    """`did you mean a, b?` for the names close to word, else a pointer to --help."""
+    import difflib
+
+    close = difflib.get_close_matches(word, known, n=3, cutoff=0.6)
+    close.sort(key=lambda name: known.index(name))
+    if close:
+        return f"did you mean {', '.join(close)}?"
+    return "see convcalc --help"
+
+
+TOP_COMMANDS = [*LAYERS, "net", "solve"]
+
+
+def solve_commands() -> list[str]:
+    return [name for name in LAYERS if hasattr(LAYERS[name], "size_maps")] + ["net"]
+
+
+def label(args: list[str]) -> str:
+    """`convcalc COMMAND` for the command the arguments name (as far as they name one)."""
+    words = args[:2]
+    if words and (words[0] in LAYERS or words[0] == "net"):
+        return f"convcalc {words[0]}"
+    if words and words[0] == "solve":
+        if len(words) > 1 and (words[1] in LAYERS or words[1] == "net"):
+            return f"convcalc solve {words[1]}"
+        return "convcalc solve"
+    return "convcalc"
+
+
+def unknown_command(args: list[str]) -> str | None:
+    """The error line for an unknown command name, or None when the name is known."""
+    if args and not args[0].startswith("-") and args[0] not in TOP_COMMANDS:
+        return f"convcalc: No such command {args[0]!r}; {did_you_mean(args[0], TOP_COMMANDS)}"
+    if len(args) > 1 and args[0] == "solve" and not args[1].startswith("-") and args[1] not in LAYERS and args[1] != "net":
+        return f"convcalc solve: No such command {args[1]!r}; {did_you_mean(args[1], solve_commands())}"
+    return None
+
+
+def error_line(command: str, err: ConvcalcError, hint: Any = None) -> str:
+    where = "--" + err.option.replace("_", "-") if err.option else None
+    parts = [f"convcalc {command}"] + ([where] if where else []) + [err.message]
+    return ": ".join(parts) + (f"; {hint}" if hint else "")
+
+
+# -- queries -----------------------------------------------------------------------------------
+
+
+def parse_option(option: str, parse: Any, text: str) -> Any:
+    """A parsed option value; its errors name the option."""
+    try:
+        return parse(text)
+    except ConvcalcError as e:
+        raise e.with_context(option=option) from None
+
+
+def choose_format(fmt: Optional[Format], output: Optional[Path]) -> Format:
+    if fmt is not None:
+        return fmt
+    if output is None:
+        return Format.table
+    ext = output.suffix.lower()
+    if ext not in EXTENSIONS:
+        raise ConvcalcError(
+            f"cannot tell the format from the extension {ext or '(none)'!r}; use --format or one of {', '.join(EXTENSIONS)}",
+            option="output",
+        )
+    return EXTENSIONS[ext]
+
+
+def layer_query(cls: type[Layer], values: dict) -> tuple[Any, Format, Optional[Path], bool]:
+    """(report, format, output file, human) of a layer command from its parsed option values;
+    a shape error that is clearly a channels-last or batched --input carries a hint."""
+    shape = None
+    try:
+        explain = values.pop("explain", False)
+        described_by = [o.name for o in cls.OPTIONS if o.role == "input"]
+        sheet = explain and values.get("input") is None and not any(values.get(n) is not None for n in described_by)
+        for opt in cls.OPTIONS:
+            if opt.required and values.get(opt.name) is None:
+                if not explain:
+                    raise ConvcalcError(f"missing: give {opt.flag}", option=opt.name)
+                from .explain import FIELD_SYMBOLS
+
+                values[opt.name] = FIELD_SYMBOLS.get(opt.name, opt.name)
+        if explain and values.get("input") is None:
+            described = [o.name for o in cls.OPTIONS if o.role == "input"]
+            if described:
+                from .explain import FIELD_SYMBOLS
+
+                for name in described + ["input_size"]:
+                    if name in {o.name for o in cls.OPTIONS} and values.get(name) is None:
+                        values[name] = FIELD_SYMBOLS.get(name, name)
+            else:
+                from .explain import default_input
+
+                values["input"] = default_input(cls)
+        text = values.pop("input")
+        if text is not None:
+            shape = parse_option("input", parse_shape, text)
+        else:
+            described = {k: v for k, v in values.items() if v is not None and k in {o.name for o in cls.OPTIONS}}
+            shape = cls.input_from_options(cls.parse_options(described))
+            if shape is None:
+                described_by = [o.flag for o in cls.OPTIONS if o.role == "input"]
+                hint = f", or {' and '.join(described_by + ['--input-size'])}" if described_by else ""
+                raise ConvcalcError(f"missing: give --input {cls.INPUT}{hint}", option="input")
+        batch = parse_option("batch", parse_expr, values.pop("batch"))
+        dtype = values.pop("dtype")
+        output: Optional[Path] = values.pop("output")
+        fmt = choose_format(values.pop("format"), output)
+        human = values.pop("human")
+        options = {k: v for k, v in values.items() if v is not None}
+        layer = cls.build(shape, options)
+        if explain:
+            from .explain import explain_layer
+
+            report = explain_layer(layer, shape, batch=batch, dtype=dtype, sheet=sheet)
+        else:
+            report = layer.report(shape, batch=batch, dtype=dtype)
+        return report, fmt, output, human
+    except ConvcalcError as e:
+        hint = input_hint(cls, shape, e)
+        if hint is None:
+            raise
+        raise type(e)(f"{e.message}; {hint}", option=e.option, layer=e.layer) from None
+
+
+def solve_query(cls: type[Layer], values: dict) -> tuple[Any, Format, Optional[Path]]:
+    """(report, format, output file) of `solve LAYER` from its parsed option values."""
+    from .solve import probe_layer, solvable, solve_input, solve_params, tied_to
+
+    if not hasattr(cls, "size_maps"):
+        raise ConvcalcError(f"{cls.NAME} has no inverse: its output size is not a size map of its input")
+    target = parse_option("target", parse_shape, values.pop("target"))
+    text = values.pop("input")
+    shape = parse_option("input", parse_shape, text) if text is not None else None
+    names = values.pop("for_")
+    explain = values.pop("explain", False)
+    output: Optional[Path] = values.pop("output")
+    fmt = choose_format(values.pop("format"), output)
+    in_channels = values.pop("in_channels", None)
+    options = {k: v for k, v in values.items() if v is not None}
+    unknown = tuple(n.strip().replace("-", "_") for n in names.split(",") if n.strip()) if names else ()
+    fields = {f.name for f in dataclasses.fields(cls)}
+    if "out_channels" in fields and "out_channels" not in options:
+        options["out_channels"] = target[0]
+    if shape is not None:
+        probe = shape
+    elif "in_channels" in fields:
+        if in_channels is None:
+            raise ConvcalcError("give --in-channels or --input", option="in_channels")
+        probe = (parse_option("in_channels", parse_expr, in_channels),)
+    else:
+        probe = (target[0],)  # the channels pass through
+    for opt in cls.OPTIONS:
+        if opt.required and opt.role == "arg" and opt.name not in options and opt.name not in unknown:
+            hint = f" (or solve for it: --for {opt.flag[2:]})" if opt.name in solvable(cls) else ""
+            raise ConvcalcError(f"missing: give {opt.flag}{hint}", option=opt.name)
+    if unknown:
+        if shape is None:
+            raise ConvcalcError("solving for a parameter needs the input shape", option="input")
+        layer = probe_layer(cls, probe, options, unknown)
+        report = solve_params(layer, shape, target, unknown, tied=tied_to(cls, options, unknown))
+    else:
+        layer = cls.build(probe, options)
+        report = solve_input(layer, target, probe[0], explain=explain)
+    return report, fmt, output
+
+
+def net_query(file: Path, input: Optional[str], depth: Optional[int], by_op: bool, batch: str, dtype: str,
+              fmt: Optional[Format], output: Optional[Path]) -> tuple[Any, Format, Optional[Path]]:
+    """(report, format, output file) of `net FILE`."""
+    from .network import evaluate
+
+    chosen = choose_format(fmt, output)
+    batch_value = parse_option("batch", parse_expr, batch)
+    if dtype not in DTYPE_BYTES:
+        raise ConvcalcError(f"{dtype!r} is not one of {', '.join(DTYPE_BYTES)}", option="dtype")
+    if depth is not None and depth < 0:
+        raise ConvcalcError(f"must be 0 or more, got {depth}", option="depth")
+    report = evaluate(file, input_shape=input, batch=batch_value, dtype=dtype, depth=depth, by_op=by_op)
+    return report, chosen, output
+
+
+def solve_net_query(file: Path, target: str, in_channels: Optional[str], fmt: Optional[Format],
+                    output: Optional[Path]) -> tuple[Any, Format, Optional[Path]]:
+    """(report, format, output file) of `solve net FILE`."""
+    from .network import solve_network
+
+    chosen = choose_format(fmt, output)
+    shape = parse_option("target", parse_shape, target)
+    channels = None if in_channels is None else parse_option("in_channels", parse_expr, in_channels)
+    return solve_network(file, shape, input_channels=channels), chosen, output
+
+
+def solve_example(cls: type[Layer]) -> str:
+    examples = {
+        "conv1d": "convcalc solve conv1d --target 1,16 --in-channels 7 --kernel-size 9 --stride 3 --padding 1",
+        "conv2d": "convcalc solve conv2d --input 3,224,224 --target 64,112,112 --kernel-size 7 --stride 2 --for padding",
+        "convtranspose2d": "convcalc solve convtranspose2d --input 64,16,16 --target 32,32,32 --kernel-size 4 --for stride,padding",
+        "maxpool2d": "convcalc solve maxpool2d --target 64,56,56 --kernel-size 3 --stride 2 --padding 1 --ceil-mode",
+    }
+    return examples.get(cls.NAME, f"convcalc solve {cls.NAME} --target ... (the layer's options)")
