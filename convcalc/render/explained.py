@@ -7,7 +7,7 @@ import io
 
 from ..report import Unit
 from ..sizes import is_int, to_latex, to_text
-from .format import json_text, Cell, Section, number, plain
+from .format import json_text, Cell, Section, number, plain, shape
 
 def _title(key: str) -> str:
     from ..report import Quantity
@@ -41,9 +41,11 @@ def _formula(value, *, latex: bool, values: dict | None = None) -> str:
 
 def _result(value, unit: Unit, *, human: bool, latex: bool) -> str:
     if isinstance(value, tuple):
-        return (r" \times " if latex else " x ").join(str(v) if is_int(v) else (to_latex(v) if latex else to_text(v)) for v in value)
+        return shape(value, joiner=r" \times " if latex else " x ", sym=to_latex if latex else to_text)
     text = number(value, sep="{,}" if latex else ",", human=human, unit=unit, sym=to_latex if latex else to_text)
-    return text.replace(" B", r"\,\mathrm{B}") if latex else text
+    if latex and text.endswith(" B"):
+        text = text[:-2] + r"\,\mathrm{B}"
+    return text
 
 
 def title(expl) -> str:
