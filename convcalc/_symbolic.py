@@ -105,7 +105,63 @@ def _as_fraction(arg):
     return sp.fraction(sp.together(sp.expand(arg)))
 
 
-class _TextPrinter(StrPrinter):
+#: names given to summation indices when printed (a Dummy prints as _t otherwise)
+_INDEX_NAMES = ("t", "u", "v", "i", "j", "m")
+
+
+class _Named:
+    """Summation indices and other dummies printed as plain letters, each its own."""
+
+    def doprint(self, expr):
+        taken = {str(x) for x in getattr(expr, "free_symbols", ())}
+        self._names = {}
+        self._free = [n for n in _INDEX_NAMES + tuple(f"t_{i}" for i in range(1, 50)) if n not in taken]
+        return super().doprint(expr)
+
+    def _as_ordered_terms(self, expr, order=None):
+        """A sum in textbook order: the positive terms with symbols, then the negative ones,
+        then the constant: (H + 2*p - d*(k - 1) - 1)/s."""
+        terms = super()._as_ordered_terms(expr, order=order)
+        if not expr.is_Add:
+            return terms
+
+        def rank(t):
+            if t.is_number:
+                return 2
+            return 1 if t.could_extract_minus_sign() else 0
+
+        return sorted(terms, key=rank)  # stable: SymPy's order within each group
+
+    def _dummy_name(self, expr) -> str:
+        names = self.__dict__.setdefault("_names", {})
+        if expr not in names:
+            free = self.__dict__.setdefault("_free", list(_INDEX_NAMES))
+            names[expr] = free.pop(0) if free else f"t_{len(names)}"
+        return names[expr]
+
+
+class _TextPrinter(_Named, StrPrinter):
+    def _print_Dummy(self, expr):
+        return self._dummy_name(expr)
+
+    def _print_Sum(self, expr):
+        """``sum(f(t), t = 0..k - 1)``: the index named, its range inclusive."""
+        text = self._print(expr.function)
+        for var, lo, hi in expr.limits:
+            text = f"sum({text}, {self._print(var)} = {self._print(lo)}..{self._print(hi)})"
+        return text
+
+    def _print_Piecewise(self, expr):
+        """``(a if k == 1 else b)``, as Python writes a choice."""
+        *cases, (last, cond) = expr.args
+        text = self._print(last) if cond == True else f"{self._print(last)} if {self._print(cond)} else undefined"  # noqa: E712
+        for value, cond in reversed(cases):
+            text = f"{self._print(value)} if {self._print(cond)} else {text}"
+        return f"({text})"
+
+    def _print_Equality(self, expr):
+        return f"{self._print(expr.lhs)} == {self._print(expr.rhs)}"
+
     def _frac(self, arg) -> str:
         num, den = _as_fraction(arg)
         text = self._print(num)
@@ -123,7 +179,10 @@ class _TextPrinter(StrPrinter):
         return "ceiling(%s)" % self._frac(expr.args[0])
 
 
-class _LatexPrinter(LatexPrinter):
+class _LatexPrinter(_Named, LatexPrinter):
+    def _print_Dummy(self, expr):
+        return self._dummy_name(expr)
+
     def _frac(self, arg) -> str:
         num, den = _as_fraction(arg)
         if den == 1:

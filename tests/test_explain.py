@@ -132,7 +132,7 @@ def test_course_derivation_numbers(capsys):
 def test_sheet_has_no_values(capsys):
     out = render(capsys, CASES["conv2d_sheet"], "table")
     assert "formula sheet" in out and "With the values" not in out
-    assert "floor((H - d*(k - 1) + 2*p - 1)/s) + 1" in out
+    assert "floor((H + 2*p - d*(k - 1) - 1)/s) + 1" in out  # textbook order
 
 
 def test_every_layer_is_covered():
