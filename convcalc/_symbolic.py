@@ -214,6 +214,12 @@ def _expand_sum(s):
     (var, lo, hi), = s.limits
     if not (lo.is_Integer and hi.is_Integer):
         return s
+    from .sizes import MAX_TERMS
+
+    if int(hi) - int(lo) + 1 > MAX_TERMS:
+        from .errors import ConvcalcError
+
+        raise ConvcalcError(f"a sum of {int(hi) - int(lo) + 1} terms is too long to write out (the limit is {MAX_TERMS})")
     return sp.Add(*[s.function.xreplace({var: sp.Integer(i)}) for i in range(int(lo), int(hi) + 1)])
 
 
@@ -324,10 +330,96 @@ class _SubstitutingText(_TextPrinter):
         return super()._print_Symbol(expr)
 
 
+def _branch(expr, values: dict):
+    """The branch of a Piecewise the values choose, or None while symbols leave it open."""
+    for value, cond in expr.args:
+        decided = cond.xreplace({x: sp.Integer(values[x]) for x in cond.free_symbols if x in values})
+        if decided == True:  # noqa: E712 - SymPy's true
+            return value
+        if decided != False:  # noqa: E712
+            return None
+    return None
+
+
+def _chosen(general, bracket: str = "({})"):
+    def print_piecewise(self, expr, *args):
+        """With the values in, a piecewise formula shows the branch they choose (bracketed
+        where it is a sum: it stands where the whole piecewise stood)."""
+        chosen = _branch(expr, self.values)
+        if chosen is None:
+            return general(self, expr, *args)
+        return bracket.format(self._print(chosen)) if chosen.is_Add else self._print(chosen)
+
+    return print_piecewise
+
+
+_SubstitutingText._print_Piecewise = _chosen(_TextPrinter._print_Piecewise)
+
+
+class _SubstitutingLatex(_LatexPrinter):
+    def __init__(self, values: dict):
+        super().__init__({"symbol_names": {k: str(v) for k, v in values.items()}, "mul_symbol": "dot"})
+        self.values = values
+
+    _print_Piecewise = _chosen(LatexPrinter._print_Piecewise, "{}")  # LaTeX brackets it already
+
+
 def text_with(expr, values: dict) -> str:
     return _SubstitutingText(values).doprint(readable(expr))
 
 
 def latex_with(expr, values: dict) -> str:
-    printer = _LatexPrinter({"symbol_names": {k: str(v) for k, v in values.items()}, "mul_symbol": "dot"})
-    return printer.doprint(readable(expr))
+    return _SubstitutingLatex(values).doprint(readable(expr))
+
+
+def _reduced(arg, values: dict):
+    """(numerator, denominator) of a floor's argument with the values in, as ints, or None."""
+    if not all(x in values for x in arg.free_symbols):
+        return None
+    num, den = _as_fraction(arg)
+    mapping = {x: sp.Integer(values[x]) for x in arg.free_symbols}
+    num, den = num.xreplace(mapping), den.xreplace(mapping)
+    if num.is_Integer and den.is_Integer:
+        return int(num), int(den)
+    return None
+
+
+class _ArithmeticText(_SubstitutingText):
+    """The formula with the values in and each floor's argument worked out: floor(12/3) + 1."""
+
+    def _rounded(self, name: str, expr) -> str:
+        nd = _reduced(expr.args[0], self.values)
+        if nd is None:
+            return getattr(super(), f"_print_{name}")(expr)
+        num, den = nd
+        return f"{name}({num}/{den})" if den != 1 else f"{name}({num})"
+
+    def _print_floor(self, expr):
+        return self._rounded("floor", expr)
+
+    def _print_ceiling(self, expr):
+        return self._rounded("ceiling", expr)
+
+
+class _ArithmeticLatex(_SubstitutingLatex):
+    def _rounded(self, left: str, right: str, expr, exp=None):
+        nd = _reduced(expr.args[0], self.values)
+        if nd is None:
+            return None
+        num, den = nd
+        tex = left + (r"\frac{%d}{%d}" % (num, den) if den != 1 else str(num)) + right
+        return tex if exp is None else r"%s^{%s}" % (tex, exp)
+
+    def _print_floor(self, expr, exp=None):
+        return self._rounded(r"\left\lfloor{", r"}\right\rfloor", expr, exp) or super()._print_floor(expr, exp)
+
+    def _print_ceiling(self, expr, exp=None):
+        return self._rounded(r"\left\lceil{", r"}\right\rceil", expr, exp) or super()._print_ceiling(expr, exp)
+
+
+def text_arithmetic(expr, values: dict) -> str:
+    return _ArithmeticText(values).doprint(readable(expr))
+
+
+def latex_arithmetic(expr, values: dict) -> str:
+    return _ArithmeticLatex(values).doprint(readable(expr))

@@ -154,10 +154,15 @@ def explain_layer(layer: Layer, shape: tuple, *, batch: Any = 1, dtype: str = "f
         notes.insert(0, "output size: floor((size + 2*padding - dilated kernel) / stride) + 1 counts the window starts "
                         "0, s, 2s, ... that leave room for the whole kernel: the last starts at s*(out - 1)")
     if closed.quantities:
-        kept = ", ".join(sorted({FIELD_SYMBOLS[k] for k in closed.kept if k in FIELD_SYMBOLS}))
-        notes.append(f"{', '.join(closed.quantities)}: written with {kept} as their numbers; in general a sum over the "
-                     "kernel's taps of the taps that land on the input, not on padding (with padding 0: every tap, "
-                     "so the connections equal the mults)")
+        pairs = {}
+        for k in sorted(closed.kept):
+            syms, vals = closed.kwargs[k], layer.config()[k]
+            for sym, val in zip(syms, vals) if isinstance(syms, tuple) else [(syms, vals)]:
+                pairs[sizes.to_text(sym)] = sizes.to_text(val)
+        kept = ", ".join(f"{sym} = {val}" for sym, val in pairs.items())
+        notes.append(f"{', '.join(dict.fromkeys(closed.quantities))}: written for {kept}; over symbolic ones it is a sum over "
+                     "the kernel's taps of the taps that land on the input, not on padding (with padding 0 every tap "
+                     "does: the connections equal the mults)")
     return Explanation(layer.NAME, legend, tuple(steps), tuple(notes), sheet=sheet or not values)
 
 
@@ -200,6 +205,17 @@ def tidy(v: Any) -> Any:
     return sizes.normalize(out) if sympy.fraction(out)[1].is_number else v
 
 
+#: the largest number a derivation keeps numeric to close a formula: a kernel or a layer count
+#: above it would make the closed form that many terms long (and slow to build); the formula
+#: then stays a sum, printed as sum(term, t = first..last)
+KEEP_AT_MOST = 64
+
+
+def _small(v: Any) -> bool:
+    vals = v if isinstance(v, tuple) else (v,)
+    return all(not sizes.is_int(x) or abs(x) <= KEEP_AT_MOST for x in vals)
+
+
 class _Closed:
     """A quantity's general formula in closed form: the twin's when it is one, else the same
     quantity from a twin that keeps a few more arguments numeric (padding first)."""
@@ -214,7 +230,10 @@ class _Closed:
         if not _open(formula):
             return tidy(formula)
         found = []
+        config = self.layer.config()
         for keep in _KEEP:
+            if not all(_small(config[k]) for k in keep if k in self.kwargs and k not in ("padding", "output_padding")):
+                break  # a longer kernel or more layers would build a formula of that many terms
             if keep not in self.reports:
                 twin = dataclasses.replace(self.layer, **{k: v for k, v in self.kwargs.items() if k not in keep})
                 try:

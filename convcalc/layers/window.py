@@ -130,6 +130,8 @@ def taps_inside(n_pos: Any, k: Any, s: Any, d: Any, offset: Any, L: Any, size_ma
 
         return sum((fast(t) for t in range(k)), start=0)
 
+    if sizes.known_int(offset) == 0 and _ends_inside(n_pos, k, s, d, L):
+        return n_pos * k  # no window reaches outside [0, L): every pair lands inside
     if isinstance(size_map, FloorMap) and sizes.known_int(size_map.c) == 1:
         closed = _closed_taps(n_pos, k, s, d, offset, L, size_map)
         if closed is not None:
@@ -144,6 +146,16 @@ def taps_inside(n_pos: Any, k: Any, s: Any, d: Any, offset: Any, L: Any, size_ma
         return sizes.summation(per_tap, 0, k - 1)
     except ConvcalcError:
         return None
+
+
+def _ends_inside(n_pos: Any, k: Any, s: Any, d: Any, L: Any) -> bool:
+    """True when the last pair, position n_pos - 1 and tap k - 1, is known to land inside [0, L)."""
+    slack = sizes.normalize(L - 1 - (n_pos - 1) * s - (k - 1) * d)
+    if sizes.is_int(slack):
+        return slack >= 0
+    from .._symbolic import nonnegative
+
+    return nonnegative(slack)
 
 
 def _closed_taps(n: Any, k: Any, s: Any, d: Any, lo: Any, L: Any, m: FloorMap) -> Any:
