@@ -169,9 +169,9 @@ def explain_layer(layer: Layer, shape: tuple, *, batch: Any = 1, dtype: str = "f
 #: what a derivation keeps numeric, step by step, for a quantity that is no closed form over the
 #: symbols (the taps of a window over symbolic padding, stride and dilation are a sum)
 _KEEP = (
-    ("padding", "output_padding"),
-    ("padding", "output_padding", "stride", "dilation"),
+    ("padding", "output_padding"),  # tried only when the padding is 0: then every tap is on the input
     ("padding", "output_padding", "stride", "dilation", "kernel_size", "first_kernel_size"),
+    ("padding", "output_padding", "stride", "dilation"),  # a kernel too long to write out tap by tap
     ("padding", "output_padding", "stride", "dilation", "kernel_size", "first_kernel_size", "layers_per_block", "layers", "blocks"),
 )
 
@@ -211,6 +211,10 @@ def tidy(v: Any) -> Any:
 KEEP_AT_MOST = 64
 
 
+def _values(v: Any) -> tuple:
+    return () if v is None else v if isinstance(v, tuple) else (v,)
+
+
 def _small(v: Any) -> bool:
     vals = v if isinstance(v, tuple) else (v,)
     return all(not sizes.is_int(x) or abs(x) <= KEEP_AT_MOST for x in vals)
@@ -232,8 +236,10 @@ class _Closed:
         found = []
         config = self.layer.config()
         for keep in _KEEP:
+            if len(keep) == 2 and any(sizes.is_int(v) and v != 0 for k in keep for v in _values(config.get(k))):
+                continue  # symbolic padding that is not 0 leaves the sum open
             if not all(_small(config[k]) for k in keep if k in self.kwargs and k not in ("padding", "output_padding")):
-                break  # a longer kernel or more layers would build a formula of that many terms
+                continue  # a longer kernel or more layers would build a formula of that many terms
             if keep not in self.reports:
                 twin = dataclasses.replace(self.layer, **{k: v for k, v in self.kwargs.items() if k not in keep})
                 try:

@@ -2,6 +2,7 @@
 layer; expected-output files in each format (regenerate with CONVCALC_REGEN=1); LaTeX and
 markdown checks; solve's inequalities."""
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -165,12 +166,17 @@ def _all_examples():
             yield name, "numeric", lambda n: NUMERIC[n]()
 
 
+@functools.lru_cache(maxsize=None)
+def _explained(name, kind):
+    layer, shape = NUMERIC[name]() if kind == "numeric" else example(name)
+    return explain_layer(layer, shape)
+
+
 @pytest.mark.parametrize("name, kind", [(n, k) for n, k, _ in _all_examples()])
 def test_no_sympy_internals_in_any_derivation(name, kind):
     from convcalc.render import Format, render as render_report
 
-    layer, shape = NUMERIC[name]() if kind == "numeric" else example(name)
-    expl = explain_layer(layer, shape)
+    expl = _explained(name, kind)
     for fmt in Format:
         out = render_report(fmt, expl)
         for bad in INTERNALS:
@@ -218,8 +224,7 @@ def test_connections_equal_the_mults_without_padding():
 def test_one_meaning_per_symbol(name):
     from convcalc.explain import FIELD_SYMBOLS, MEANINGS
 
-    layer, shape = NUMERIC[name]() if name in NUMERIC else example(name)
-    expl = explain_layer(layer, shape)
+    expl = _explained(name, "numeric" if name in NUMERIC else "example")
     names = [n for n, _m, _v in expl.legend]
     assert len(names) == len(set(names))
     for n, meaning, _v in expl.legend:

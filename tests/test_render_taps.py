@@ -26,7 +26,7 @@ def closed(k, s, d, lo, hi, L, *, symbolic_k=True, symbolic_L=False):
     return sizes.substitute(value, {"k": k, "L": L})
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(k=st.integers(1, 7), s=st.integers(1, 4), d=st.integers(1, 3), lo=st.integers(0, 4), hi=st.integers(0, 4),
        extra=st.integers(0, 12), symbolic_L=st.booleans())
 def test_taps_with_a_symbolic_kernel_match_enumeration(k, s, d, lo, hi, extra, symbolic_L):
