@@ -190,6 +190,7 @@ def test_narrow_table_says_what_it_left_out():
     (["macs"], ["Layer", "MACs"]),
     (["params", "share"], ["Layer", "Params", "MACs share"]),
     (["Type", " output ", "rf"], ["Layer", "Type", "Output", "RF"]),
+    (["num_params", "mult_adds", "output_size"], ["Layer", "Params", "MACs", "Output"]),  # torchinfo's names
 ])
 def test_columns_choose_the_network_columns(columns, header):
     out = render(Format.markdown, _network(), columns=columns)

@@ -59,6 +59,11 @@ COLUMNS = {
     "type": "Type", "output": "Output", "params": "Params", "macs": "MACs", "flops": "FLOPs",
     "activation": "Activation", "rf": "RF", "share": "MACs share",
 }  # fmt: skip
+#: other names accepted for them: torchinfo's col_names and the JSON keys
+ALIASES = {
+    "output_size": "output", "output_shape": "output", "num_params": "params", "mult_adds": "macs",
+    "activation_bytes": "activation", "receptive_field": "rf", "macs_share": "share",
+}  # fmt: skip
 #: the order in which a narrow table leaves columns out (lowest priority first)
 DROP_ORDER = ("share", "rf", "activation", "flops", "type", "output", "params")
 
@@ -69,7 +74,7 @@ def check_columns(columns) -> list[str]:
 
     if columns is None:
         return list(COLUMNS)
-    names = [c.strip().lower() for c in columns if c.strip()]
+    names = [ALIASES.get(c.strip().lower(), c.strip().lower()) for c in columns if c.strip()]
     bad = [c for c in names if c not in COLUMNS]
     if bad or not names:
         what = f"unknown column {', '.join(repr(b) for b in bad)}" if bad else "no column chosen"
