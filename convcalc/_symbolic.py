@@ -82,6 +82,7 @@ def _pull(e):
     return content * rest if content != 1 else e
 
 
+@lru_cache(maxsize=8192)
 def readable(expr):
     """Common factors pulled out of every sum, for printing: 4*(64*f + 64) -> 256*(f + 1),
     2*H*(8*D + 8) -> 16*H*(D + 1), 8*D*H + 8*H**2 -> 8*H*(D + H). Large expressions (a whole

@@ -177,8 +177,8 @@ def test_no_sympy_internals_in_any_derivation(name, kind):
     from convcalc.render import Format, render as render_report
 
     expl = _explained(name, kind)
-    for fmt in Format:
-        out = render_report(fmt, expl)
+    for fmt, human in [(f, h) for f in Format for h in (False, True)]:
+        out = render_report(fmt, expl, human=human)
         for bad in INTERNALS:
             assert bad not in out, (fmt.value, bad, out[max(0, out.find(bad) - 200): out.find(bad) + 200])
         assert not DUMMY.search(out), (fmt.value, out)
