@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convcalc import LAYERS, sizes
+from convcalc.expr import symbol
 from convcalc.cli import main
 from convcalc.explain import check, explain_layer
 
@@ -266,3 +267,29 @@ def test_printed_with_values_and_arithmetic_evaluate_to_the_result(layer, shape)
         arithmetic = _arithmetic(step, latex=False)
         if arithmetic is not None:
             assert _evaluate(arithmetic) == step.result, (step.quantity, arithmetic)
+
+
+@pytest.mark.parametrize("layer, shape", [
+    (Conv1d(3, 4, 5000, padding=7), (3, 100_000)),  # a kernel too long to close tap by tap
+    (LAYERS["wavenet"](4, 4, 2000, blocks=1, output_classes=8), (8, 100)),  # too many layers to write out
+])
+def test_huge_derivations_finish_quickly(layer, shape):
+    import time
+
+    from convcalc.render import Format, render as render_report
+
+    start = time.perf_counter()
+    expl = explain_layer(layer, shape)
+    text = "".join(render_report(fmt, expl) for fmt in Format)
+    assert time.perf_counter() - start < 20
+    assert "Sum(" not in text and not DUMMY.search(text)
+
+
+def test_writing_out_a_huge_sum_is_refused():
+    import sympy
+
+    from convcalc.errors import ConvcalcError
+
+    t = sympy.Dummy("t", integer=True)
+    with pytest.raises(ConvcalcError, match="too long to write out"):
+        sizes.substitute(sympy.Sum(t, (t, 0, symbol("n"))), {"n": 10**9})
