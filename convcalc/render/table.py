@@ -10,16 +10,25 @@ import textwrap
 from .format import document
 
 
+#: the width a column of formulas (symbolic values) may wrap to before a narrow table leaves
+#: columns out
+FORMULA_WIDTH = 24
+
+
 def fit(section, width: int) -> tuple:
     """(section, names of the columns left out) so that the section fits width where it can:
     columns whose cells are numbers are never wrapped, so a table too wide leaves out columns
-    in the section's drop order (lowest priority first) until every cell fits on one line;
-    only then are labels wrapped."""
+    in the section's drop order (lowest priority first) until names and numbers fit on one
+    line and formulas in FORMULA_WIDTH; only then are labels wrapped."""
     dropped: list[str] = []
     keep = list(range(len(section.header)))
 
-    def need(cols: list[int]) -> int:  # every cell on one line
-        return sum(max(len(c) for c in [section.header[i]] + [row[i].text for row in section.rows]) for i in cols) + 2 * (len(cols) + 1)
+    def longest(i: int) -> int:
+        return max(len(c) for c in [section.header[i]] + [row[i].text for row in section.rows])
+
+    def need(cols: list[int]) -> int:  # names and numbers on one line; formulas may wrap
+        wraps = [i != 0 and any(row[i].kind == "symbolic" for row in section.rows) for i in cols]
+        return sum(min(longest(i), FORMULA_WIDTH) if w else longest(i) for i, w in zip(cols, wraps)) + 2 * (len(cols) + 1)
 
     for i in section.drop:
         if need(keep) <= width or len(keep) <= 2:
