@@ -250,3 +250,11 @@ def test_network_csv_brackets_symbolic_shapes():
     report = _network(input_shape="3,H,W")
     out = render(Format.csv, report)
     assert "x(floor(" in out and "xfloor(" not in out
+
+
+def test_symbolic_network_wraps_formulas_rather_than_dropping_them():
+    out = render(Format.table, _network(input_shape="3,H,W", depth=1), width=80)
+    header = out.splitlines()[2].split()
+    assert header == ["Layer", "Output", "Params", "MACs"]
+    assert "147456*(floor((H - 1)/4)" in out  # the coefficient whole, the formula wrapped at spaces
+    assert all(len(line) <= 80 for line in out.split("\n\nTotal")[0].splitlines())
