@@ -22,22 +22,24 @@ from .report import LayerReport, Quantity, Unit
 FIELD_SYMBOLS = {
     "in_channels": "C_in", "out_channels": "C_out", "kernel_size": "k", "stride": "s", "padding": "p",
     "dilation": "d", "groups": "g", "output_padding": "q", "num_features": "C", "in_features": "n_in",
-    "out_features": "n_out", "input_size": "D", "hidden_size": "H", "num_layers": "L", "proj_size": "P",
-    "directions": "n_s", "channels": "h", "layers": "d", "first_kernel_size": "k_1", "colour_groups": "g",
+    "out_features": "n_out", "input_size": "n_x", "hidden_size": "n_h", "num_layers": "N_l", "proj_size": "n_p",
+    "directions": "n_s", "channels": "h", "layers": "N_l", "first_kernel_size": "k_1", "colour_groups": "g_c",
     "output_layers": "n_o", "output_classes": "K", "residual_channels": "r", "dilation_channels": "r_d",
-    "skip_channels": "s_k", "layers_per_block": "L", "blocks": "B", "key_size": "d_k", "k": "k",
+    "skip_channels": "s_k", "layers_per_block": "N_l", "blocks": "N_b", "key_size": "d_k", "k": "k_a",
     "input_channels": "C_in", "output_size": "n", "seq_len": "T",
 }  # fmt: skip
 #: arguments that may be 0 and only enter arithmetic (their symbols are non-negative); any other
 #: argument that is 0 (proj_size: none) switches a part off and stays the number 0
 MAY_BE_ZERO = {"padding", "output_padding"}
+#: one meaning per symbol, in every derivation (JSON keys are unchanged: these are the symbols)
 MEANINGS = {
     "C_in": "input channels", "C_out": "output channels", "k": "kernel size", "s": "stride", "p": "padding",
-    "d": "dilation (or layers)", "g": "groups", "q": "output padding", "C": "channels", "n_in": "input features",
-    "n_out": "output features", "D": "input size", "H": "height (or hidden size)", "W": "width", "L": "length (or layers)",
-    "L_in": "input length", "T": "sequence length", "P": "projection size", "n_s": "scans", "h": "hidden channels",
-    "k_1": "first kernel size", "n_o": "output layers", "K": "classes", "r": "residual channels",
-    "r_d": "dilation channels", "s_k": "skip channels", "B": "blocks", "d_k": "key size", "n": "output size",
+    "d": "dilation", "g": "groups", "q": "output padding", "C": "channels", "n_in": "input features",
+    "n_out": "output features", "n_x": "input size (features per step)", "n_h": "hidden size", "N_l": "layers",
+    "D": "depth", "H": "height", "W": "width", "L_in": "input length", "T": "sequence length", "n_p": "projection size",
+    "n_s": "scans", "h": "hidden channels", "k_1": "first kernel size", "g_c": "colour groups", "n_o": "output layers",
+    "K": "classes", "r": "residual channels", "r_d": "dilation channels", "s_k": "skip channels", "N_b": "blocks",
+    "d_k": "key size", "k_a": "states attended to", "n": "output size", "S": "grid size", "N": "leading size",
 }  # fmt: skip
 _DIMS = {1: ("L_in",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
@@ -54,9 +56,9 @@ def input_symbols(layer: Layer, n: int) -> tuple[str, ...]:
     """Names for the entries of an input shape of n entries."""
     fields = {f.name for f in dataclasses.fields(layer)}
     if "input_size" in fields and n == 2:
-        return ("T", "D")
-    if "input_size" in fields:  # a grid: D, then its sizes
-        return ("D",) + tuple(f"S_{i + 1}" for i in range(n - 1))
+        return ("T", "n_x")
+    if "input_size" in fields:  # a grid: the features, then its sizes
+        return ("n_x",) + tuple(f"S_{i + 1}" for i in range(n - 1))
     if "in_features" in fields:
         return tuple(f"N_{i + 1}" for i in range(n - 1)) + ("n_in",)
     first = "C_in" if {"in_channels", "input_channels"} & fields else "C"
@@ -131,25 +133,131 @@ def explain_layer(layer: Layer, shape: tuple, *, batch: Any = 1, dtype: str = "f
     twin = dataclasses.replace(layer, **kwargs)
     general: LayerReport = twin.report(tuple(sym_shape), batch=batch, dtype=dtype)
     numeric: LayerReport = layer.report(shape, batch=batch, dtype=dtype)
+    closed = _Closed(layer, kwargs, tuple(sym_shape), batch, dtype)
     steps = []
     for q in EXPLAINED:
         result = numeric.get(q)
         if result is None or general.get(q) is None:
             continue
-        steps.append(Step(q.value, general.get(q), values, result, q.unit))
+        steps.append(Step(q.value, closed(general.get(q), lambda r, q=q: r.get(q), q.value), values, result, q.unit))
     if numeric.per_step is not None and general.per_step is not None:
         unit = numeric.step_unit
         for key, value in numeric.per_step.items():
-            steps.append(Step(f"{key} per {unit}", general.per_step[key], values, value, Unit.COUNT))
+            formula = closed(general.per_step[key], lambda r, key=key: (r.per_step or {}).get(key), f"{key} per {unit}")
+            steps.append(Step(f"{key} per {unit}", formula, values, value, Unit.COUNT))
     legend = tuple(
         (str(sym), MEANINGS.get(str(sym).split("_")[0] if str(sym) not in MEANINGS else str(sym), ""), val)
         for sym, val in sorted(values.items(), key=lambda kv: str(kv[0]))
     )
     notes = list(numeric.notes)
     if hasattr(layer, "size_maps"):
-        notes.insert(0, "output size: floor((size + padding - dilated kernel) / stride) + 1 counts the window starts "
+        notes.insert(0, "output size: floor((size + 2*padding - dilated kernel) / stride) + 1 counts the window starts "
                         "0, s, 2s, ... that leave room for the whole kernel: the last starts at s*(out - 1)")
+    if closed.quantities:
+        pairs = {}
+        for k in sorted(closed.kept):
+            syms, vals = closed.kwargs[k], layer.config()[k]
+            for sym, val in zip(syms, vals) if isinstance(syms, tuple) else [(syms, vals)]:
+                pairs[sizes.to_text(sym)] = sizes.to_text(val)
+        kept = ", ".join(f"{sym} = {val}" for sym, val in pairs.items())
+        notes.append(f"{', '.join(dict.fromkeys(closed.quantities))}: written for {kept}; over symbolic ones it is a sum over "
+                     "the kernel's taps of the taps that land on the input, not on padding (with padding 0 every tap "
+                     "does: the connections equal the mults)")
     return Explanation(layer.NAME, legend, tuple(steps), tuple(notes), sheet=sheet or not values)
+
+
+#: what a derivation keeps numeric, step by step, for a quantity that is no closed form over the
+#: symbols (the taps of a window over symbolic padding, stride and dilation are a sum)
+_KEEP = (
+    ("padding", "output_padding"),  # tried only when the padding is 0: then every tap is on the input
+    ("padding", "output_padding", "stride", "dilation", "kernel_size", "first_kernel_size"),
+    ("padding", "output_padding", "stride", "dilation"),  # a kernel too long to write out tap by tap
+    ("padding", "output_padding", "stride", "dilation", "kernel_size", "first_kernel_size", "layers_per_block", "layers", "blocks"),
+)
+
+
+def _has(v: Any, kind: str) -> bool:
+    if isinstance(v, tuple):
+        return any(_has(x, kind) for x in v)
+    if sizes.is_int(v) or not hasattr(v, "has"):
+        return False
+    import sympy
+
+    return v.has(getattr(sympy, kind))
+
+
+def _open(v: Any) -> bool:
+    """True when v holds a sum SymPy could not close."""
+    return _has(v, "Sum")
+
+
+def tidy(v: Any) -> Any:
+    """A quotient whose symbolic denominator divides out, divided out: (T*a + T*b)/T -> a + b."""
+    if isinstance(v, tuple):
+        return tuple(tidy(x) for x in v)
+    if sizes.is_int(v) or not hasattr(v, "free_symbols"):
+        return v
+    import sympy
+
+    if not any(p.exp.is_negative and not p.base.is_number for p in v.atoms(sympy.Pow)):
+        return v
+    out = sympy.together(v)
+    return sizes.normalize(out) if sympy.fraction(out)[1].is_number else v
+
+
+#: the largest number a derivation keeps numeric to close a formula: a kernel or a layer count
+#: above it would make the closed form that many terms long (and slow to build); the formula
+#: then stays a sum, printed as sum(term, t = first..last)
+KEEP_AT_MOST = 64
+
+
+def _values(v: Any) -> tuple:
+    return () if v is None else v if isinstance(v, tuple) else (v,)
+
+
+def _small(v: Any) -> bool:
+    vals = v if isinstance(v, tuple) else (v,)
+    return all(not sizes.is_int(x) or abs(x) <= KEEP_AT_MOST for x in vals)
+
+
+class _Closed:
+    """A quantity's general formula in closed form: the twin's when it is one, else the same
+    quantity from a twin that keeps a few more arguments numeric (padding first)."""
+
+    def __init__(self, layer: Layer, kwargs: dict, shape: tuple, batch: Any, dtype: str):
+        self.layer, self.kwargs, self.shape, self.batch, self.dtype = layer, kwargs, shape, batch, dtype
+        self.reports: dict = {}
+        self.kept: set = set()
+        self.quantities: list = []
+
+    def __call__(self, formula: Any, pick, name: str) -> Any:
+        if not _open(formula):
+            return tidy(formula)
+        found = []
+        config = self.layer.config()
+        for keep in _KEEP:
+            if len(keep) == 2 and any(sizes.is_int(v) and v != 0 for k in keep for v in _values(config.get(k))):
+                continue  # symbolic padding that is not 0 leaves the sum open
+            if not all(_small(config[k]) for k in keep if k in self.kwargs and k not in ("padding", "output_padding")):
+                continue  # a longer kernel or more layers would build a formula of that many terms
+            if keep not in self.reports:
+                twin = dataclasses.replace(self.layer, **{k: v for k, v in self.kwargs.items() if k not in keep})
+                try:
+                    self.reports[keep] = twin.report(self.shape, batch=self.batch, dtype=self.dtype)
+                except Exception:  # noqa: BLE001 - a twin that cannot be built is skipped
+                    self.reports[keep] = None
+            report = self.reports[keep]
+            other = None if report is None else pick(report)
+            if other is not None and not _open(other):
+                found.append((keep, other))
+                if not _has(other, "Piecewise"):  # a closed form without cases: take it
+                    break
+        if not found:
+            return formula
+        keep, other = found[-1] if not _has(found[-1][1], "Piecewise") else found[0]
+        self.kept |= {k for k in keep if k in self.kwargs}
+        self.quantities.append(name.replace("_", " "))
+        return tidy(other)
 
 
 def solve_steps(m: Any, name: str, o: Any) -> list[str]:
@@ -203,7 +311,7 @@ def default_input(cls: type) -> str:
     if "in_features" in fields:
         return "n_in"
     if cls.NAME == "mdrnn":
-        return "D,S_1,S_2"
+        return "n_x,S_1,S_2"
     if cls.NDIM:
         first = "C_in" if "in_channels" in fields else "C"
         return ",".join((first,) + _DIMS[cls.NDIM])

@@ -130,15 +130,80 @@ def taps_inside(n_pos: Any, k: Any, s: Any, d: Any, offset: Any, L: Any, size_ma
 
         return sum((fast(t) for t in range(k)), start=0)
 
+    if sizes.known_int(offset) == 0 and _ends_inside(n_pos, k, s, d, L):
+        return n_pos * k  # no window reaches outside [0, L): every pair lands inside
+    if isinstance(size_map, FloorMap) and sizes.known_int(size_map.c) == 1:
+        closed = _closed_taps(n_pos, k, s, d, offset, L, size_map)
+        if closed is not None:
+            return closed
+
     def per_tap(t: Any) -> Any:
-        first = sizes.smax(0, sizes.ceil_div(offset - t * d, s))
+        first = sizes.ceil_div(offset - t * d, s)
         last = sizes.smin(n_pos - 1, (L - 1 + offset - t * d) // s)
-        return sizes.smax(0, last - first + 1)
+        return sizes.smax(0, last + sizes.smin(0, -first) + 1)  # last - max(0, first) + 1
 
     try:
         return sizes.summation(per_tap, 0, k - 1)
     except ConvcalcError:
         return None
+
+
+def _ends_inside(n_pos: Any, k: Any, s: Any, d: Any, L: Any) -> bool:
+    """True when the last pair, position n_pos - 1 and tap k - 1, is known to land inside [0, L)."""
+    slack = sizes.normalize(L - 1 - (n_pos - 1) * s - (k - 1) * d)
+    if sizes.is_int(slack):
+        return slack >= 0
+    from .._symbolic import nonnegative
+
+    return nonnegative(slack)
+
+
+def _closed_taps(n: Any, k: Any, s: Any, d: Any, lo: Any, L: Any, m: FloorMap) -> Any:
+    """taps_inside in closed form for a convolution's or pooling's window (n = floor((L + lo +
+    hi - d*(k - 1) - 1)/s) + 1 positions, lo and hi the padding on either side), or None.
+
+    - No padding (lo = hi = 0, any symbols): every tap of every window is on the input: n*k.
+    - A causal window (stride 1, lo = d*(k - 1), hi = 0): tap j from the end reaches back j*d,
+      and is on the input at max(0, L - j*d) positions: with m = min(k, floor((L - 1)/d) + 1)
+      taps that reach the input at all, m*L - d*m*(m - 1)/2.
+    - Numeric stride, dilation and padding with a symbolic kernel k: only the first
+      T = ceil(lo/d) taps ever touch the left padding and only the last J = ceil(hi/d) the
+      right one; every other tap is on the input at all n positions. So the count is
+      n*(k - T - J) plus T + J per-tap terms, for k >= T + J; a smaller k is a case of its own
+      (the per-tap sum with that k), which makes the result piecewise in k.
+    """
+    hi = sizes.normalize(m.a + d * (k - 1) + 1 - lo)
+    if sizes.known_int(lo) == 0 and sizes.known_int(hi) == 0:
+        return n * k
+    if sizes.known_int(s) == 1 and sizes.known_int(hi) == 0 and sizes.known_int(sizes.normalize(lo - d * (k - 1))) == 0:
+        reach = sizes.smin(k, (L - 1) // d + 1)
+        return reach * L - sizes.exact_div(d * reach * (reach - 1), 2)
+    if not (sizes.all_int(s, d, lo, hi) and not sizes.is_int(k)):
+        return None
+    left, right = -(-lo // d), -(-hi // d)
+    import sympy
+
+    # the general case, k >= left + right: written with k = j + left + right - 1 (j >= 1) so that
+    # the comparisons know it, then put back in terms of k
+    j = sympy.Dummy("j", integer=True, positive=True)
+    at = {k: j + left + right - 1} if left + right > 1 else {}
+    nj = sizes.normalize(sympy.sympify(n).xreplace(at)) if at else n
+    kj = j + left + right - 1 if at else k
+
+    def count(t: Any, nv: Any) -> Any:
+        first = sizes.ceil_div(lo - t * d, s)
+        last = sizes.smin(nv - 1, (L - 1 + lo - t * d) // s)
+        return sizes.smax(0, last + sizes.smin(0, -first) + 1)  # last - max(0, first) + 1
+
+    general = nj * (kj - left - right) + sum((count(t, nj) for t in range(left)), start=0) + sum((count(kj - 1 - i, nj) for i in range(right)), start=0)
+    if not at:  # k >= 1 >= left + right always
+        return general
+    general = sizes.normalize(sympy.sympify(general).xreplace({j: k - left - right + 1}))
+    cases = []
+    for kv in range(1, left + right):
+        nv = sizes.normalize(sympy.sympify(n).xreplace({k: kv}))
+        cases.append((sum((count(t, nv) for t in range(kv)), start=0), sympy.Eq(k, kv)))
+    return sympy.Piecewise(*cases, (general, True))
 
 
 def positions_reached(n_in: Any, k: int, s: int, d: int, p: int, L: Any) -> Any:

@@ -24,9 +24,19 @@ EXTENSIONS = {
 }
 
 
-def render(fmt: Format, report, *, human: bool = False, color: bool = False, width: int | None = None) -> str:
+def render(fmt: Format, report, *, human: bool = False, color: bool = False, width: int | None = None,
+           columns: list[str] | None = None) -> str:
     """The report as text in the given format (imports only that format's module). A layer's
-    report and a solve's report share the table, markdown and LaTeX layouts (sections)."""
+    report and a solve's report share the table, markdown and LaTeX layouts (sections).
+
+    columns chooses a network table's columns (names as torchinfo's col_names: type, output,
+    params, macs, flops, activation, rf, share; ConvcalcError lists them for an unknown one);
+    JSON and CSV keep every key. width is the table's width in characters: a narrow table
+    leaves out columns (lowest priority first) rather than split a number."""
+    if columns is not None:
+        from .network import check_columns
+
+        columns = check_columns(columns)
     if hasattr(report, "steps") and hasattr(report, "legend"):  # an Explanation
         from . import explained
 
@@ -50,11 +60,11 @@ def render(fmt: Format, report, *, human: bool = False, color: bool = False, wid
     if fmt is Format.table:
         from .table import render_table
 
-        return render_table(report, human=human, color=color, width=width)
+        return render_table(report, human=human, color=color, width=width, columns=columns)
     if fmt is Format.markdown:
         from .markdown import render_markdown
 
-        return render_markdown(report, human=human)
+        return render_markdown(report, human=human, columns=columns)
     if fmt is Format.json:
         from .json import render_json
 
@@ -65,4 +75,4 @@ def render(fmt: Format, report, *, human: bool = False, color: bool = False, wid
         return render_csv(report)
     from .latex import render_latex
 
-    return render_latex(report, human=human)
+    return render_latex(report, human=human, columns=columns)

@@ -7,13 +7,14 @@ import io
 
 from ..report import LayerReport, Quantity, Unit
 from ..sizes import is_int, to_text
+from .format import shape
 
 
 def _value(v, unit: Unit) -> str:
     if v is None:
         return ""
     if unit in (Unit.SHAPE, Unit.GEMM):
-        return "x".join(str(x) if is_int(x) else to_text(x) for x in v)
+        return shape(v, joiner="x")
     if is_int(v) or isinstance(v, str):
         return str(v)
     return to_text(v)

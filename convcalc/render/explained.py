@@ -7,7 +7,7 @@ import io
 
 from ..report import Unit
 from ..sizes import is_int, to_latex, to_text
-from .format import json_text, Cell, Section, number, plain
+from .format import json_text, Cell, Section, number, plain, shape
 
 def _title(key: str) -> str:
     from ..report import Quantity
@@ -18,12 +18,14 @@ def _title(key: str) -> str:
     return key.replace("_", " ").capitalize()
 
 
-def _formula(value, *, latex: bool, values: dict | None = None) -> str:
-    from .._symbolic import latex_with, text_with
+def _formula(value, *, latex: bool, values: dict | None = None, arithmetic: bool = False) -> str:
+    from .._symbolic import latex_arithmetic, latex_with, text_arithmetic, text_with
 
     def one(v):
         if is_int(v):
             return str(v)
+        if values is not None and arithmetic:
+            return latex_arithmetic(v, values) if latex else text_arithmetic(v, values)
         if values is not None:
             return latex_with(v, values) if latex else text_with(v, values)
         return to_latex(v) if latex else to_text(v)
@@ -41,9 +43,27 @@ def _formula(value, *, latex: bool, values: dict | None = None) -> str:
 
 def _result(value, unit: Unit, *, human: bool, latex: bool) -> str:
     if isinstance(value, tuple):
-        return (r" \times " if latex else " x ").join(str(v) if is_int(v) else (to_latex(v) if latex else to_text(v)) for v in value)
+        return shape(value, joiner=r" \times " if latex else " x ", sym=to_latex if latex else to_text)
     text = number(value, sep="{,}" if latex else ",", human=human, unit=unit, sym=to_latex if latex else to_text)
-    return text.replace(" B", r"\,\mathrm{B}") if latex else text
+    if latex and text.endswith(" B"):
+        text = text[:-2] + r"\,\mathrm{B}"
+    return text
+
+
+def _arithmetic(step, *, latex: bool) -> str | None:
+    """The formula with the values in and each floor worked out (floor(12/3) + 1), when that
+    is a step of its own: different from the formula with the values and from the result."""
+    text = _formula(step.general, latex=latex, values=step.substituted, arithmetic=True)
+    if text in (_formula(step.general, latex=latex, values=step.substituted), _result(step.result, step.unit, human=False, latex=latex)):
+        return None
+    return text
+
+
+def _with_values(step, *, latex: bool) -> str:
+    """The formula with the values, then (when it is a step) the worked-out floors."""
+    text = _formula(step.general, latex=latex, values=step.substituted)
+    arithmetic = _arithmetic(step, latex=latex)
+    return text if arithmetic is None else f"{text} = {arithmetic}"
 
 
 def title(expl) -> str:
@@ -60,7 +80,7 @@ def sections(expl, *, human: bool = False, latex: bool = False) -> list[Section]
             rows.append((
                 Cell(_title(step.quantity)),
                 Cell(general, "symbolic"),
-                Cell(_formula(step.general, latex=latex, values=step.substituted), "symbolic"),
+                Cell(_with_values(step, latex=latex), "symbolic"),
                 Cell(_result(step.result, step.unit, human=human, latex=latex), "number"),
             ))
     header = ("Quantity", "General formula") if expl.sheet else ("Quantity", "General formula", "With the values", "Result")
@@ -81,6 +101,9 @@ def report_dict(expl) -> dict:
         entry = {"quantity": step.quantity, "formula": plain(step.general)}
         if not expl.sheet:
             entry["with_values"] = _formula(step.general, latex=False, values=step.substituted)
+            arithmetic = _arithmetic(step, latex=False)
+            if arithmetic is not None:
+                entry["arithmetic"] = arithmetic
             entry["result"] = plain(step.result)
         steps.append(entry)
     return {"layer": expl.layer, "sheet": expl.sheet, "explain": steps,
@@ -94,11 +117,12 @@ def render_json(expl) -> str:
 def render_csv(expl) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["quantity", "formula", "with_values", "result"])
+    writer.writerow(["quantity", "formula", "with_values", "result", "arithmetic"])
     for step in expl.steps:
         writer.writerow([step.quantity, _formula(step.general, latex=False),
                          "" if expl.sheet else _formula(step.general, latex=False, values=step.substituted),
-                         "" if expl.sheet else _result(step.result, step.unit, human=False, latex=False)])
+                         "" if expl.sheet else _result(step.result, step.unit, human=False, latex=False),
+                         "" if expl.sheet else (_arithmetic(step, latex=False) or "")])
     return buf.getvalue()
 
 
@@ -112,8 +136,9 @@ def render_latex(expl) -> str:
             lines.append(f"{name} &= {general} \\\\")
             continue
         subst = _formula(step.general, latex=True, values=step.substituted)
+        arithmetic = _arithmetic(step, latex=True)
         result = _result(step.result, step.unit, human=False, latex=True)
-        chain = [general] + [x for x in (subst, result) if x != general]
+        chain = [general] + [x for x in (subst, arithmetic, result) if x is not None and x != general]
         lines.append(f"{name} &= " + " \\\\\n  &= ".join(dict.fromkeys(chain)) + r" \\")
     lines[-1] = lines[-1].removesuffix(r" \\")
     lines.append(r"\end{align*}")

@@ -67,7 +67,25 @@ _COUNT_UNITS = ((10**18, "E"), (10**15, "P"), (10**12, "T"), (10**9, "G"), (10**
 _BYTE_UNITS = ((2**60, "EiB"), (2**50, "PiB"), (2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"))
 
 
+#: above these, --human writes scientific form (there is no unit beyond E and EiB)
+SCIENTIFIC_COUNT = 10**21
+SCIENTIFIC_BYTES = 2**70
+
+
+def scientific(v: int) -> str:
+    """An exact int of any size as 1.23e+33 (decimal arithmetic: no float overflow)."""
+    from decimal import Decimal
+
+    return f"{Decimal(v):.2e}"
+
+
 def human_number(v: int, unit: Unit) -> str:
+    """1.23 M, 4.11 G, 1.50 MiB; beyond exa (10**21) or 1024 EiB, scientific: 1.23e+33."""
+    if unit is Unit.BYTES:
+        if abs(v) >= SCIENTIFIC_BYTES:
+            return scientific(v) + " B"
+    elif abs(v) >= SCIENTIFIC_COUNT:
+        return scientific(v)
     scale = _BYTE_UNITS if unit is Unit.BYTES else _COUNT_UNITS
     for size, name in scale:
         if abs(v) >= size:
@@ -75,32 +93,62 @@ def human_number(v: int, unit: Unit) -> str:
     return f"{v} B" if unit is Unit.BYTES else str(v)
 
 
+#: the unit of a symbolic byte count: a word, so that 12616704*B is not read as bytes times B
+SYMBOLIC_BYTES = " bytes"
+
+
+def scalar(v: Any, sym: Callable = to_text) -> str:
+    """A configuration value as text: None, bools, strings, floats, ints, expressions, and
+    tuples of them (joined with x)."""
+    if isinstance(v, (tuple, list)):
+        return "x".join(scalar(x, sym) for x in v)
+    if v is None or isinstance(v, (bool, str)):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v)
+    if is_int(v):
+        return str(v)
+    return sym(v)
+
+
 def number(v: Any, *, sep: str = ",", human: bool = False, unit: Unit = Unit.COUNT, sym: Callable = to_text) -> str:
-    """One value as text: exact ints with thousands separators (or 1.23 M with human)."""
+    """One value as text: exact ints with thousands separators (or 1.23 M with human); a
+    symbolic byte count ends in `` bytes``, a numeric one in `` B``."""
     if v is None:
         return "n/a"
     if isinstance(v, bool):
         return str(v).lower()
     if isinstance(v, str):
         return v
+    if isinstance(v, float):
+        return repr(v)
     if is_int(v):
         if human and unit in (Unit.COUNT, Unit.BYTES):
-            return human_number(v, unit)
+            text = human_number(v, unit)
+            if sym is to_latex and "e+" in text:  # 1.23e+33 -> 1.23 \times 10^{33}
+                mantissa, rest = text.split("e+")
+                exponent, _, tail = rest.partition(" ")
+                text = rf"{mantissa} \times 10^{{{int(exponent)}}}" + (r"\,B" if tail else "")
+            return text
         text = f"{v:,}"
         if unit is Unit.BYTES:
             text += " B"
         return text.replace(",", sep)
-    return sym(v)
+    text = sym(v)
+    if unit is Unit.BYTES:
+        text += r"\,\mathrm{bytes}" if sym is to_latex else SYMBOLIC_BYTES
+    return text
 
 
-def shape(values: tuple | None, *, joiner: str = " x ", sym: Callable = to_text) -> str:
-    """``3 x 224 x 224``; a compound symbolic entry is bracketed: ``C x (2*n + 1)``."""
+def shape(values: tuple | None, *, joiner: str = " x ", sym: Callable = to_text, human: bool = False) -> str:
+    """``3 x 224 x 224``; a compound symbolic entry is bracketed: ``C x (2*n + 1)``; with human,
+    entries beyond 10**21 in scientific form."""
     if values is None:
         return "n/a"
 
     def entry(v: Any) -> str:
         if is_int(v):
-            return str(v)
+            return scientific(v) if human and abs(v) >= SCIENTIFIC_COUNT else str(v)
         text = sym(v)
         if getattr(v, "is_Atom", False):
             return text
@@ -120,16 +168,7 @@ def cell(report: LayerReport, q: Quantity, *, human: bool = False, sep: str = ",
 
 def config_text(report: LayerReport, *, sym: Callable = to_text) -> str:
     """``in_channels=3, kernel_size=7x7, ...`` from the layer's arguments."""
-    parts = []
-    for k, v in report.config.items():
-        if isinstance(v, tuple):
-            text = "x".join(str(x) if is_int(x) else sym(x) for x in v)
-        elif isinstance(v, (bool, str)) or v is None:
-            text = str(v)
-        else:
-            text = str(v) if is_int(v) else sym(v)
-        parts.append(f"{k}={text}")
-    return ", ".join(parts)
+    return ", ".join(f"{k}={scalar(v, sym)}" for k, v in report.config.items())
 
 
 def title(report: LayerReport) -> str:
@@ -162,17 +201,19 @@ class Section(NamedTuple):
     title: str | None
     header: tuple
     rows: tuple
+    #: column indices a narrow medium may leave out, lowest priority first
+    drop: tuple = ()
 
 
 def _value_cell(v: Any, unit: Unit, *, human: bool, latex: bool) -> Cell:
     sym = to_latex if latex else to_text
     sep = "{,}" if latex else ","
     if unit in (Unit.SHAPE, Unit.GEMM):
-        text = shape(v, joiner=r" \times " if latex else " x ", sym=sym)
+        text = shape(v, joiner=r" \times " if latex else " x ", sym=sym, human=human)
         kind = "number" if v is None or all(is_int(x) for x in v) else "symbolic"
     else:
         text = number(v, sep=sep, human=human, unit=unit, sym=sym)
-        kind = "symbolic" if v is not None and not (is_int(v) or isinstance(v, (str, bool))) else "number"
+        kind = "symbolic" if v is not None and not (is_int(v) or isinstance(v, (str, bool, float))) else "number"
     if latex and unit is Unit.BYTES and text.endswith(" B"):
         text = text[:-2] + r"\,B"
     return Cell(text, kind)
@@ -255,7 +296,7 @@ def field_drawing(report: LayerReport) -> list[str] | None:
     return ["".join(FIELD_GLYPHS[c] for c in row).rstrip() for row in rf["map"]] + [FIELD_LEGEND]
 
 
-def document(report, *, human: bool = False, latex: bool = False) -> tuple[str, list, list | None, list]:
+def document(report, *, human: bool = False, latex: bool = False, columns=None) -> tuple[str, list, list | None, list]:
     """(heading, sections, drawing, footer lines) of a layer's report or a solve's report: what
     the table, markdown and LaTeX renderers lay out."""
     if hasattr(report, "steps") and hasattr(report, "legend"):  # an Explanation
@@ -265,7 +306,7 @@ def document(report, *, human: bool = False, latex: bool = False) -> tuple[str, 
     if hasattr(report, "rows") and hasattr(report, "total"):  # a NetworkReport
         from . import network
 
-        return network.title(report), network.sections(report, human=human, latex=latex), None, network.footer(report)
+        return network.title(report), network.sections(report, human=human, latex=latex, columns=columns), None, network.footer(report)
     if not isinstance(report, LayerReport):
         from . import solved
 

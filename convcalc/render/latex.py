@@ -11,14 +11,21 @@ def _escape(text: str) -> str:
     return text
 
 
+#: what a label's indentation and tree glyphs are made of
+INDENT = " │├└─"
+
+
 def _cell(c) -> str:
     if c.kind == "label":
-        return _escape(c.text.strip())
+        name = c.text.lstrip(INDENT)
+        depth = (len(c.text) - len(name)) / 3  # a tree level is three characters
+        indent = r"\hspace*{%.1fem}" % depth if depth >= 1 else ""
+        return indent + _escape(name.strip())
     return "n/a" if c.text == "n/a" else f"${c.text}$"
 
 
-def render_latex(report, *, human: bool = False) -> str:
-    heading, sections, drawing, footer = document(report, human=human, latex=True)
+def render_latex(report, *, human: bool = False, columns=None) -> str:
+    heading, sections, drawing, footer = document(report, human=human, latex=True, columns=columns)
     lines = [r"\begin{table}[ht]", r"\centering"]
     for i, section in enumerate(sections):
         if i:

@@ -21,6 +21,67 @@ def _bar(share) -> str:
     return ("█" * (full // 8) + " ▏▎▍▌▋▊▉"[full % 8].strip()) or ("▏" if share > 0 else "")
 
 
+def _share(share, latex: bool) -> str:
+    """``12.3% ███▏``: the percentage, then the bar (LaTeX: the percentage only)."""
+    if share is None:
+        return ""
+    pct = f"{100 * share:.1f}"
+    return pct + r"\%" if latex else f"{pct}% {_bar(share)}".rstrip()
+
+
+def tree_prefixes(depths: list[int]) -> list[str]:
+    """The tree glyphs in front of each row's name, from the rows' depths in order: ``├─ ``
+    when a later row shares the parent, ``└─ `` for the last child, ``│  `` to continue an
+    ancestor's line past it. Rows at depth 0 get none."""
+    n = len(depths)
+    last = [True] * n  # no later sibling before the parent's subtree ends
+    for i in range(n):
+        for j in range(i + 1, n):
+            if depths[j] < depths[i]:
+                break
+            if depths[j] == depths[i]:
+                last[i] = False
+                break
+    out, open_ = [], []  # open_[level]: the ancestor at that level has later siblings
+    for i, d in enumerate(depths):
+        del open_[d:]
+        if d == 0:
+            out.append("")
+        else:
+            out.append("".join("│  " if o else "   " for o in open_[1:d]) + ("└─ " if last[i] else "├─ "))
+        open_ += [False] * (d + 1 - len(open_))
+        open_[d] = not last[i]
+    return out
+
+
+#: --columns names -> header, in display order (the layer's name always comes first)
+COLUMNS = {
+    "type": "Type", "output": "Output", "params": "Params", "macs": "MACs", "flops": "FLOPs",
+    "activation": "Activation", "rf": "RF", "share": "MACs share",
+}  # fmt: skip
+#: other names accepted for them: torchinfo's col_names and the JSON keys
+ALIASES = {
+    "output_size": "output", "output_shape": "output", "num_params": "params", "mult_adds": "macs",
+    "activation_bytes": "activation", "receptive_field": "rf", "macs_share": "share",
+}  # fmt: skip
+#: the order in which a narrow table leaves columns out (lowest priority first)
+DROP_ORDER = ("share", "rf", "activation", "flops", "type", "output", "params")
+
+
+def check_columns(columns) -> list[str]:
+    """The chosen column names, or ConvcalcError listing the valid ones."""
+    from ..errors import ConvcalcError
+
+    if columns is None:
+        return list(COLUMNS)
+    names = [ALIASES.get(c.strip().lower(), c.strip().lower()) for c in columns if c.strip()]
+    bad = [c for c in names if c not in COLUMNS]
+    if bad or not names:
+        what = f"unknown column {', '.join(repr(b) for b in bad)}" if bad else "no column chosen"
+        raise ConvcalcError(f"{what}; valid columns: {', '.join(COLUMNS)}")
+    return list(dict.fromkeys(names))
+
+
 def _num(v, *, human: bool, latex: bool, unit: Unit = Unit.COUNT) -> Cell:
     sym = to_latex if latex else to_text
     text = number(v, sep="{,}" if latex else ",", human=human, unit=unit, sym=sym)
@@ -58,25 +119,26 @@ TOTAL_ROWS = (
 )
 
 
-def sections(report, *, human: bool = False, latex: bool = False) -> list[Section]:
+def sections(report, *, human: bool = False, latex: bool = False, columns=None) -> list[Section]:
+    chosen = check_columns(columns)
+    prefixes = tree_prefixes([r["depth"] for r in report.rows])
     rows = []
-    for r in report.rows:
-        label = ("  " * r["depth"]) + (r["name"] or r["path"].rsplit(".", 1)[-1])
-        rows.append(
-            (
-                Cell(label),
-                Cell(r["type"] + (" (block)" if r["block"] else "")),
-                _dims(r["output_shape"], latex),
-                _num(r["params"], human=human, latex=latex),
-                _num(r["macs"], human=human, latex=latex),
-                _num(r["flops"], human=human, latex=latex),
-                _num(r["activation_bytes"], human=human, latex=latex, unit=Unit.BYTES),
-                _dims(r["receptive_field"], latex),
-                Cell("" if latex else _bar(r["macs_share"])),
-            )
-        )
-    header = ("Layer", "Type", "Output", "Params", "MACs", "FLOPs", "Activation", "RF", "MACs share")
-    out = [Section(None, header, tuple(rows))]
+    for r, prefix in zip(report.rows, prefixes):
+        cells = {
+            "type": Cell(r["type"] + (" (block)" if r["block"] else "")),
+            "output": _dims(r["output_shape"], latex),
+            "params": _num(r["params"], human=human, latex=latex),
+            "macs": _num(r["macs"], human=human, latex=latex),
+            "flops": _num(r["flops"], human=human, latex=latex),
+            "activation": _num(r["activation_bytes"], human=human, latex=latex, unit=Unit.BYTES),
+            "rf": _dims(r["receptive_field"], latex),
+            "share": Cell(_share(r["macs_share"], latex), "number"),
+        }
+        label = Cell(prefix + (r["name"] or r["path"].rsplit(".", 1)[-1]))
+        rows.append((label,) + tuple(cells[c] for c in chosen))
+    header = ("Layer",) + tuple(COLUMNS[c] for c in chosen)
+    drop = tuple(1 + chosen.index(c) for c in DROP_ORDER if c in chosen)
+    out = [Section(None, header, tuple(rows), drop)]
     total = report.total
     trows = [
         (Cell(title_), _num(total[key], human=human, latex=latex, unit=unit))
@@ -101,7 +163,20 @@ def footer(report) -> list[str]:
     lines = [f"batch {report.batch}, {report.dtype}; {NOTE}"]
     if report.total["transcendentals"] != 0:
         lines.append(TRANSCENDENTAL_NOTE)
+    lines += legend(report)
     return lines + list(report.notes)
+
+
+def legend(report) -> list[str]:
+    """What the table's marks mean: tree glyphs, @n, RF and jump, the MACs share."""
+    lines = ["rows: each row sits under the block that holds it, and a block's row holds the sum of the rows under it; "
+             "the JSON and CSV give each row's full path"]
+    if any("@" in r["path"] for r in report.rows):
+        lines.append("name@n: the n-th copy of an item with repeat: N")
+    lines.append("RF: receptive field, the input positions per spatial dimension one output depends on; "
+                 "jump: the distance in input positions between neighbouring outputs (the product of the strides)")
+    lines.append(f"MACs share: the row's part of the network's MACs, as a percentage and a bar (█ = {100 // BAR_WIDTH}%)")
+    return lines
 
 
 def report_dict(report) -> dict:
@@ -135,7 +210,7 @@ def render_csv(report) -> str:
         for k in keys:
             v = r[k]
             if isinstance(v, (tuple, list)):
-                v = "x".join(str(x) if is_int(x) else to_text(x) for x in v)
+                v = shape(tuple(v), joiner="x")
             elif v is None:
                 v = ""
             elif not isinstance(v, (str, bool)) and not is_int(v):

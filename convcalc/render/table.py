@@ -10,9 +10,66 @@ import textwrap
 from .format import document
 
 
-def render_table(report, *, human: bool = False, color: bool = False, width: int | None = None) -> str:
-    heading, sections, drawing, footer = document(report, human=human)
+#: the width a column of formulas (symbolic values) may wrap to before a narrow table leaves
+#: columns out
+FORMULA_WIDTH = 24
+
+
+def fit(section, width: int) -> tuple:
+    """(section, names of the columns left out) so that the section fits width where it can:
+    columns whose cells are numbers are never wrapped, so a table too wide leaves out columns
+    in the section's drop order (lowest priority first) until names and numbers fit on one
+    line and formulas in FORMULA_WIDTH; only then are labels wrapped."""
+    dropped: list[str] = []
+    keep = list(range(len(section.header)))
+
+    def longest(i: int) -> int:
+        return max(len(c) for c in [section.header[i]] + [row[i].text for row in section.rows])
+
+    def need(cols: list[int]) -> int:  # names and numbers on one line; formulas may wrap
+        wraps = [i != 0 and any(row[i].kind == "symbolic" for row in section.rows) for i in cols]
+        return sum(min(longest(i), FORMULA_WIDTH) if w else longest(i) for i, w in zip(cols, wraps)) + 2 * (len(cols) + 1)
+
+    for i in section.drop:
+        if need(keep) <= width or len(keep) <= 2:
+            break
+        keep.remove(i)
+        dropped.append(section.header[i])
+    if not dropped:
+        return section, dropped
+    rows = tuple(tuple(row[i] for i in keep) for row in section.rows)
+    return section._replace(header=tuple(section.header[i] for i in keep), rows=rows, drop=()), dropped
+
+
+def _unbreakable(section, i: int) -> bool:
+    """A column of numbers (numeric or symbolic values): never wrapped."""
+    return any(row[i].kind != "label" for row in section.rows) and not any(row[i].kind == "symbolic" for row in section.rows)
+
+
+def _least(section, i: int) -> int:
+    """The narrowest a column may be: its longest cell when it holds numbers, else 8 (or its
+    longest word of a header)."""
+    cells = [section.header[i]] + [row[i].text for row in section.rows]
+    if _unbreakable(section, i):
+        return max(len(c) for c in cells)
+    return min(max(len(c) for c in cells), 8)
+
+
+def _fitted(sections: list, width: int) -> tuple[list, list]:
+    out, notes = [], []
+    for section in sections:
+        section, dropped = fit(section, width)
+        out.append(section)
+        if dropped:
+            notes.append(f"left out to fit {width} columns: {', '.join(dropped)} (choose columns with --columns, or widen the terminal)")
+    return out, notes
+
+
+def render_table(report, *, human: bool = False, color: bool = False, width: int | None = None, columns=None) -> str:
+    heading, sections, drawing, footer = document(report, human=human, columns=columns)
     width = width or 120
+    sections, notes = _fitted(sections, width)
+    footer = list(footer) + notes
     if not color:
         return _plain(heading, sections, drawing, footer, width)
     from rich import box
@@ -29,7 +86,9 @@ def render_table(report, *, human: bool = False, color: bool = False, width: int
         table = Table(box=box.SIMPLE_HEAD)
         for i, name in enumerate(section.header):
             label = i == 0 and section.rows and section.rows[0][0].kind == "label"
-            table.add_column(name, justify="left" if label else "right", style="cyan" if label else "bold", overflow="fold")
+            whole = _unbreakable(section, i)
+            table.add_column(name, justify="left" if label else "right", style="cyan" if label else "bold",
+                             overflow="ignore" if whole else "fold", no_wrap=whole, min_width=_least(section, i) if whole else None)
         for row in section.rows:
             table.add_row(*(Text(c.text) for c in row))
         console.print(table)
@@ -42,7 +101,8 @@ def render_table(report, *, human: bool = False, color: bool = False, width: int
 
 def _plain(heading: str, sections: list, drawing: list | None, footer: list, width: int) -> str:
     """Columns two spaces apart, the first left-aligned when it holds labels, the rest right-
-    aligned, a rule under the header; long cells wrap within their column."""
+    aligned, a rule under the header; long label and formula cells wrap within their column,
+    numbers never."""
     out = textwrap.wrap(heading, width) or [""]
     for section in sections:
         out.append("")
@@ -52,12 +112,18 @@ def _plain(heading: str, sections: list, drawing: list | None, footer: list, wid
         left = [i == 0 and section.rows and section.rows[0][0].kind == "label" for i in range(cols)]
         cells = [list(section.header)] + [[c.text for c in row] for row in section.rows]
         widths = [max(len(r[i]) for r in cells) for i in range(cols)]
+        least = [_least(section, i) for i in range(cols)]
         budget = width - 2 * (cols + 1)
-        while sum(widths) > budget and max(widths) > 8:  # shrink the widest column, wrapping its cells
-            widths[widths.index(max(widths))] -= 1
+        while sum(widths) > budget:  # shrink the widest column that may wrap
+            free = [i for i in range(cols) if widths[i] > max(least[i], 8 if least[i] < 8 else least[i])]
+            if not free:
+                break
+            i = max(free, key=lambda j: widths[j])
+            widths[i] -= 1
         rule = "  " + "  ".join("─" * w for w in widths)
         for n, row in enumerate(cells):
-            pieces = [textwrap.wrap(text, w, break_long_words=True) or [""] for text, w in zip(row, widths)]
+            pieces = [[text] if len(text) <= w or (n and _unbreakable(section, i)) else
+                      (textwrap.wrap(text, w, break_long_words=True) or [""]) for i, (text, w) in enumerate(zip(row, widths))]
             for line in range(max(len(p) for p in pieces)):
                 parts = []
                 for i, p in enumerate(pieces):
