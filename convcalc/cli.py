@@ -145,14 +145,15 @@ def _common_parameters(input_marker: str = "") -> list[inspect.Parameter]:
     ]
 
 
-def _emit(fmt: Format, report: Any, output: Optional[Path], human: bool = False) -> None:
+def _emit(fmt: Format, report: Any, output: Optional[Path], human: bool = False, columns: Optional[list] = None) -> None:
     """The report to stdout (colour on a terminal) or, whole or not at all, to the output file."""
     if output is None:
         if sys.stdout is None:  # started with standard output closed
             raise StdoutError(None)
-        write_stdout(render(fmt, report, human=human, color=fmt is Format.table and _use_color(), width=_width()))
+        text = render(fmt, report, human=human, color=fmt is Format.table and _use_color(), width=_width(), columns=columns)
+        write_stdout(text)
     else:
-        write_output(output, render(fmt, report, human=human, color=False, width=120))
+        write_output(output, render(fmt, report, human=human, color=False, width=120, columns=columns))
 
 
 def _run_layer(cls: type[Layer], values: dict) -> None:
@@ -262,10 +263,19 @@ def net(
     format: Optional[Format] = typer.Option(None, "--format", "-f", help=_COMMON_HELP["format"]),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help=_COMMON_HELP["output"]),
     human: bool = typer.Option(False, "--human", "-H", help=_COMMON_HELP["human"]),
+    columns: Optional[str] = typer.Option(
+        None, "--columns", "-c", metavar="NAMES",
+        help="The table's columns, comma-separated, in order: type, output, params, macs, flops, activation, rf, share "
+        "(torchinfo's col_names too). Default: all that fit the width.",
+    ),
 ) -> None:
     try:
         report, fmt, output = net_query(file, input, depth, by_op, batch, dtype, format, output)
-        _emit(fmt, report, output, human)
+        chosen = None if columns is None else [c.strip() for c in columns.split(",") if c.strip()]
+        try:
+            _emit(fmt, report, output, human, columns=chosen)
+        except ConvcalcError as e:
+            raise e.with_context(option="columns" if not e.option and chosen is not None else None) from None
     except ConvcalcError as e:
         say(error_line("net", e))
         raise typer.Exit(2) from None

@@ -208,3 +208,18 @@ def test_columns_reaches_the_table(monkeypatch, capsys):
     code, out, _ = run(capsys, "conv2d", "--input", "3,224,224", "--out-channels", "64", "--kernel-size", "7")
     assert code == 0
     assert max(len(line) for line in out.splitlines()) <= 40
+
+
+def test_net_columns_and_domain(capsys):
+    import json
+
+    from convcalc.cli import main
+
+    assert main(["net", "examples/resnet18.yaml", "--depth", "0", "--columns", "params,macs"]) == 0
+    header = capsys.readouterr().out.splitlines()[2].split()
+    assert header == ["Layer", "Params", "MACs"]
+    assert main(["net", "examples/resnet18.yaml", "--columns", "parms"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("convcalc net: --columns: unknown column 'parms'") and err.count("\n") == 1
+    assert main(["net", "examples/unet_small.yaml", "--input", "1,H,W", "-f", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["domain"] == ["H divisible by 4", "W divisible by 4"]

@@ -133,3 +133,19 @@ def test_unknown_names_get_hints(tmp_path, text, message):
     p.write_text("input: 3,8,8\n" + text)
     with pytest.raises(ConvcalcError, match=message):
         evaluate(p)
+
+
+def test_bare_values_set_the_layers_main_argument(tmp_path):
+    """`- dropout: 0.1` is dropout's p, as nn.Dropout(0.1); a bare value where a layer has none is refused."""
+    from convcalc.network import NetworkError, evaluate
+
+    f = tmp_path / "n.yaml"
+    f.write_text("input: 16\nlayers:\n  - leakyrelu: 0.2\n  - dropout: 0.1\n  - softmax: 1\n")
+    report = evaluate(f)
+    assert [r["type"] for r in report.rows] == ["leakyrelu", "dropout", "softmax"]
+    f.write_text("input: 16\nlayers:\n  - dropout: 1.5\n")
+    with pytest.raises(NetworkError, match=r"n.yaml:3: layers\[0\]: dropout: .*p"):
+        evaluate(f)
+    f.write_text("input: 3,8,8\nlayers:\n  - conv2d: 3\n")
+    with pytest.raises(NetworkError, match="conv2d: takes a mapping of parameters, got 3"):
+        evaluate(f)

@@ -255,9 +255,15 @@ def item(node, label: str, path: str) -> Item:
         raise fail(label, line, path, f"unknown layer {kind!r}" + (f" ({hint})" if hint else ""))
     params: dict = {}
     if body is not None and not (isinstance(body, yaml.ScalarNode) and body.tag.endswith(":null")):
-        if not isinstance(body, yaml.MappingNode):
-            raise fail(label, line, path, f"{kind} takes a mapping of parameters, got {value(body, label, path)!r}")
-        for key, vnode in mapping(body, label, path).items():
+        if not isinstance(body, yaml.MappingNode):  # one bare value: dropout: 0.1, leakyrelu: 0.2, ...
+            bare = value(body, label, path)
+            if not _scalar_or_list(bare) or isinstance(bare, list):
+                raise fail(label, line, path, f"{kind} takes a mapping of parameters, got {bare!r}")
+            try:
+                params = LAYERS[kind].params_from_body(bare)
+            except ConvcalcError as e:
+                raise fail(label, line, path, f"{kind}: {e.message}") from None
+        for key, vnode in (mapping(body, label, path).items() if isinstance(body, yaml.MappingNode) else ()):
             v = value(vnode, label, f"{path}: {kind}: {key}")
             if not _scalar_or_list(v):
                 raise fail(label, vnode.start_mark.line + 1, path, f"{kind}: {key}: expected a number, a name or a list of them, got {'a nested list' if isinstance(v, list) else 'a mapping' if isinstance(v, dict) else type(v).__name__}")

@@ -191,6 +191,7 @@ def report_dict(report) -> dict:
     }
     if report.by_op is not None:
         out["by_op"] = plain(report.by_op)
+    out["domain"] = list(report.domain)
     out["notes"] = list(report.notes)
     return out
 
