@@ -47,3 +47,29 @@ def test_readme_network_files_evaluate(tmp_path):
         path.write_text(text)
         report = evaluate(path)
         assert report.total["layers"] >= 1, text
+
+
+PYTHON_BLOCK = re.compile(r"```python\n(?P<code>.*?)```", re.S)
+
+
+def test_readme_python_examples_give_what_their_comments_say(monkeypatch):
+    """Each ``expression  # result`` line of the README's Python blocks evaluates to that result
+    (repr for tuples, the command line's printing for a formula)."""
+    from convcalc.sizes import is_int, to_text
+
+    monkeypatch.chdir(README.parent)
+    blocks = [m["code"] for m in PYTHON_BLOCK.finditer(README.read_text())]
+    assert len(blocks) >= 2
+    checked = 0
+    for code in blocks:
+        scope: dict = {}
+        for line in code.splitlines():
+            statement, _, comment = line.partition("  # ")
+            if comment and not re.match(r"\s*\w+ = ", statement):
+                value = eval(statement, scope)  # the README's own code, not user input
+                shown = repr(value) if isinstance(value, tuple) or is_int(value) else to_text(value)
+                assert shown == comment.split("  (")[0].strip(), line
+                checked += 1
+            else:
+                exec(line.split("  # ")[0], scope)
+    assert checked >= 3
