@@ -29,8 +29,8 @@ except ImportError:  # pragma: no cover - Typer on a separate click
 from . import __version__
 from .cli_support import COMMON_HELP as _COMMON_HELP
 from .cli_support import (
-    METAVAR_LEGEND, NETWORKS, REQUIRED, SOLVING, choose_format, error_line, group, input_marker, label, layer_query, metavar,
-    net_query, panel_order, solve_net_query, parse_option, solve_example, solve_query, unknown_command,
+    METAVAR_LEGEND, NETWORKS, REQUIRED, SOLVING, error_line, group, input_marker, label, layer_query, metavar,
+    net_query, panel_order, solve_net_query, solve_example, solve_query, unknown_command,
 )
 from .cli_support import terminal_width as _width
 from .cli_support import use_color as _use_color

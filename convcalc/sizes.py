@@ -10,9 +10,23 @@ readably, and ``to_text`` / ``to_latex`` print expressions the way a textbook wr
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, List, Protocol, Tuple, Union
 
 from .errors import ConvcalcError
+
+class Expression(Protocol):
+    """A SymPy expression in positive-integer symbols (named without importing SymPy)."""
+
+    @property
+    def free_symbols(self) -> set: ...
+
+
+#: one size: an int, a SymPy expression in positive-integer symbols, or expression text ("2*n + 1")
+Size = Union[int, Expression, str]
+#: a per-dimension argument (kernel_size, stride, ...): one size for every dimension, or one each
+SizeArg = Union[Size, Tuple[Size, ...], List[Size]]
+#: an input shape without the batch: sizes, or text such as "3,224,224" or "3,H,W"
+Shape = Union[Tuple[Size, ...], List[Size], str]
 
 #: the largest number of terms a numeric summation may add one by one
 MAX_TERMS = 1_000_000

@@ -47,3 +47,20 @@ def test_help_reads_like_the_cli_help():
         for opt in cls.OPTIONS:
             assert " ".join(opt.help.split()) in flat, (name, opt.name)
         assert cls.EXAMPLE in doc
+
+
+def test_public_classes_have_real_type_hints():
+    """Every constructor argument and report() have resolvable hints, none of them Any."""
+    import typing
+
+    from convcalc import LAYERS
+
+    for name in LAYERS:
+        cls = LAYERS[name]
+        hints = typing.get_type_hints(cls)
+        for field in cls.__dataclass_fields__:
+            assert hints[field] is not typing.Any, (name, field)
+        report = typing.get_type_hints(cls.report)
+        assert report["return"].__name__ == "LayerReport"
+        assert report["input_shape"] is not typing.Any and report["batch"] is not typing.Any
+    assert typing.get_type_hints(convcalc.Network.report)["return"].__name__ == "NetworkReport"

@@ -12,6 +12,7 @@ from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar
 
 from .. import sizes
+from ..sizes import Shape, Size
 from ..errors import ConfigError, ConvcalcError, ExpressionError, ShapeError
 from ..expr import parse_expr, parse_tuple
 from ..report import COUNT_KEYS, DTYPE_BYTES, LayerReport
@@ -300,7 +301,7 @@ class Layer(metaclass=_LayerType):
     def config(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def report(self, input_shape: Any, *, batch: Any = 1, dtype: str = "float32") -> LayerReport:
+    def report(self, input_shape: Shape, *, batch: Size = 1, dtype: str = "float32") -> LayerReport:
         """Every quantity of this layer for one input shape (batch excluded)."""
         try:
             return self._report(input_shape, batch, dtype)

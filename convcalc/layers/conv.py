@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import sizes
+from ..sizes import Size, SizeArg
 from .base import ConfigError, Counts, Layer, ShapeError, expect_channels, expect_rank, show
 from .options import BIAS, DILATION, GROUPS, INT_PADDING, KERNEL_SIZE, OUT_CHANNELS, OUTPUT_PADDING, PADDING, PADDING_MODE, STRIDE
 from .window import conv_map, positions_reached, taps_inside, transposed_map
@@ -79,7 +80,7 @@ def in_kernel_size(count: Any, k: Any, least: int, knee: int) -> Any:
     if None in values:
         return None
     slope = [b - a for a, b in zip(values, values[1:])]
-    total: Any = values[0] + slope[-1] * (k - least)
+    total: Size = values[0] + slope[-1] * (k - least)
     for j in range(1, len(slope)):
         c = slope[j - 1] - slope[j]
         if c:
@@ -93,13 +94,13 @@ _WINDOW = {"kernel_size": 1, "stride": 1, "dilation": 1}
 
 @dataclass(frozen=True)
 class _ConvNd(Layer):
-    in_channels: Any
-    out_channels: Any
-    kernel_size: Any
-    stride: Any = 1
-    padding: Any = 0
-    dilation: Any = 1
-    groups: Any = 1
+    in_channels: Size
+    out_channels: Size
+    kernel_size: SizeArg
+    stride: SizeArg = 1
+    padding: SizeArg = 0
+    dilation: SizeArg = 1
+    groups: Size = 1
     bias: bool = True
     padding_mode: str = "zeros"
 
@@ -189,15 +190,15 @@ class _ConvNd(Layer):
 
 @dataclass(frozen=True)
 class _ConvTransposeNd(Layer):
-    in_channels: Any
-    out_channels: Any
-    kernel_size: Any
-    stride: Any = 1
-    padding: Any = 0
-    output_padding: Any = 0
-    groups: Any = 1
+    in_channels: Size
+    out_channels: Size
+    kernel_size: SizeArg
+    stride: SizeArg = 1
+    padding: SizeArg = 0
+    output_padding: SizeArg = 0
+    groups: Size = 1
     bias: bool = True
-    dilation: Any = 1
+    dilation: SizeArg = 1
     padding_mode: str = "zeros"
 
     OPTIONS = (OUT_CHANNELS, KERNEL_SIZE, STRIDE, INT_PADDING, OUTPUT_PADDING, DILATION, GROUPS, BIAS)

@@ -13,7 +13,7 @@ no count or shape and is accepted where PyTorch has it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Optional
 
 from .. import sizes
 from .base import ConfigError, Counts, Layer, Opt, ShapeError, to_float, to_index
@@ -64,7 +64,7 @@ class ReLU6(_Elementwise, example="--input 32,112,112"):
 class LeakyReLU(_Elementwise, example="--input 64,56,56"):
     """LeakyReLU: a comparison and a mult per element."""
 
-    negative_slope: Any = 0.01
+    negative_slope: float = 0.01
     inplace: bool = False
 
     PER_ELEMENT = (1, 0, 1, 0)
@@ -123,7 +123,7 @@ class SiLU(_Elementwise, example="--input 64,56,56"):
 class Dropout(_Elementwise, example="--input 4096"):
     """Dropout: the identity at inference (nothing counted)."""
 
-    p: Any = 0.5
+    p: float = 0.5
     inplace: bool = False
 
     SCALAR = "p"
@@ -156,7 +156,7 @@ def batch_dim(dim: Any, rank: int, what: str) -> int:
 class Softmax(_Elementwise, example="--input 1000"):
     """Softmax over one entry (PyTorch's dim, batch at 0; default the last): exps, n - 1 adds and n divisions per row of n."""
 
-    dim: Any = -1
+    dim: Optional[int] = -1
 
     SCALAR = "dim"
     OPTIONS = (Opt("dim", "size", "-1", "Dimension reduced, as PyTorch counts it (batch = 0, -1 the last)."),)
@@ -186,8 +186,8 @@ class Softmax(_Elementwise, example="--input 1000"):
 class Flatten(Layer, example="--input 512,7,7"):
     """Flatten entries start_dim..end_dim into one (torch.nn.Flatten; dims count the batch as 0, so the default 1..-1 flattens everything but the batch)."""
 
-    start_dim: Any = 1
-    end_dim: Any = -1
+    start_dim: int = 1
+    end_dim: int = -1
 
     INPUT = "any shape"
     SCALAR = "start_dim"

@@ -8,9 +8,10 @@ add per output element; gemm = X[rows, in] x W^T[in, out].
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
 
 from .. import sizes
+from ..sizes import Size
 from .base import Counts, Layer, Opt, ShapeError
 from .options import BIAS
 
@@ -21,8 +22,8 @@ OUT_FEATURES = Opt("out_features", "size", None, "Number of output features.", r
 class Linear(Layer, example="--input 512 --out-features 1000"):
     """Fully connected layer (torch.nn.Linear); leading input entries are kept."""
 
-    in_features: Any
-    out_features: Any
+    in_features: Size
+    out_features: Size
     bias: bool = True
 
     INPUT = "...,in_features"

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import sizes
+from ..sizes import Size
 from .base import ConfigError, Counts, Layer, Opt, ShapeError, expect_channels
 from .options import BIAS
 from .recurrent import HIDDEN_SIZE, NUM_LAYERS, _counts, _plus, _times
@@ -56,10 +57,10 @@ def largest_diagonal(grid: tuple) -> Any:
 class MDRNN(Layer, example="--input 3,G,G --hidden-size 32 --num-layers 2 --directions 4 --cell lstm"):
     """Multi-dimensional RNN (or MD-LSTM) over an n-dimensional grid."""
 
-    input_size: Any
-    hidden_size: Any
-    num_layers: Any = 1
-    directions: Any = 1
+    input_size: Size
+    hidden_size: Size
+    num_layers: Size = 1
+    directions: Size = 1
     cell: str = "tanh"
     bias: bool = True
 

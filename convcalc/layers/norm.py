@@ -11,9 +11,10 @@ batch statistics of training mode are not counted.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar, Optional
 
 from .. import sizes
+from ..sizes import Size
 from .base import Counts, Layer, Opt, expect_channels, expect_rank, to_float
 from .window import IDENTITY
 
@@ -25,9 +26,9 @@ MOMENTUM = Opt("momentum", "float_or_none", "0.1", "Running statistics update fa
 
 @dataclass(frozen=True)
 class _BatchNormNd(Layer):
-    num_features: Any
-    eps: Any = 1e-5
-    momentum: Any = 0.1
+    num_features: Size
+    eps: float = 1e-5
+    momentum: Optional[float] = 0.1
     affine: bool = True
     track_running_stats: bool = True
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import sizes
+from ..sizes import Size, SizeArg
 from .base import ConfigError, Counts, Layer, Opt, ShapeError, expect_channels, expect_rank
 from .options import BIAS, KERNEL_SIZE, OUT_CHANNELS
 from .pixelfield import MAX_REACH, _compose, _masked_offsets, field_summary, gated_field, vanilla_field  # noqa: F401 (re-exported)
@@ -49,11 +50,11 @@ def two_sided(L: Any, c: Any) -> tuple[Any, bool]:
 class MaskedConv2d(Layer, example="--input 3,32,32 --out-channels 96 --kernel-size 7 --mask A --colour-groups 3"):
     """Masked 2-D convolution of PixelCNN (zero padding (k-1)/2, stride 1: the image size is kept)."""
 
-    in_channels: Any
-    out_channels: Any
-    kernel_size: Any
+    in_channels: Size
+    out_channels: Size
+    kernel_size: SizeArg
     mask: str = "B"
-    colour_groups: Any = 1
+    colour_groups: Size = 1
     bias: bool = True
 
     NDIM = 2
@@ -172,16 +173,16 @@ def _causal_conv(cin: Any, cout: Any, rows: Any, cols: Any, real_rows: Any, real
 class PixelCNN(Layer, example="--input 3,32,32 --channels 128 --layers 15 --kernel-size 3 --first-kernel-size 7"):
     """A PixelCNN stack: a mask-A layer, d mask-B layers (or residual blocks, or gated layers), 1x1 output layers and a softmax per colour channel."""
 
-    in_channels: Any
-    channels: Any
-    layers: Any
-    kernel_size: Any = 3
-    first_kernel_size: Any = 7
-    colour_groups: Any = 1
+    in_channels: Size
+    channels: Size
+    layers: Size
+    kernel_size: SizeArg = 3
+    first_kernel_size: Size = 7
+    colour_groups: Size = 1
     residual: bool = False
     gated: bool = False
-    output_layers: Any = 2
-    output_classes: Any = 256
+    output_layers: Size = 2
+    output_classes: Size = 256
     bias: bool = True
 
     INPUT = "C,H,W"

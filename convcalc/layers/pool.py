@@ -11,9 +11,10 @@ Counting (per sample): pooling has no weights and no MACs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from .. import sizes
+from ..sizes import Size, SizeArg
 from .base import ConfigError, Counts, Layer, Opt, ShapeError, expect_rank
 from .options import CEIL_MODE, COUNT_INCLUDE_PAD, DILATION, INT_PADDING, KERNEL_SIZE, OUTPUT_SIZE, POOL_STRIDE
 from .conv import check_work
@@ -22,10 +23,10 @@ from .window import ConstantMap, adaptive_taps, pool_map, taps_inside
 
 @dataclass(frozen=True)
 class _PoolNd(Layer):
-    kernel_size: Any
-    stride: Any = None
-    padding: Any = 0
-    dilation: Any = 1
+    kernel_size: SizeArg
+    stride: SizeArg = None
+    padding: SizeArg = 0
+    dilation: SizeArg = 1
     ceil_mode: bool = False
 
     MAX: ClassVar[bool] = True
@@ -92,7 +93,7 @@ class _MaxPoolNd(_PoolNd):
 class _AvgPoolNd(_PoolNd):
     # PyTorch's AvgPool has no dilation; the field stays 1.
     count_include_pad: bool = True
-    divisor_override: Any = None  # AvgPool2d/3d only, as in PyTorch
+    divisor_override: Size = None  # AvgPool2d/3d only, as in PyTorch
     MAX = False
     EXPLAIN_NUMERIC = ("dilation",)  # always 1
     OPTIONS = (KERNEL_SIZE, POOL_STRIDE, INT_PADDING, CEIL_MODE, COUNT_INCLUDE_PAD)
@@ -120,7 +121,7 @@ class _AvgPoolNd(_PoolNd):
 
 @dataclass(frozen=True)
 class _AdaptivePoolNd(Layer):
-    output_size: Any
+    output_size: SizeArg
 
     MAX: ClassVar[bool] = True
     OPTIONS = (OUTPUT_SIZE,)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .. import sizes
+from ..sizes import Size
 from .base import ConfigError, Counts, Layer, Opt, ShapeError, expect_rank, require, to_float
 from .options import BIAS
 
@@ -87,14 +88,14 @@ class _SeqInput:
 
 @dataclass(frozen=True)
 class _RNNBase(_SeqInput, Layer):
-    input_size: Any
-    hidden_size: Any
-    num_layers: Any = 1
+    input_size: Size
+    hidden_size: Size
+    num_layers: Size = 1
     bias: bool = True
     bidirectional: bool = False
     bias_convention: str = "torch"
     batch_first: bool = False
-    dropout: Any = 0.0
+    dropout: Size = 0.0
 
     GATES: ClassVar[int] = 1
     MODE: ClassVar[str] = "rnn"
@@ -246,7 +247,7 @@ class GRU(_RNNBase, example="--input-size 64 --hidden-size 64 --seq-len 50"):
 class LSTM(_RNNBase, example="--input-size 128 --hidden-size 256 --num-layers 2 --seq-len 100"):
     """Long short-term memory (torch.nn.LSTM), with PyTorch's proj_size."""
 
-    proj_size: Any = 0
+    proj_size: Size = 0
 
     GATES = 4
     OPTIONS = _OPTIONS + (PROJ_SIZE,)
@@ -288,8 +289,8 @@ class LSTM(_RNNBase, example="--input-size 128 --hidden-size 256 --num-layers 2 
 class GatedRNN(_SeqInput, Layer, name="gated-rnn", example="--input-size n --hidden-size m --seq-len T"):
     """The course's gated cell: c_t = sigmoid(W_c x_t + W_h h_{t-1}), h_t = c_t*h_{t-1} + (1 - c_t)*(W_x x_t)."""
 
-    input_size: Any
-    hidden_size: Any
+    input_size: Size
+    hidden_size: Size
     bias: bool = False
 
     OPTIONS = (INPUT_SIZE, HIDDEN_SIZE, SEQ_LEN, Opt("bias", "flag", False, "Add b_c and b_x (the course's cell has none)."))
@@ -337,10 +338,10 @@ class AttentionRNN(_SeqInput, Layer, name="attention-rnn", example="--input-size
     """The course's AttentionRNN(k): q_i, k_i, v_i from x[t] (i = 0) and from h[t-i] (i = 1..k);
     w_i = q_i . k_i; a = softargmax(w); h[t] = sum_i a_i v_i."""
 
-    input_size: Any
-    hidden_size: Any
-    k: Any
-    key_size: Any = None
+    input_size: Size
+    hidden_size: Size
+    k: Size
+    key_size: Size = None
 
     OPTIONS = (INPUT_SIZE, HIDDEN_SIZE, SEQ_LEN, K_OPT, KEY_SIZE)
 

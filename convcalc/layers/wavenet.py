@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import sizes
+from ..sizes import Size, SizeArg
 from .base import ConfigError, Counts, Layer, Opt, expect_channels, expect_rank, require
 from .conv import Conv1d, _ConvNd, check_work
 from .options import BIAS, DILATION, KERNEL_SIZE, OUT_CHANNELS
@@ -78,14 +79,14 @@ MAX_SYMBOLIC_TAPS = 256
 class WaveNet(Layer, example="--seq-len 16000 --residual-channels 32 --skip-channels 256 --layers-per-block 10 --blocks 3"):
     """A WaveNet stack of gated, dilated causal convolutions with residual and skip connections."""
 
-    residual_channels: Any
-    skip_channels: Any
-    layers_per_block: Any
-    blocks: Any = 1
-    dilation_channels: Any = None
-    kernel_size: Any = 2
-    output_classes: Any = 256
-    input_channels: Any = None
+    residual_channels: Size
+    skip_channels: Size
+    layers_per_block: Size
+    blocks: Size = 1
+    dilation_channels: Size = None
+    kernel_size: SizeArg = 2
+    output_classes: Size = 256
+    input_channels: Size = None
     bias: bool = True
 
     INPUT = "C,T"
