@@ -140,6 +140,15 @@ def _show(shape: tuple) -> str:
     return ",".join(sizes.to_text(v) for v in shape)
 
 
+def layout_note(cls: type[Layer], shape: tuple) -> str | None:
+    """A shape the layer accepts but that is clearly channels-last (224,224,3 to a conv2d): the
+    answer is given, with this note on stderr."""
+    if _layout_rank(cls) != len(shape) or not _channels_last(shape):
+        return None
+    fixed = (shape[-1],) + tuple(shape[:-1])
+    return f"--input {_show(shape)} is read as {cls.INPUT} (channels first, as PyTorch); did you mean --input {_show(fixed)}?"
+
+
 def input_hint(cls: type[Layer], shape: tuple | None, err: ConvcalcError) -> str | None:
     """`did you mean --input 3,224,224 [--batch 1]?` where a shape error is clearly due to a
     channels-last layout or a batch included; None where the shape gives no clear sign."""
@@ -287,6 +296,11 @@ def layer_query(cls: type[Layer], values: dict) -> tuple[Any, Format, Optional[P
             report = explain_layer(layer, shape, batch=batch, dtype=dtype, sheet=sheet)
         else:
             report = layer.report(shape, batch=batch, dtype=dtype)
+        note = layout_note(cls, shape)
+        if note:
+            from .output import say
+
+            say(f"convcalc {cls.NAME}: note: {note}")
         return report, fmt, output, human
     except ConvcalcError as e:
         hint = input_hint(cls, shape, e)

@@ -223,3 +223,20 @@ def test_net_columns_and_domain(capsys):
     assert err.startswith("convcalc net: --columns: unknown column 'parms'") and err.count("\n") == 1
     assert main(["net", "examples/unet_small.yaml", "--input", "1,H,W", "-f", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["domain"] == ["H divisible by 4", "W divisible by 4"]
+
+
+def test_a_channels_last_input_that_runs_gets_a_note(capsys):
+    """224,224,3 is a valid C,H,W for this conv2d (224 channels, width 3 + 2*3 >= 7): the answer is
+    given as asked, and stderr says it looks channels-last."""
+    import json
+
+    from convcalc.cli import main
+
+    args = ["conv2d", "--input", "224,224,3", "--out-channels", "64", "--kernel-size", "7", "--stride", "2", "--padding", "3", "-f", "json"]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["output_shape"] == [64, 112, 2]
+    assert err == ("convcalc conv2d: note: --input 224,224,3 is read as C,H,W (channels first, as PyTorch); "
+                   "did you mean --input 3,224,224?\n")
+    assert main(["conv2d", "--input", "3,224,224", "--out-channels", "64", "--kernel-size", "7", "-f", "json"]) == 0
+    assert capsys.readouterr().err == ""
