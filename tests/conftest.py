@@ -11,15 +11,14 @@ def golden():
     return json.loads(GOLDEN.read_text())
 
 
-def example_layer(name):
-    """The layer and input shape of a command's own --help example."""
+def example_options(name):
+    """(input shape or None, option texts) of a command's own --help example."""
     import shlex
 
     from convcalc import LAYERS
     from convcalc.expr import parse_shape
 
-    cls = LAYERS[name]
-    words = shlex.split(cls.EXAMPLE)[2:]
+    words = shlex.split(LAYERS[name].EXAMPLE)[2:]
     opts, shape, i = {}, None, 0
     while i < len(words):
         key = words[i][2:].replace("-", "_")
@@ -35,6 +34,15 @@ def example_layer(name):
         else:
             opts[key] = True
             i += 1
+    return shape, opts
+
+
+def example_layer(name):
+    """The layer and input shape of a command's own --help example."""
+    from convcalc import LAYERS
+
+    cls = LAYERS[name]
+    shape, opts = example_options(name)
     if shape is None:
         shape = cls.input_from_options(cls.parse_options(opts))
     return cls.build(shape, opts), shape

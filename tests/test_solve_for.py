@@ -2,9 +2,7 @@
 against brute force over the layer's own forward pass: the option being solved for is never
 required, and the interval reported per dimension is exactly the values that reach the target."""
 
-import dataclasses
 import json
-import shlex
 
 import pytest
 
@@ -12,29 +10,14 @@ from convcalc.layers.conv import MAX_KERNEL
 
 from convcalc import ConvcalcError
 from convcalc.cli import main
-from convcalc.expr import parse_shape
+from conftest import example_options
 from convcalc.layers.registry import LAYERS
 from convcalc.solve import SOLVABLE_PARAMS
 
 
 def _example(name):
     """(input shape, option texts) of a command's own --help example."""
-    words = shlex.split(LAYERS[name].EXAMPLE)[2:]
-    shape, opts, i = None, {}, 0
-    while i < len(words):
-        key = words[i][2:].replace("-", "_")
-        if key.startswith("no_"):
-            opts[key[3:]] = False
-            i += 1
-        elif i + 1 < len(words) and not words[i + 1].startswith("--"):
-            if key == "input":
-                shape = parse_shape(words[i + 1])
-            elif key != "format":
-                opts[key] = words[i + 1]
-            i += 2
-        else:
-            opts[key] = True
-            i += 1
+    shape, opts = example_options(name)
     if shape is None:
         return None, opts
     return tuple(v if isinstance(v, int) else 20 for v in shape), opts  # a symbolic length made a number
