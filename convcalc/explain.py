@@ -16,7 +16,7 @@ from typing import Any
 from . import sizes
 from .expr import symbol
 from .layers.base import Layer
-from .report import LayerReport, Quantity, Unit
+from .report import LayerReport, Printable, Quantity, Unit
 
 #: constructor argument -> the symbol a textbook writes for it
 FIELD_SYMBOLS = {
@@ -77,7 +77,7 @@ class Step:
 
 
 @dataclass(frozen=True)
-class Explanation:
+class Explanation(Printable):
     """What a derivation shows: the symbols, and per quantity formula, values, result."""
 
     layer: str

@@ -70,8 +70,23 @@ _UNITS = {
 COUNT_KEYS = ("mults", "adds", "comparisons", "macs", "flops", "transcendentals")
 
 
+class Printable:
+    """What every report (layer, network, solve, derivation) prints as: the command line's plain
+    table for str(), markdown in a notebook."""
+
+    def __str__(self) -> str:
+        from .render import Format, render
+
+        return render(Format.table, self)
+
+    def _repr_markdown_(self) -> str:
+        from .render import Format, render
+
+        return render(Format.markdown, self)
+
+
 @dataclass(frozen=True)
-class LayerReport:
+class LayerReport(Printable):
     """The quantities of one layer for one input shape, batch and dtype.
 
     Counts (mults, adds, comparisons, macs, flops, transcendentals, activation and state bytes)
@@ -124,17 +139,6 @@ class LayerReport:
         """The headline quantities, symbolic ones in the command line's readable form."""
         return _short_repr(self, ("layer", "input_shape", "output_shape", "params", "macs", "flops", "activation_bytes"))
 
-    def __str__(self) -> str:
-        """The report as the command line's plain table."""
-        from .render import Format, render
-
-        return render(Format.table, self)
-
-    def _repr_markdown_(self) -> str:
-        """The report as a markdown table (how a notebook shows it)."""
-        from .render import Format, render
-
-        return render(Format.markdown, self)
 
     def items(self):
         """(Quantity, value) pairs in display order."""

@@ -19,6 +19,7 @@ from typing import Any, Callable
 from . import sizes
 from .errors import ConfigError, ConvcalcError, ShapeError
 from .layers.base import Layer
+from .report import Printable
 from .layers.window import IDENTITY, ConstantMap
 
 SOLVABLE_PARAMS = ("padding", "kernel_size", "stride", "dilation", "output_padding")
@@ -29,7 +30,7 @@ MAX_PAIRS = 20
 
 
 @dataclass(frozen=True)
-class SolveReport:
+class SolveReport(Printable):
     """What a solve found: the quantities, nothing about how to show them."""
 
     layer: str

@@ -64,3 +64,22 @@ def test_public_classes_have_real_type_hints():
         assert report["return"].__name__ == "LayerReport"
         assert report["input_shape"] is not typing.Any and report["batch"] is not typing.Any
     assert typing.get_type_hints(convcalc.Network.report)["return"].__name__ == "NetworkReport"
+
+
+def test_every_report_prints_as_a_table_and_renders_in_a_notebook(tmp_path):
+    from convcalc.explain import explain_layer
+    from convcalc.solve import solve_input
+
+    layer = Conv2d(3, 64, 3, stride=2, padding=1)
+    f = tmp_path / "n.yaml"
+    f.write_text("input: 3,32,32\nlayers:\n  - conv2d: {out_channels: 8, kernel_size: 3}\n")
+    reports = [
+        layer.report((3, 32, 32)),
+        explain_layer(layer, (3, 32, 32)),
+        solve_input(layer, (64, 16, 16), 3),
+        convcalc.Network.from_yaml(f).report(),
+    ]
+    for r in reports:
+        assert str(r) == render(Format.table, r)
+        assert r._repr_markdown_() == render(Format.markdown, r)
+        assert "|---" in r._repr_markdown_()

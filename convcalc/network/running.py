@@ -16,7 +16,7 @@ from .. import sizes
 from ..errors import ConvcalcError
 from ..expr import parse_expr, parse_shape
 from ..layers.registry import LAYERS
-from ..report import DTYPE_BYTES
+from ..report import DTYPE_BYTES, Printable
 from . import receptive
 from .joins import NeverEqual, Residues, condition
 from .reading import Item, NetworkError, Parsed, did_you_mean, fail
@@ -40,7 +40,7 @@ FRACTIONAL_JUMP_NOTE = (
 
 
 @dataclass(frozen=True)
-class NetworkReport:
+class NetworkReport(Printable):
     """Per-layer rows (leaves and blocks, in order, with their depth) and the totals.
 
     Attributes:
@@ -67,11 +67,6 @@ class NetworkReport:
     notes: tuple = ()
     depth_limit: int | None = None
     domain: tuple = ()
-
-    def _repr_markdown_(self) -> str:
-        from ..render import Format, render
-
-        return render(Format.markdown, self)
 
 
 @dataclass
