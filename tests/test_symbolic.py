@@ -119,3 +119,20 @@ def test_padded_connections_have_no_min_max():
     text = to_text(r.connections)
     assert "Max" not in text and "Min" not in text
     assert substitute(r.connections, {"H": 4, "W": 4}) == 24 * 5 * 5
+
+
+@settings(max_examples=60, deadline=None)
+@given(L=st.integers(1, 9), M=st.integers(1, 9), k=st.integers(1, 7), s=st.integers(1, 4), groups=st.sampled_from([1, 2]))
+def test_transposed_symbolic_kernel_and_input_adds_equal_the_numbers(L, M, k, s, groups):
+    """No padding: adds, flops and connections with the kernel and the input symbolic are formulas
+    that give the numeric counts (which the golden set checks against PyTorch) for every value."""
+    from convcalc import ConvTranspose2d
+    from convcalc.expr import symbol
+    from convcalc.sizes import substitute
+
+    H, W, kk = symbol("H"), symbol("W"), symbol("k")
+    sym = ConvTranspose2d(4, 6, kk, stride=s, groups=groups).report((4, H, W))
+    num = ConvTranspose2d(4, 6, k, stride=s, groups=groups).report((4, L, M))
+    for q in ("adds", "flops", "connections"):
+        assert getattr(sym, q) is not None, q
+        assert substitute(getattr(sym, q), {"H": L, "W": M, "k": k}) == getattr(num, q), q
