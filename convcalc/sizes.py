@@ -168,7 +168,7 @@ def to_text(x: Any) -> str:
     plain = _plain_text(x)
     if plain is not None:
         return plain
-    from ._symbolic import text
+    from ._printing import text
 
     return text(x)
 
@@ -179,7 +179,7 @@ def to_latex(x: Any) -> str:
     plain = _plain_text(x)
     if plain is not None:
         return plain
-    from ._symbolic import latex
+    from ._printing import latex
 
     return latex(x)
 

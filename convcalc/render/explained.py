@@ -19,7 +19,7 @@ def _title(key: str) -> str:
 
 
 def _formula(value, *, latex: bool, values: dict | None = None, arithmetic: bool = False) -> str:
-    from .._symbolic import latex_arithmetic, latex_with, text_arithmetic, text_with
+    from .._printing import latex_arithmetic, latex_with, text_arithmetic, text_with
 
     def one(v):
         if is_int(v):
