@@ -45,6 +45,12 @@ class Quantity(str, Enum):
     SEQUENTIAL_STEPS_BACKWARD = "sequential_steps_backward"
     STATE_BYTES = "state_bytes"
     BPTT_ACTIVATION_BYTES = "bptt_activation_bytes"
+    OPTIMIZER_FLOPS = "optimizer_flops"
+    TRAINING_FLOPS = "training_flops"
+    SAVED_BYTES = "saved_bytes"
+    GRAD_BYTES = "grad_bytes"
+    OPTIMIZER_BYTES = "optimizer_bytes"
+    TRAINING_PEAK_BYTES = "training_peak_bytes"
     BATCH = "batch"
     DTYPE = "dtype"
 
@@ -64,7 +70,15 @@ _UNITS = {
     Quantity.BUFFER_BYTES: Unit.BYTES,
     Quantity.STATE_BYTES: Unit.BYTES,
     Quantity.BPTT_ACTIVATION_BYTES: Unit.BYTES,
+    Quantity.SAVED_BYTES: Unit.BYTES,
+    Quantity.GRAD_BYTES: Unit.BYTES,
+    Quantity.OPTIMIZER_BYTES: Unit.BYTES,
+    Quantity.TRAINING_PEAK_BYTES: Unit.BYTES,
 }
+
+#: the training step's quantities: reported (and in JSON) only when a training step is asked for
+TRAINING_QUANTITIES = frozenset({Quantity.OPTIMIZER_FLOPS, Quantity.TRAINING_FLOPS, Quantity.SAVED_BYTES, Quantity.GRAD_BYTES,
+                                 Quantity.OPTIMIZER_BYTES, Quantity.TRAINING_PEAK_BYTES})
 
 #: the operation counts that scale with the batch (flops = mults + adds + comparisons)
 COUNT_KEYS = ("mults", "adds", "comparisons", "macs", "flops", "transcendentals")
@@ -131,6 +145,20 @@ class LayerReport(Printable):
     receptive_field: dict | None = None
     work: dict | None = None
     config: dict = field(default_factory=dict)
+    # the training step (None unless asked for): see convcalc/layers/training.py
+    training: dict | None = None  # the options it was counted with
+    backward: dict | None = None  # {"grad_input": counts, "grad_weight": counts, "total": counts}
+    training_counts: dict | None = None  # forward, grad_input, grad_weight, backward, optimizer, step
+    optimizer_flops: Any = None
+    training_flops: Any = None
+    saved: tuple | None = None  # the tensors autograd saves: name, tensor, dtype, elements, bytes
+    saved_bytes: Any = None
+    grad_bytes: Any = None
+    optimizer_bytes: Any = None
+    working_bytes: Any = None  # dL/dy and dL/dx of the backward, alive at once
+    training_peak_bytes: Any = None
+    gradients: dict | None = None  # name -> shape (batch excluded), Jacobians dy/dx, dy/dW too
+    gradient_layers: tuple | None = None  # the backward as layers: (gradient, command, note)
 
     def get(self, q: Quantity) -> Any:
         return getattr(self, q.value)
@@ -140,9 +168,14 @@ class LayerReport(Printable):
         return _short_repr(self, ("layer", "input_shape", "output_shape", "params", "macs", "flops", "activation_bytes"))
 
 
+    def quantities(self) -> list:
+        """The quantities this report has, in display order: the training step's only when
+        it was asked for."""
+        return [q for q in Quantity if self.training is not None or q not in TRAINING_QUANTITIES]
+
     def items(self):
         """(Quantity, value) pairs in display order."""
-        return [(q, self.get(q)) for q in Quantity]
+        return [(q, self.get(q)) for q in self.quantities()]
 
     @property
     def is_symbolic(self) -> bool:
@@ -153,7 +186,8 @@ class LayerReport(Printable):
                 return any(sym(x) for x in v)
             return not (v is None or isinstance(v, (str, bool)) or is_int(v))
 
-        plain = ("config", "per_step", "per_layer", "sequential_regimes", "notes", "step_unit", "receptive_field", "work")
+        plain = ("config", "per_step", "per_layer", "sequential_regimes", "notes", "step_unit", "receptive_field", "work",
+                 "training", "backward", "training_counts", "saved", "gradients", "gradient_layers")
         return any(sym(getattr(self, f.name)) for f in fields(self) if f.name not in plain)
 
 

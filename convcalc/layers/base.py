@@ -240,6 +240,11 @@ class Layer(metaclass=_LayerType):
     def counts(self, shape: tuple, out: tuple) -> Counts:
         raise NotImplementedError
 
+    def backward(self, shape: tuple, out: tuple, batch: Any) -> Any:
+        """The whole batch's backward: a ``training.Backward`` (dL/dx and dL/dW counts, the
+        tensors autograd saves, the parameters' shapes), written beside ``counts``."""
+        raise NotImplementedError
+
     # -- shared machinery --------------------------------------------------------------------
     def normalize(self, *, scalars: dict[str, int] = {}, spatial: dict[str, int] = {}) -> None:  # noqa: B006
         """Turn the named fields into ints/expressions (``spatial`` ones into one value per
@@ -301,16 +306,17 @@ class Layer(metaclass=_LayerType):
     def config(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def report(self, input_shape: Shape, *, batch: Size = 1, dtype: str = "float32") -> LayerReport:
-        """Every quantity of this layer for one input shape (batch excluded)."""
+    def report(self, input_shape: Shape, *, batch: Size = 1, dtype: str = "float32", training: Any = None) -> LayerReport:
+        """Every quantity of this layer for one input shape (batch excluded); with a
+        ``training.Training``, the backward pass and the training step too."""
         try:
-            return self._report(input_shape, batch, dtype)
+            return self._report(input_shape, batch, dtype, training)
         except ConvcalcError as e:
             raise e.with_context(layer=self.NAME) from None
         except _RAW as e:  # a hostile value got past the checks: still one error, never a traceback
             raise ConfigError(f"cannot be computed ({type(e).__name__})", layer=self.NAME) from None
 
-    def _report(self, input_shape: Any, batch: Any, dtype: str) -> LayerReport:
+    def _report(self, input_shape: Any, batch: Any, dtype: str, training: Any = None) -> LayerReport:
         shape = read_shape(input_shape)
         batch = to_value(batch, "batch")
         require(batch, "batch", minimum=1)
@@ -338,6 +344,19 @@ class Layer(metaclass=_LayerType):
             out["flops"] = n((counts.get("mults", 0) + counts.get("adds", 0) + counts.get("comparisons", 0)) * batch)
             return {k: out[k] for k in COUNT_KEYS}
 
+        params, mults, adds, comparisons = n(c.weights + c.biases), n(c.mults * batch), None if c.adds is None else n(c.adds * batch), n(c.comparisons * batch)
+        param_bytes, buffer_bytes = n((c.weights + c.biases) * width), n(c.buffers * width + c.int_buffers * 8)
+        extra, notes = {}, tuple(c.notes)
+        if training is not None:
+            from . import training as step
+
+            forward = step.with_flops({"mults": mults, "adds": adds, "comparisons": comparisons, "macs": c.macs * batch,
+                                       "transcendentals": c.transcendentals * batch})
+            extra, more = step.fields(self, shape, out, batch, dtype, training, forward, params, param_bytes, buffer_bytes)
+            steps = extra.pop("sequential_steps_backward")
+            if steps is not None:
+                c.sequential_steps_backward = steps
+            notes = tuple(dict.fromkeys(notes + more))
         per_layer = None
         if c.per_layer is not None:
             per_layer = tuple(
@@ -347,19 +366,19 @@ class Layer(metaclass=_LayerType):
             layer=self.NAME,
             input_shape=shape,
             output_shape=out,
-            params=n(c.weights + c.biases),
+            params=params,
             weights=n(c.weights),
             biases=n(c.biases),
             buffers=n(c.buffers + c.int_buffers),
-            mults=n(c.mults * batch),
-            adds=None if c.adds is None else n(c.adds * batch),
-            comparisons=n(c.comparisons * batch),
+            mults=mults,
+            adds=adds,
+            comparisons=comparisons,
             macs=n(c.macs * batch),
             flops=None if flops is None else n(flops * batch),
             connections=n(c.connections),
             activation_bytes=n(out_numel * batch * width),
-            param_bytes=n((c.weights + c.biases) * width),
-            buffer_bytes=n(c.buffers * width + c.int_buffers * 8),
+            param_bytes=param_bytes,
+            buffer_bytes=buffer_bytes,
             gemm=gemm,
             gemm_groups=n(c.gemm_groups) if c.gemm is not None else None,
             sequential_steps=n(c.sequential_steps),
@@ -372,13 +391,14 @@ class Layer(metaclass=_LayerType):
             per_step=None if c.per_step is None else scaled(c.per_step),
             per_layer=per_layer,
             sequential_regimes=None if c.regimes is None else {k: n(v) for k, v in c.regimes.items()},
-            notes=tuple(c.notes),
+            notes=notes,
             step_unit=c.step_unit,
             effective_params=None if c.effective_weights is None else n(c.effective_weights + c.biases),
             effective_mults=None if c.effective_mults is None else n(c.effective_mults * batch),
             receptive_field=None if c.receptive_field is None else {k: (v if k == "map" else n(v)) for k, v in c.receptive_field.items()},
             work=None if c.work is None else {k: scaled(v) for k, v in c.work.items()},
             config=self.config(),
+            **extra,
         )
 
 

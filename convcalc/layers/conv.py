@@ -21,7 +21,26 @@ from .. import sizes
 from ..sizes import Size, SizeArg
 from .base import ConfigError, Counts, Layer, ShapeError, expect_channels, expect_rank, show
 from .options import BIAS, DILATION, GROUPS, INT_PADDING, KERNEL_SIZE, OUT_CHANNELS, OUTPUT_PADDING, PADDING, PADDING_MODE, STRIDE
+from .training import Backward, Saved
 from .window import conv_map, positions_reached, taps_inside, transposed_map
+
+
+def _arg(v: Any) -> str:
+    """A size or a tuple of sizes as a command-line value: 3, 3,3, 2*H."""
+    if isinstance(v, (tuple, list)):
+        return ",".join(_arg(x) for x in v)
+    return sizes.to_text(v).replace(" ", "")
+
+
+def reached_by_taps(n: Any, k: Any, s: Any, d: Any, lo: Any, L: Any) -> Any:
+    """How many of the L input positions some tap of some window reads (their dL/dx has at least
+    one term): positions_reached of the transposed map, or in closed form without padding and
+    dilation (windows at 0, s, 2s, ... of k taps: every position up to (n - 1)*s + k - 1 when
+    k >= s, else k of every s)."""
+    got = positions_reached(n, k, s, d, lo, L)
+    if got is None and (sizes.known_int(lo), sizes.known_int(d)) == (0, 1):
+        got = n * sizes.smin(k, s) + sizes.smax(0, k - s)
+    return got
 
 def _check_groups(groups: Any, in_channels: Any, out_channels: Any) -> None:
     for what, c in (("in_channels", in_channels), ("out_channels", out_channels)):
@@ -187,6 +206,83 @@ class _ConvNd(Layer):
             gemm_groups=self.groups,
         )
 
+    def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
+        """dL/dx: each product w*dL/dy goes back to the input element its tap read, so dL/dx is a
+        transposed convolution of dL/dy (the same products as the forward; an element reached by
+        n of them takes n - 1 adds; products on zero padding are computed and dropped). dL/dW:
+        each weight sums x*dL/dy over the batch and the output positions (B*P products, B*P - 1
+        adds); dL/db sums dL/dy likewise. Padding by 'reflect'/'circular' (and 'same' when odd)
+        pads x explicitly: the backward then works on the padded input and saves it, and each
+        padded element's gradient is added back to its source (one add each)."""
+        cin_g = sizes.exact_div(self.in_channels, self.groups)
+        k = sizes.prod(self.kernel_size)
+        positions = sizes.prod(out[1:])
+        products = batch * self.out_channels * positions * cin_g * k
+        explicit = self.padding_mode != "zeros" or any(sizes.compare(lo, hi) != 0 for lo, hi in self.pads())
+        dims, fold = [], 0
+        for L, n, kk, s, d, (lo, hi) in zip(shape[1:], out[1:], self.kernel_size, self.stride, self.dilation, self.pads()):
+            if self.padding_mode != "zeros":
+                dims.append((L + lo + hi, n, kk, s, d, 0))
+            elif explicit:
+                dims.append((L + hi - lo, n, kk, s, d, lo) if sizes.compare(hi, lo) == 1 else (L, n, kk, s, d, lo))
+            else:
+                dims.append((L, n, kk, s, d, lo))
+        padded = sizes.prod(dim[0] for dim in dims)
+        if self.padding_mode != "zeros":
+            fold = batch * self.in_channels * (padded - sizes.prod(shape[1:]))
+        if explicit:
+            taps = [taps_inside(n, kk, s, d, lo, L) for L, n, kk, s, d, lo in dims]
+        else:
+            taps = self.taps_on_input(shape, out)
+        reached = [reached_by_taps(n, kk, s, d, lo, L) for L, n, kk, s, d, lo in dims]
+        adds = None
+        if None not in taps and None not in reached:
+            adds = batch * (self.out_channels * cin_g * sizes.prod(taps) - self.in_channels * sizes.prod(reached)) + fold
+        weights = self.out_channels * cin_g * k
+        terms = batch * positions
+        params = {"weight": (self.out_channels, cin_g) + tuple(self.kernel_size)}
+        if self.bias:
+            params["bias"] = (self.out_channels,)
+        saved = Saved("input", batch * self.in_channels * padded, tensor="" if explicit else "input")
+        return Backward(
+            grad_input={"mults": products, "adds": adds, "macs": products},
+            grad_weight={"mults": products, "macs": products,
+                         "adds": weights * (terms - 1) + (self.out_channels * (terms - 1) if self.bias else 0)},
+            saved=(saved,),
+            params=params,
+            as_layers=self._as_layers(shape, out),
+        )
+
+    def _as_layers(self, shape: tuple, out: tuple) -> tuple:
+        """dL/dx as a transposed convolution of dL/dy, dL/dW as a convolution of x by dL/dy
+        dilated by the stride, as commands (zero padding, the same on both sides)."""
+        if self.padding_mode != "zeros" or any(sizes.compare(lo, hi) != 0 for lo, hi in self.pads()):
+            return ()
+        n = self.NDIM
+        pads = tuple(lo for lo, _ in self.pads())
+        crop = tuple(
+            sizes.normalize(L + 2 * p - d * (kk - 1) - 1 - (o - 1) * s)
+            for L, o, kk, s, d, p in zip(shape[1:], out[1:], self.kernel_size, self.stride, self.dilation, pads)
+        )
+        groups = f" --groups {_arg(self.groups)}" if sizes.compare(self.groups, 1) != 0 else ""
+        grad_x = (
+            f"convcalc convtranspose{n}d --input {_arg(out)} --out-channels {_arg(self.in_channels)} "
+            f"--kernel-size {_arg(self.kernel_size)} --stride {_arg(self.stride)} --padding {_arg(pads)} "
+            f"--output-padding {_arg(crop)} --dilation {_arg(self.dilation)}{groups} --no-bias"
+        )
+        grad_w = (
+            f"convcalc conv{n}d --input 1,{_arg(shape[1:])} --out-channels {_arg(self.out_channels)} "
+            f"--kernel-size {_arg(out[1:])} --stride {_arg(self.dilation)} --dilation {_arg(self.stride)} "
+            f"--padding {_arg(pads)} --no-bias --batch {_arg(self.in_channels)}"
+        )
+        return (
+            ("input", grad_x, "dL/dy through the same weights, stride, padding and dilation; output_padding brings the "
+                              "input's size back"),
+            ("weight", grad_w, "each input channel of x (one sample; more sum over the batch) convolved with dL/dy "
+                               "dilated by the stride; the first kernel_size outputs of each are dL/dW"
+                               + (" (per group: the channels of its group)" if groups else "")),
+        )
+
 
 @dataclass(frozen=True)
 class _ConvTransposeNd(Layer):
@@ -285,6 +381,28 @@ class _ConvTransposeNd(Layer):
             connections=connections,
             gemm=(cout_g * k, cin_g, in_positions),
             gemm_groups=self.groups,
+        )
+
+    def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
+        """dL/dx is a convolution of dL/dy with the same weights: each input element is an inner
+        product of C_out/g*prod(k) products (taps outside the output read zeros), so the same
+        products as the forward and prod(k)*C_out/g - 1 adds each. dL/dW sums x*dL/dy over the
+        batch and the input positions (B*P_in products, B*P_in - 1 adds); dL/db sums dL/dy."""
+        cout_g = sizes.exact_div(self.out_channels, self.groups)
+        k = sizes.prod(self.kernel_size)
+        in_positions = sizes.prod(shape[1:])
+        products = batch * self.in_channels * cout_g * k * in_positions
+        weights = self.in_channels * cout_g * k
+        terms, out_terms = batch * in_positions, batch * sizes.prod(out[1:])
+        params = {"weight": (self.in_channels, cout_g) + tuple(self.kernel_size)}
+        if self.bias:
+            params["bias"] = (self.out_channels,)
+        return Backward(
+            grad_input={"mults": products, "macs": products, "adds": batch * self.in_channels * in_positions * (cout_g * k - 1)},
+            grad_weight={"mults": products, "macs": products,
+                         "adds": weights * (terms - 1) + (self.out_channels * (out_terms - 1) if self.bias else 0)},
+            saved=(Saved("input", batch * self.in_channels * in_positions, tensor="input"),),
+            params=params,
         )
 
 

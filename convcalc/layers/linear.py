@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from .. import sizes
 from ..sizes import Size
 from .base import Counts, Layer, Opt, ShapeError
+from .training import Backward, Saved
 from .options import BIAS
 
 OUT_FEATURES = Opt("out_features", "size", None, "Number of output features.", required=True)
@@ -60,4 +61,30 @@ class Linear(Layer, example="--input 512 --out-features 1000"):
             gemm=(rows, self.in_features, self.out_features),
             gemm_groups=1,
             gemm_batch_axis=0,
+        )
+
+    def backward(self, shape: tuple, out: tuple, batch: object) -> Backward:
+        """dL/dx = dL/dy W: rows*in*out products, each of the rows*in elements out - 1 adds.
+        dL/dW = dL/dy^T x summed over the batch's rows R = batch*rows: in*out*R products,
+        R - 1 adds each; dL/db sums dL/dy over the same rows."""
+        rows = batch * sizes.prod(shape[:-1])
+        products = rows * self.in_features * self.out_features
+        params = {"weight": (self.out_features, self.in_features)}
+        if self.bias:
+            params["bias"] = (self.out_features,)
+        lead = ",".join(sizes.to_text(v).replace(" ", "") for v in shape[:-1])
+        lead = lead + "," if lead else ""
+        return Backward(
+            grad_input={"mults": products, "macs": products, "adds": rows * self.in_features * (self.out_features - 1)},
+            grad_weight={"mults": products, "macs": products,
+                         "adds": (self.in_features * self.out_features + (self.out_features if self.bias else 0)) * (rows - 1)},
+            saved=(Saved("input", rows * self.in_features, tensor="input"),),
+            params=params,
+            as_layers=(
+                ("input", f"convcalc linear --input {lead}{sizes.to_text(self.out_features)} --out-features "
+                          f"{sizes.to_text(self.in_features)} --no-bias", "dL/dy times W: a linear layer from out_features to in_features"),
+                ("weight", f"convcalc linear --input {sizes.to_text(self.out_features)},{sizes.to_text(sizes.normalize(rows)).replace(' ', '')} "
+                           f"--out-features {sizes.to_text(self.in_features)} --no-bias",
+                 "dL/dy transposed (out_features x the batch's rows) times x: its output is dL/dW"),
+            ),
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from ..report import LayerReport, Quantity, Unit
+from ..report import LayerReport, Unit
 from ..sizes import is_int, to_text
 from .format import shape
 
@@ -23,6 +23,6 @@ def _value(v, unit: Unit) -> str:
 def render_csv(report: LayerReport) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([q.value for q in Quantity])
-    writer.writerow([_value(report.get(q), q.unit) for q in Quantity])
+    writer.writerow([q.value for q in report.quantities()])
+    writer.writerow([_value(report.get(q), q.unit) for q in report.quantities()])
     return buf.getvalue()

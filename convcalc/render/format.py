@@ -35,8 +35,16 @@ TITLES = {
     Quantity.BPTT_ACTIVATION_BYTES: "BPTT activation memory",
     Quantity.BATCH: "Batch",
     Quantity.DTYPE: "Dtype",
+    Quantity.OPTIMIZER_FLOPS: "Optimizer FLOPs",
+    Quantity.TRAINING_FLOPS: "Training FLOPs",
+    Quantity.SAVED_BYTES: "Saved for backward",
+    Quantity.GRAD_BYTES: "Gradient memory",
+    Quantity.OPTIMIZER_BYTES: "Optimizer state",
+    Quantity.TRAINING_PEAK_BYTES: "Training peak memory",
 }
 
+#: the training step's counts, shown in their own section (Forward / Backward / Step)
+TRAINING_COUNTS = (Quantity.OPTIMIZER_FLOPS, Quantity.TRAINING_FLOPS)
 #: rows the human-facing formats show (layer, batch and dtype go in the title)
 SHOWN = [q for q in Quantity if q not in (Quantity.LAYER, Quantity.BATCH, Quantity.DTYPE)]
 
@@ -226,7 +234,7 @@ def sections(report: LayerReport, *, human: bool = False, latex: bool = False) -
     rows = tuple(
         (Cell(TITLES[q]), _value_cell(report.get(q), q.unit, human=human, latex=latex))
         for q in SHOWN
-        if report.get(q) is not None
+        if report.get(q) is not None and q not in TRAINING_COUNTS
     )
     out.append(Section(None, ("Quantity", "Value"), rows))
     if report.per_step is not None:

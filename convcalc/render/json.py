@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 
-from ..report import LayerReport, Quantity
+from ..report import LayerReport
 from .format import json_text, plain
 
 
 def report_dict(report: LayerReport) -> dict:
     """Every quantity; then, where the layer has them (recurrent layers), per_step (with what a
     step is: step_unit), per_layer, sequential_regimes and notes; then the layer's arguments."""
-    out = {q.value: plain(report.get(q)) for q in Quantity}
+    out = {q.value: plain(report.get(q)) for q in report.quantities()}
     if report.per_step is not None:
         out["step_unit"] = report.step_unit
         out["per_step"] = plain(report.per_step)
@@ -22,6 +22,11 @@ def report_dict(report: LayerReport) -> dict:
         out["receptive_field"] = plain(report.receptive_field)
     if report.work is not None:
         out["work"] = plain(report.work)
+    if report.training is not None:
+        for key in ("training", "backward", "training_counts", "working_bytes", "gradients"):
+            out[key] = plain(getattr(report, key))
+        out["saved"] = plain([dict(s) for s in report.saved])
+        out["gradient_layers"] = [{"gradient": g, "command": c, "note": n} for g, c, n in report.gradient_layers]
     if report.notes:
         out["notes"] = list(report.notes)
     out["config"] = plain(report.config)
