@@ -142,6 +142,19 @@ def _common_parameters(input_marker: str = "") -> list[inspect.Parameter]:
         _option("output", Optional[Path], None, "--output", "-o", help=h["output"], metavar="FILE"),
         _option("human", bool, False, "--human", "-H", help=h["human"]),
         _option("explain", bool, False, "--explain", "-e", help=h["explain"]),
+    ] + _training_parameters()
+
+
+def _training_parameters() -> list[inspect.Parameter]:
+    """--training, --gradients, --optimizer, --mixed-precision, --input-grad: declared once,
+    for the layer commands and `net` (read by cli_support.training_from)."""
+    h = _COMMON_HELP
+    return [
+        _option("training", bool, False, "--training", "-T", help=h["training"]),
+        _option("gradients", bool, False, "--gradients", "-g", help=h["gradients"]),
+        _option("optimizer", Optional[str], None, "--optimizer", help=h["optimizer"], metavar="NAME"),
+        _option("mixed_precision", Optional[str], None, "--mixed-precision", help=h["mixed_precision"], metavar="DTYPE"),
+        _option("input_grad", Optional[bool], None, "--input-grad/--no-input-grad", help=h["input_grad"], show_default=False),
     ]
 
 

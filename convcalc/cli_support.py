@@ -93,7 +93,32 @@ COMMON_HELP = {
     "human": "Round large numbers: 1.23 M, 4.11 G, 1.50 MiB.",
     "explain": "Show each quantity's general formula, the formula with these values, and the result "
     "(without --input and options: the formula sheet).",
+    "training": "Count a training step: forward, backward (dL/dx, dL/dW) and the optimizer step, the tensors "
+    "autograd saves, gradient and optimizer memory, and the step's peak memory.",
+    "gradients": "Show the gradients' shapes, the Jacobians' and the backward written as layers (implies --training).",
+    "optimizer": "Optimizer of the training step: sgd, momentum, adam, adamw (implies --training).",
+    "mixed_precision": "Mixed precision: float16 or bfloat16 activations, float32 master weights, gradients and "
+    "optimizer state (implies --training).",
+    "input_grad": "Compute dL/dx of the input (default: yes for a layer, no for a network's first layer).",
 }
+
+#: the training options every command that reports a training step takes (declared once)
+TRAINING_OPTIONS = ("training", "gradients", "optimizer", "mixed_precision", "input_grad")
+
+
+def training_from(values: dict, *, input_grad: bool) -> Any:
+    """The ``Training`` the training options ask for (popped from values), or None when none
+    does. input_grad: the default when --input-grad/--no-input-grad is not given."""
+    on, gradients = values.pop("training", False), values.pop("gradients", False)
+    optimizer, mixed = values.pop("optimizer", None), values.pop("mixed_precision", None)
+    wanted = values.pop("input_grad", None)
+    if not (on or gradients or optimizer is not None or mixed is not None or wanted is not None):
+        return None
+    from .layers.training import Training
+
+    mixed = {"fp16": "float16", "bf16": "bfloat16"}.get(mixed, mixed)
+    return Training(optimizer=optimizer or "sgd", input_grad=input_grad if wanted is None else wanted,
+                    mixed_precision=mixed, gradients=gradients)
 
 
 #: the narrowest width a table is laid out for
@@ -288,14 +313,15 @@ def layer_query(cls: type[Layer], values: dict) -> tuple[Any, Format, Optional[P
         output: Optional[Path] = values.pop("output")
         fmt = choose_format(values.pop("format"), output)
         human = values.pop("human")
+        training = training_from(values, input_grad=True)
         options = {k: v for k, v in values.items() if v is not None}
         layer = cls.build(shape, options)
         if explain:
             from .explain import explain_layer
 
-            report = explain_layer(layer, shape, batch=batch, dtype=dtype, sheet=sheet)
+            report = explain_layer(layer, shape, batch=batch, dtype=dtype, sheet=sheet, training=training)
         else:
-            report = layer.report(shape, batch=batch, dtype=dtype)
+            report = layer.report(shape, batch=batch, dtype=dtype, training=training)
         note = layout_note(cls, shape)
         if note:
             from .output import say

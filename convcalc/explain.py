@@ -90,7 +90,8 @@ class Explanation(Printable):
 EXPLAINED = [q for q in Quantity if q.unit in (Unit.SHAPE, Unit.COUNT, Unit.BYTES) and q not in (Quantity.BATCH,)]
 
 
-def explain_layer(layer: Layer, shape: tuple, *, batch: Any = 1, dtype: str = "float32", sheet: bool = False) -> Explanation:
+def explain_layer(layer: Layer, shape: tuple, *, batch: Any = 1, dtype: str = "float32", sheet: bool = False,
+                  training: Any = None) -> Explanation:
     """Rebuild the layer and its input with symbols, evaluate both, and pair the results."""
     values: dict = {}
     kwargs: dict = {}
@@ -131,9 +132,9 @@ def explain_layer(layer: Layer, shape: tuple, *, batch: Any = 1, dtype: str = "f
         else:
             sym_shape.append(v)
     twin = dataclasses.replace(layer, **kwargs)
-    general: LayerReport = twin.report(tuple(sym_shape), batch=batch, dtype=dtype)
-    numeric: LayerReport = layer.report(shape, batch=batch, dtype=dtype)
-    closed = _Closed(layer, kwargs, tuple(sym_shape), batch, dtype)
+    general: LayerReport = twin.report(tuple(sym_shape), batch=batch, dtype=dtype, training=training)
+    numeric: LayerReport = layer.report(shape, batch=batch, dtype=dtype, training=training)
+    closed = _Closed(layer, kwargs, tuple(sym_shape), batch, dtype, training)
     steps = []
     for q in EXPLAINED:
         result = numeric.get(q)
@@ -145,6 +146,14 @@ def explain_layer(layer: Layer, shape: tuple, *, batch: Any = 1, dtype: str = "f
         for key, value in numeric.per_step.items():
             formula = closed(general.per_step[key], lambda r, key=key: (r.per_step or {}).get(key), f"{key} per {unit}")
             steps.append(Step(f"{key} per {unit}", formula, values, value, Unit.COUNT))
+    if numeric.backward is not None and general.backward is not None:
+        for part, what in (("grad_input", "dL/dx"), ("grad_weight", "dL/dW")):
+            for key, value in numeric.backward[part].items():
+                if value is None or general.backward[part][key] is None or (value == 0 and key in ("comparisons", "transcendentals")):
+                    continue
+                formula = closed(general.backward[part][key], lambda r, part=part, key=key: (r.backward or {}).get(part, {}).get(key),
+                                 f"{key} of {what}")
+                steps.append(Step(f"backward {key} ({what})", formula, values, value, Unit.COUNT))
     legend = tuple(
         (str(sym), MEANINGS.get(str(sym).split("_")[0] if str(sym) not in MEANINGS else str(sym), ""), val)
         for sym, val in sorted(values.items(), key=lambda kv: str(kv[0]))
@@ -224,8 +233,9 @@ class _Closed:
     """A quantity's general formula in closed form: the twin's when it is one, else the same
     quantity from a twin that keeps a few more arguments numeric (padding first)."""
 
-    def __init__(self, layer: Layer, kwargs: dict, shape: tuple, batch: Any, dtype: str):
+    def __init__(self, layer: Layer, kwargs: dict, shape: tuple, batch: Any, dtype: str, training: Any = None):
         self.layer, self.kwargs, self.shape, self.batch, self.dtype = layer, kwargs, shape, batch, dtype
+        self.training = training
         self.reports: dict = {}
         self.kept: set = set()
         self.quantities: list = []
@@ -243,7 +253,7 @@ class _Closed:
             if keep not in self.reports:
                 twin = dataclasses.replace(self.layer, **{k: v for k, v in self.kwargs.items() if k not in keep})
                 try:
-                    self.reports[keep] = twin.report(self.shape, batch=self.batch, dtype=self.dtype)
+                    self.reports[keep] = twin.report(self.shape, batch=self.batch, dtype=self.dtype, training=self.training)
                 except Exception:  # noqa: BLE001 - a twin that cannot be built is skipped
                     self.reports[keep] = None
             report = self.reports[keep]

@@ -83,13 +83,15 @@ class Training:
     input_grad: bool = True
     frozen: bool = False
     mixed_precision: str | None = None
+    #: show the gradients' shapes and the backward as layers (a display choice; counts are the same)
+    gradients: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.optimizer, str) or self.optimizer not in optimizers():
             raise ConfigError(f"{self.optimizer!r} is not one of {', '.join(optimizers())}", option="optimizer")
         if self.mixed_precision is not None and self.mixed_precision not in MIXED:
             raise ConfigError(f"{self.mixed_precision!r} is not one of {', '.join(MIXED)}", option="mixed_precision")
-        for name in ("input_grad", "frozen"):
+        for name in ("input_grad", "frozen", "gradients"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError("expected True or False", option=name)
 
@@ -148,7 +150,8 @@ def fields(layer: Any, shape: tuple, out: tuple, batch: Any, dtype: str, trainin
         jacobians.update({f"dy/d{name}": tuple(out) + tuple(s) for name, s in bw.params.items()})
     return {
         "training": {"optimizer": training.optimizer, "input_grad": training.input_grad, "frozen": training.frozen,
-                     "mixed_precision": training.mixed_precision, "optimizer_rule": opt["rule"]},
+                     "mixed_precision": training.mixed_precision, "optimizer_rule": opt["rule"],
+                     "gradients": training.gradients},
         "backward": {"grad_input": grad_input, "grad_weight": grad_weight, "total": backward},
         "training_counts": {"forward": forward, "grad_input": grad_input, "grad_weight": grad_weight, "backward": backward,
                             "optimizer": optimizer, "step": step},
