@@ -279,11 +279,12 @@ def net(
     columns: Optional[str] = typer.Option(
         None, "--columns", "-c", metavar="NAMES",
         help="The table's columns, comma-separated, in order: type, output, params, macs, flops, activation, rf, share "
-        "(torchinfo's col_names too). Default: all that fit the width.",
+        "(torchinfo's col_names too); with --training also backward, saved. Default: all that fit the width.",
     ),
+    **training_options: Any,
 ) -> None:
     try:
-        report, fmt, output = net_query(file, input, depth, by_op, batch, dtype, format, output)
+        report, fmt, output = net_query(file, input, depth, by_op, batch, dtype, format, output, training_options)
         chosen = None if columns is None else [c.strip() for c in columns.split(",") if c.strip()]
         try:
             _emit(fmt, report, output, human, columns=chosen)
@@ -292,6 +293,11 @@ def net(
     except ConvcalcError as e:
         say(error_line("net", e))
         raise typer.Exit(2) from None
+
+
+net.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [p for p in inspect.signature(net).parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD] + _training_parameters()
+)
 
 
 def _register(names) -> None:

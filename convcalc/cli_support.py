@@ -378,8 +378,9 @@ def solve_query(cls: type[Layer], values: dict) -> tuple[Any, Format, Optional[P
 
 
 def net_query(file: Path, input: Optional[str], depth: Optional[int], by_op: bool, batch: str, dtype: str,
-              fmt: Optional[Format], output: Optional[Path]) -> tuple[Any, Format, Optional[Path]]:
-    """(report, format, output file) of `net FILE`."""
+              fmt: Optional[Format], output: Optional[Path], training: Optional[dict] = None) -> tuple[Any, Format, Optional[Path]]:
+    """(report, format, output file) of `net FILE`; training: the training options' values
+    (the first layer computes no dL/dx unless --input-grad)."""
     from .network import evaluate
 
     chosen = choose_format(fmt, output)
@@ -388,7 +389,8 @@ def net_query(file: Path, input: Optional[str], depth: Optional[int], by_op: boo
         raise ConvcalcError(f"{dtype!r} is not one of {', '.join(DTYPE_BYTES)}", option="dtype")
     if depth is not None and depth < 0:
         raise ConvcalcError(f"must be 0 or more, got {depth}", option="depth")
-    report = evaluate(file, input_shape=input, batch=batch_value, dtype=dtype, depth=depth, by_op=by_op)
+    step = training_from(dict(training or {}), input_grad=False)
+    report = evaluate(file, input_shape=input, batch=batch_value, dtype=dtype, depth=depth, by_op=by_op, training=step)
     return report, chosen, output
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ..layers.training import Training
 from .reading import BLOCKS, MAX_FILE_BYTES, MAX_NESTING, MAX_NODES, NetworkError, Parsed, read_path, parse_text
 from .running import MAX_LAYERS, MAX_SYMBOLIC_LAYERS, NetworkReport, run
 from .solving import solve_network
@@ -81,6 +82,7 @@ class Network:
         dtype: str = "float32",
         depth: int | None = None,
         by_op: bool = False,
+        training: Training | None = None,
     ) -> NetworkReport:
         """The network's report on an input shape.
 
@@ -91,11 +93,17 @@ class Network:
             dtype: the element type for memory (float32, float16, bfloat16, float64, int8, ...).
             depth: show rows down to this nesting depth (blocks below fold into one row); None for all.
             by_op: also give the totals per layer type.
+            training: a ``convcalc.layers.training.Training`` to count the training step too
+                (forward, backward, optimizer, saved tensors, peak memory); None for the forward.
+                Its ``input_grad`` is the network input's (default False here: the first layer
+                computes no dL/dx); layers marked ``frozen: true`` get no dL/dW.
 
         Raises:
             NetworkError: a layer, a join or an argument is refused (the message says where and why).
         """
-        return run(self._parsed, input_shape=input, batch=batch, dtype=dtype, depth=depth, by_op=by_op)
+        if training is not None and not isinstance(training, Training):
+            raise NetworkError(f"{self._parsed.label}: training: expected a Training, got {type(training).__name__}")
+        return run(self._parsed, input_shape=input, batch=batch, dtype=dtype, depth=depth, by_op=by_op, training=training)
 
     def solve(self, target: tuple, *, input_channels: Any = None):
         """The input sizes the network's spatial part maps to ``target`` (a SolveReport)."""
@@ -118,7 +126,8 @@ def evaluate(
     dtype: str = "float32",
     depth: int | None = None,
     by_op: bool = False,
+    training: Training | None = None,
 ) -> NetworkReport:
     """The report of a network file (``input_shape`` overrides the file's input); the same code
     as ``Network.from_yaml(Path(path)).report(...)``."""
-    return Network(read_path(path)).report(input_shape, batch=batch, dtype=dtype, depth=depth, by_op=by_op)
+    return Network(read_path(path)).report(input_shape, batch=batch, dtype=dtype, depth=depth, by_op=by_op, training=training)

@@ -172,3 +172,38 @@ def _grid(n: int, per: int):
     for first in range(1, per + 1):
         for rest in _grid(n - 1, per):
             yield (first,) + rest
+
+
+def same(a: tuple, b: tuple, ctx: Any, where: str) -> bool:
+    """Whether the shapes can agree; conditions under which they do go into ctx.domain (those on
+    one symbol combined, so that a join that contradicts an earlier one is refused). ctx: the
+    network's evaluation (its residues, domain and joins are updated)."""
+    if len(a) != len(b):
+        return False
+    found = []
+    for x, y in zip(a, b):
+        try:
+            c = condition(x, y)
+        except NeverEqual:
+            return False
+        except (TypeError, ValueError, ArithmeticError):  # a form the decision does not know: stated, not decided
+            c = f"{sizes.to_text(x)} == {sizes.to_text(y)}"
+        if c is not None:
+            found.append(c)
+    merged = dict(ctx.residues)
+    for c in found:
+        if isinstance(c, Residues):
+            old = merged.get(c.symbol)
+            try:
+                merged[c.symbol] = c if old is None else old.meet(c)
+            except OverflowError:
+                ctx.domain.append(c.text())
+                continue
+            if not merged[c.symbol].residues:
+                return False
+        elif c not in ctx.domain:
+            ctx.domain.append(c)
+    ctx.residues = merged
+    if found:
+        ctx.joins.append(where)
+    return True

@@ -7,6 +7,16 @@ built (libyaml's composer recurses in C and would crash the interpreter); the co
 is walked with a budget of MAX_NODES visits (aliases are shared nodes, so an alias bomb explodes
 only when walked); merge keys (``<<: *anchor``) are flattened in every mapping. Every error names
 the file, the line and the layer path.
+
+The format: a mapping with ``name``, ``input`` (a shape such as ``3,224,224`` or ``3,H,W``) and
+``layers``, a list whose items are a layer (``conv2d: {out_channels: 64, kernel_size: 7}``, a bare
+name such as ``relu``, or one value such as ``dropout: 0.1``) or a block (``residual: {body,
+shortcut}``, ``concat: {branches}``, ``sequential: {layers}``). Beside the layer or block, an
+item may have ``name:`` (shown in the rows), ``repeat: N`` (N copies, one after the other) and
+``frozen: true``: its parameters get no gradient (PyTorch's ``requires_grad_(False)``), so with
+``--training`` the layer computes no dL/dW and needs no gradient or optimizer memory; on a block
+it freezes every layer inside. A block takes ``repeat``, ``name`` and ``frozen`` inside its
+mapping too, and a layer ``frozen`` among its parameters.
 """
 
 from __future__ import annotations
@@ -47,6 +57,7 @@ class Item:
     name: str | None
     line: int
     path: str
+    frozen: bool = False  # no gradient for its parameters (every layer inside, for a block)
 
 
 @dataclass
@@ -242,14 +253,16 @@ def item(node, label: str, path: str) -> Item:
         raise fail(label, line, path, "expected a layer name or a mapping such as {conv2d: {...}}")
     name_node = fields.pop("name", None)
     repeat_node = fields.pop("repeat", None)
+    frozen_node = fields.pop("frozen", None)
     if len(fields) != 1:
         raise fail(label, line, path, f"expected one layer or block, found {', '.join(fields) or 'none'}")
     kind, body = next(iter(fields.items()))
     kind = kind.lower()
     name = None if name_node is None else value(name_node, label, path)
     repeat = 1 if repeat_node is None else value(repeat_node, label, path)
+    frozen = False if frozen_node is None else _frozen(frozen_node, label, path)
     if kind in BLOCKS:
-        return _block(kind, body, name, repeat, label, line, path)
+        return _block(kind, body, name, repeat, label, line, path, frozen)
     if kind not in LAYERS:
         hint = did_you_mean(kind, [*LAYERS, *BLOCKS])
         raise fail(label, line, path, f"unknown layer {kind!r}" + (f" ({hint})" if hint else ""))
@@ -267,9 +280,19 @@ def item(node, label: str, path: str) -> Item:
             v = value(vnode, label, f"{path}: {kind}: {key}")
             if not _scalar_or_list(v):
                 raise fail(label, vnode.start_mark.line + 1, path, f"{kind}: {key}: expected a number, a name or a list of them, got {'a nested list' if isinstance(v, list) else 'a mapping' if isinstance(v, dict) else type(v).__name__}")
+            if key == "frozen":
+                frozen = frozen or _frozen(vnode, label, path)
+                continue
             params[key] = v
     _check_name(name, label, line, path)
-    return Item("layer", kind, params, {}, repeat, name, line, path)
+    return Item("layer", kind, params, {}, repeat, name, line, path, frozen)
+
+
+def _frozen(node, label: str, path: str) -> bool:
+    v = value(node, label, path)
+    if not isinstance(v, bool):
+        raise fail(label, node.start_mark.line + 1, path, f"frozen must be true or false, got {v!r}")
+    return v
 
 
 def _check_name(name: Any, label: str, line: int, path: str) -> None:
@@ -277,7 +300,7 @@ def _check_name(name: Any, label: str, line: int, path: str) -> None:
         raise fail(label, line, path, f"name must be text, got {name!r}")
 
 
-def _block(kind: str, body, name: Any, repeat: Any, label: str, line: int, path: str) -> Item:
+def _block(kind: str, body, name: Any, repeat: Any, label: str, line: int, path: str, frozen: bool = False) -> Item:
     import yaml
 
     takes = {"residual": "body, shortcut", "concat": "branches", "sequential": "layers"}[kind]
@@ -288,6 +311,8 @@ def _block(kind: str, body, name: Any, repeat: Any, label: str, line: int, path:
         repeat = value(fields.pop("repeat"), label, path)
     if "name" in fields:
         name = value(fields.pop("name"), label, path)
+    if "frozen" in fields:
+        frozen = _frozen(fields.pop("frozen"), label, path) or frozen
     _check_name(name, label, line, path)
     allowed = BLOCK_FIELDS[kind]
     unknown = sorted(set(fields) - set(allowed))
@@ -312,7 +337,7 @@ def _block(kind: str, body, name: Any, repeat: Any, label: str, line: int, path:
         if "layers" not in fields:
             raise fail(label, line, path, "sequential needs layers")
         children["layers"] = items(fields["layers"], label, f"{sub}.layers")
-    return Item(kind, kind, {}, children, repeat, None if name is None else str(name), line, path)
+    return Item(kind, kind, {}, children, repeat, None if name is None else str(name), line, path, frozen)
 
 
 # -- the whole file --------------------------------------------------------------------------------

@@ -18,7 +18,9 @@ from ..expr import parse_expr, parse_shape
 from ..layers.registry import LAYERS
 from ..report import DTYPE_BYTES, Printable
 from . import receptive
-from .joins import NeverEqual, Residues, condition
+from .joins import same as _same
+from .step import NOTE as TRAINING_NOTE
+from .step import Step
 from .reading import Item, NetworkError, Parsed, did_you_mean, fail
 
 #: a network that expands (repeats included) to more layers than this is refused: about 0.3 ms a
@@ -54,6 +56,8 @@ class NetworkReport(Printable):
         depth_limit: the folding depth asked for, or None.
         domain: conditions on the symbols under which PyTorch accepts the network (empty when it
             accepts every value, and for numeric inputs).
+        training: the training options the step was counted with (None: the forward only); the
+            rows and totals then have the training step's keys (see network/step.py).
     """
 
     network: str
@@ -67,6 +71,7 @@ class NetworkReport(Printable):
     notes: tuple = ()
     depth_limit: int | None = None
     domain: tuple = ()
+    training: dict | None = None
 
 
 @dataclass
@@ -77,6 +82,7 @@ class _State:
     rf: tuple | None  # per spatial dimension (size, jump); None once the spatial chain ends
     held: Any = 0  # activation bytes kept alive by enclosing blocks
     depth_seq: Any = 0  # sequential depth so far
+    tensor: int = 0  # the tensor's id in the training step (0: the network's input)
 
 
 @dataclass
@@ -93,6 +99,7 @@ class _Ctx:
     residues: dict = field(default_factory=dict)  # symbol -> Residues: the conditions on one symbol, combined
     joins: list = field(default_factory=list)  # where the conditions come from
     rf_cut: str | None = None  # the first transposed convolution: no receptive field after it
+    step: Step | None = None  # the training step, when one is counted
 
 
 # -- evaluating ------------------------------------------------------------------------------------
@@ -141,10 +148,13 @@ def _leaf(item: Item, state: _State, ctx: _Ctx, path: str, depth: int) -> _State
     params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in item.params.items()}
     try:
         layer = cls.build(state.shape, params)
-        key = (layer, state.shape)
+        training = None if ctx.step is None else ctx.step.layer_training(state.tensor, item.frozen)
+        key = (layer, state.shape, training)
         report = ctx.cache.get(key)
         if report is None:  # repeated blocks meet the same layer on the same shape
-            report = ctx.cache[key] = layer.report(state.shape, batch=ctx.batch, dtype=ctx.dtype)
+            report = ctx.cache[key] = layer.report(state.shape, batch=ctx.batch, dtype=ctx.dtype, training=training)
+    except NotImplementedError:
+        raise fail(ctx.file, item.line, path, f"{item.type}: its backward pass is not written yet; --training cannot count it") from None
     except ConvcalcError as e:
         msg = e.message if not e.option else f"{e.option}: {e.message}"
         raise fail(ctx.file, item.line, path, f"{item.type}: {msg}") from None
@@ -157,47 +167,18 @@ def _leaf(item: Item, state: _State, ctx: _Ctx, path: str, depth: int) -> _State
         ctx.last_rf = rf
     elif state.rf is not None and item.type.startswith("convtranspose") and ctx.rf_cut is None:
         ctx.rf_cut = path
-    ctx.rows.append(_row(ctx, item, path, depth, item.type, report.output_shape, counts, rf, False))
+    row = _row(ctx, item, path, depth, item.type, report.output_shape, counts, rf, False)
+    tensor = state.tensor
+    if ctx.step is not None:
+        extra, tensor = ctx.step.leaf(layer, report, state.tensor)
+        row.update(extra)
+    ctx.rows.append(row)
     ctx.trace.append(("layer", layer, path, report.output_shape))
     width = DTYPE_BYTES[ctx.dtype]
     live = sizes.normalize(state.held + sizes.prod(state.shape) * ctx.batch * width + report.activation_bytes)
     if ctx.peak is not None:  # the peak is kept for numbers only: a Max over every layer helps nobody
         ctx.peak = max(ctx.peak, live) if sizes.is_int(live) else None
-    return _State(report.output_shape, rf, state.held, state.depth_seq + 1)
-
-
-def _same(a: tuple, b: tuple, ctx: _Ctx, where: str) -> bool:
-    """Whether the shapes can agree; conditions under which they do go into ctx.domain (those on
-    one symbol combined, so that a join that contradicts an earlier one is refused)."""
-    if len(a) != len(b):
-        return False
-    found = []
-    for x, y in zip(a, b):
-        try:
-            c = condition(x, y)
-        except NeverEqual:
-            return False
-        except (TypeError, ValueError, ArithmeticError):  # a form the decision does not know: stated, not decided
-            c = f"{sizes.to_text(x)} == {sizes.to_text(y)}"
-        if c is not None:
-            found.append(c)
-    merged = dict(ctx.residues)
-    for c in found:
-        if isinstance(c, Residues):
-            old = merged.get(c.symbol)
-            try:
-                merged[c.symbol] = c if old is None else old.meet(c)
-            except OverflowError:
-                ctx.domain.append(c.text())
-                continue
-            if not merged[c.symbol].residues:
-                return False
-        elif c not in ctx.domain:
-            ctx.domain.append(c)
-    ctx.residues = merged
-    if found:
-        ctx.joins.append(where)
-    return True
+    return _State(report.output_shape, rf, state.held, state.depth_seq + 1, tensor)
 
 
 def _sum(values: list) -> Any:
@@ -225,13 +206,23 @@ def _rebase(items: list[Item], old: str, new: str) -> list[Item]:
     out = []
     for it in items:
         children = {k: ([_rebase(b, old, new) for b in v] if k == "branches" else _rebase(v, old, new)) for k, v in it.children.items()}
-        out.append(Item(it.kind, it.type, it.params, children, it.repeat, it.name, it.line, it.path.replace(old, new, 1)))
+        out.append(Item(it.kind, it.type, it.params, children, it.repeat, it.name, it.line, it.path.replace(old, new, 1), it.frozen))
     return out
 
 
 def _run_one(item: Item, state: _State, ctx: _Ctx, depth: int, path: str) -> _State:
     if item.kind == "layer":
         return _leaf(item, state, ctx, path, depth)
+    if ctx.step is None or not item.frozen:
+        return _block(item, state, ctx, depth, path)
+    ctx.step.frozen += 1
+    try:
+        return _block(item, state, ctx, depth, path)
+    finally:
+        ctx.step.frozen -= 1
+
+
+def _block(item: Item, state: _State, ctx: _Ctx, depth: int, path: str) -> _State:
     start = len(ctx.rows)
     ctx.rows.append(None)  # the block's own row, filled in below
     width = DTYPE_BYTES[ctx.dtype]
@@ -241,10 +232,10 @@ def _run_one(item: Item, state: _State, ctx: _Ctx, depth: int, path: str) -> _St
         out = _run(kids["layers"], state, ctx, depth + 1)
     elif item.kind == "residual":
         outer, ctx.trace = ctx.trace, []
-        held = _State(state.shape, state.rf, state.held + input_bytes, state.depth_seq)
+        held = _State(state.shape, state.rf, state.held + input_bytes, state.depth_seq, state.tensor)
         body = _run(kids["body"], held, ctx, depth + 1)
         body_trace, ctx.trace = ctx.trace, []
-        short = _run(kids["shortcut"], _State(state.shape, state.rf, state.held + sizes.prod(body.shape) * ctx.batch * width, state.depth_seq), ctx, depth + 1)
+        short = _run(kids["shortcut"], _State(state.shape, state.rf, state.held + sizes.prod(body.shape) * ctx.batch * width, state.depth_seq, state.tensor), ctx, depth + 1)
         outer.append(("residual", body_trace, ctx.trace, path, body.shape))
         ctx.trace = outer
         if not _same(body.shape, short.shape, ctx, f"{path}: the add joins {_show(body.shape)} and {_show(short.shape)}"):
@@ -254,15 +245,21 @@ def _run_one(item: Item, state: _State, ctx: _Ctx, depth: int, path: str) -> _St
         adds = {k: 0 for k in ROW_COUNTS}
         adds.update(adds=sizes.normalize(elements), flops=sizes.normalize(elements), activation_bytes=sizes.normalize(elements * width))
         rf = receptive.merge([body.rf, short.rf])
-        ctx.rows.append(_row(ctx, item, f"{path}.add", depth + 1, "add", body.shape, adds, rf, False))
-        out = _State(body.shape, rf, state.held, sizes.smax(body.depth_seq, short.depth_seq))
+        row = _row(ctx, item, f"{path}.add", depth + 1, "add", body.shape, adds, rf, False)
+        tensor = 0
+        if ctx.step is not None:
+            extra, tensor = ctx.step.join(adds, [body.tensor, short.tensor])
+            row.update(extra)
+            ctx.step.fork(start, state.tensor, sizes.prod(state.shape) * ctx.batch, 2)
+        ctx.rows.append(row)
+        out = _State(body.shape, rf, state.held, sizes.smax(body.depth_seq, short.depth_seq), tensor)
     else:  # concat
         outs, traces = [], []
         outer = ctx.trace
         held = state.held + input_bytes
         for branch in kids["branches"]:
             ctx.trace = []
-            result = _run(branch, _State(state.shape, state.rf, held, state.depth_seq), ctx, depth + 1)
+            result = _run(branch, _State(state.shape, state.rf, held, state.depth_seq, state.tensor), ctx, depth + 1)
             traces.append(ctx.trace)
             held = held + sizes.prod(result.shape) * ctx.batch * width
             outs.append(result)
@@ -276,13 +273,18 @@ def _run_one(item: Item, state: _State, ctx: _Ctx, depth: int, path: str) -> _St
         shape = (sizes.normalize(sum((o.shape[0] for o in outs), start=0)),) + tuple(first[1:])
         rfs = [o.rf for o in outs]
         rf = receptive.merge(rfs)
-        out = _State(shape, rf, state.held, sizes.smax(*[o.depth_seq for o in outs]))
+        tensor = 0
+        if ctx.step is not None:
+            tensor = ctx.step.merge([o.tensor for o in outs])
+            ctx.step.fork(start, state.tensor, sizes.prod(state.shape) * ctx.batch, len(outs))
+        out = _State(shape, rf, state.held, sizes.smax(*[o.depth_seq for o in outs]), tensor)
         outer.append(("concat", traces, path, shape))
-    children = [r for r in ctx.rows[start + 1 :] if r is not None]
-    totals = {k: _sum([r[k] for r in children if not r["block"]]) for k in ROW_COUNTS}
+    children = [r for r in ctx.rows[start + 1 :] if r is not None and not r["block"]]
+    totals = {k: _sum([r[k] for r in children]) for k in ROW_COUNTS}
     ctx.rows[start] = _row(ctx, item, path, depth, item.kind, out.shape, totals, out.rf, True)
+    if ctx.step is not None:
+        ctx.rows[start].update(ctx.step.block(children, start, len(ctx.rows)))
     return out
-
 
 def _input_shape(source: Any, label: str) -> tuple:
     """The input shape from the file's value or the caller's (text such as "3,H,W", or a sequence)."""
@@ -313,8 +315,10 @@ def _input_shape(source: Any, label: str) -> tuple:
     return tuple(shape)
 
 
-def run(parsed: Parsed, *, input_shape: Any = None, batch: Any = 1, dtype: str = "float32", depth: int | None = None, by_op: bool = False) -> NetworkReport:
-    """The report of a parsed network (``input_shape`` overrides the file's input)."""
+def run(parsed: Parsed, *, input_shape: Any = None, batch: Any = 1, dtype: str = "float32", depth: int | None = None, by_op: bool = False,
+        training: Any = None) -> NetworkReport:
+    """The report of a parsed network (``input_shape`` overrides the file's input); with a
+    ``Training``, the training step too (network/step.py)."""
     label, items = parsed.label, parsed.items
     if isinstance(batch, str):
         try:
@@ -328,6 +332,8 @@ def run(parsed: Parsed, *, input_shape: Any = None, batch: Any = 1, dtype: str =
     if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
         raise NetworkError(f"{label}: depth: must be a whole number, 0 or more, got {depth!r}")
     ctx = _Ctx(label, batch, dtype)
+    if training is not None:
+        ctx.step = Step(training, batch)
     count = _count_layers(items, ctx)
     shape = _input_shape(input_shape if input_shape is not None else parsed.input, label)
     name = parsed.name
@@ -346,6 +352,8 @@ def run(parsed: Parsed, *, input_shape: Any = None, batch: Any = 1, dtype: str =
     total["receptive_field"], total["jump"] = receptive.sizes_and_jumps(last)
     total["sequential_depth"] = sizes.normalize(final.depth_seq)
     total["layers"] = len(leaves)
+    if ctx.step is not None:
+        total.update(ctx.step.network_total(leaves, total["buffer_bytes"]))
     macs = total["macs"]
     rows = []
     for r in ctx.rows:
@@ -369,6 +377,8 @@ def run(parsed: Parsed, *, input_shape: Any = None, batch: Any = 1, dtype: str =
         "flatten, a linear or adaptive pooling, and the total gives the last one before",
         "sequential depth: the longest chain of layers (blocks' branches run side by side)",
     )
+    if ctx.step is not None:
+        notes += (TRAINING_NOTE,)
     if ctx.rf_cut:
         notes += (TRANSPOSED_RF_NOTE.format(path=ctx.rf_cut),)
     elif any(r["type"].startswith("convtranspose") and r["receptive_field"] is not None for r in ctx.rows if not r["block"]):
@@ -376,6 +386,10 @@ def run(parsed: Parsed, *, input_shape: Any = None, batch: Any = 1, dtype: str =
     domain = tuple(ctx.residues[k].text() for k in sorted(ctx.residues)) + tuple(ctx.domain)
     if domain:
         notes += (f"valid for {' and '.join(domain)}: only there do the sizes joined agree ({'; '.join(ctx.joins)}); PyTorch refuses other inputs",)
-    return NetworkReport(name, tuple(shape), final.shape, tuple(rows), total, groups, batch, dtype, notes, depth, domain)
+    options = None
+    if training is not None:
+        options = {"optimizer": training.optimizer, "input_grad": training.input_grad, "frozen": training.frozen,
+                   "mixed_precision": training.mixed_precision}
+    return NetworkReport(name, tuple(shape), final.shape, tuple(rows), total, groups, batch, dtype, notes, depth, domain, options)
 
 

@@ -1,5 +1,7 @@
 """Network reports: a row per layer and block, the totals, and (with --by-op) a breakdown by
-layer type, laid out as sections for the table, markdown and LaTeX renderers; JSON and CSV."""
+layer type, laid out as sections for the table, markdown and LaTeX renderers; JSON and CSV.
+With a training step: backward FLOPs and saved bytes per row, and the step's totals (Forward /
+Backward / Optimizer / Step) and memory."""
 
 from __future__ import annotations
 
@@ -7,8 +9,8 @@ import csv
 import io
 
 from ..sizes import is_int, to_latex, to_text
-from .format import json_text, NOTE, TRANSCENDENTAL_NOTE, Cell, Section, number, plain, shape
-from ..report import Unit
+from .format import json_text, NOTE, TITLES, TRANSCENDENTAL_NOTE, Cell, Section, number, plain, shape
+from ..report import Quantity, Unit
 
 BAR_WIDTH = 10
 
@@ -58,14 +60,18 @@ def tree_prefixes(depths: list[int]) -> list[str]:
 COLUMNS = {
     "type": "Type", "output": "Output", "params": "Params", "macs": "MACs", "flops": "FLOPs",
     "activation": "Activation", "rf": "RF", "share": "MACs share",
+    "backward": "Backward FLOPs", "saved": "Saved",
 }  # fmt: skip
+#: the columns of the training step (a report without one has none of them)
+TRAINING_COLUMNS = ("backward", "saved")
 #: other names accepted for them: torchinfo's col_names and the JSON keys
 ALIASES = {
     "output_size": "output", "output_shape": "output", "num_params": "params", "mult_adds": "macs",
     "activation_bytes": "activation", "receptive_field": "rf", "macs_share": "share",
+    "backward_flops": "backward", "saved_bytes": "saved",
 }  # fmt: skip
 #: the order in which a narrow table leaves columns out (lowest priority first)
-DROP_ORDER = ("share", "rf", "activation", "flops", "type", "output", "params")
+DROP_ORDER = ("share", "rf", "activation", "saved", "flops", "backward", "type", "output", "params")
 
 
 def check_columns(columns) -> list[str]:
@@ -119,8 +125,19 @@ TOTAL_ROWS = (
 )
 
 
+def _training(report) -> bool:
+    return getattr(report, "training", None) is not None
+
+
 def sections(report, *, human: bool = False, latex: bool = False, columns=None) -> list[Section]:
+    from ..errors import ConvcalcError
+
     chosen = check_columns(columns)
+    if not _training(report):
+        if columns is not None and any(c in TRAINING_COLUMNS for c in chosen):
+            wanted = ", ".join(c for c in chosen if c in TRAINING_COLUMNS)
+            raise ConvcalcError(f"{wanted}: a column of the training step; add --training")
+        chosen = [c for c in chosen if c not in TRAINING_COLUMNS]
     prefixes = tree_prefixes([r["depth"] for r in report.rows])
     rows = []
     for r, prefix in zip(report.rows, prefixes):
@@ -134,6 +151,9 @@ def sections(report, *, human: bool = False, latex: bool = False, columns=None) 
             "rf": _dims(r["receptive_field"], latex),
             "share": Cell(_share(r["macs_share"], latex), "number"),
         }
+        if _training(report):
+            cells["backward"] = _num(r["backward"]["total"]["flops"], human=human, latex=latex)
+            cells["saved"] = _num(r["saved_bytes"], human=human, latex=latex, unit=Unit.BYTES)
         label = Cell(prefix + (r["name"] or r["path"].rsplit(".", 1)[-1]))
         rows.append((label,) + tuple(cells[c] for c in chosen))
     header = ("Layer",) + tuple(COLUMNS[c] for c in chosen)
@@ -148,6 +168,8 @@ def sections(report, *, human: bool = False, latex: bool = False, columns=None) 
     trows.append((Cell("Receptive field"), _dims(total["receptive_field"], latex)))
     trows.append((Cell("  jump"), _dims(total["jump"], latex)))
     out.append(Section("Total", ("Quantity", "Value"), tuple(trows)))
+    if _training(report):
+        out += training_sections(total, human=human, latex=latex)
     if report.by_op:
         brows = tuple(
             (Cell(kind), _num(g["layers"], human=False, latex=latex), _num(g["params"], human=human, latex=latex),
@@ -159,8 +181,43 @@ def sections(report, *, human: bool = False, latex: bool = False, columns=None) 
     return out
 
 
+#: the training step's stages: training_counts key -> row title
+STAGES = (("forward", "Forward"), ("grad_input", "Backward dL/dx"), ("grad_weight", "Backward dL/dW"),
+          ("backward", "Backward"), ("optimizer", "Optimizer"), ("step", "Step"))
+STAGE_COLUMNS = (("mults", "Mults"), ("adds", "Adds"), ("comparisons", "Comparisons"), ("macs", "MACs"), ("flops", "FLOPs"),
+                 ("transcendentals", "Transc."))
+#: the step's memory: total key -> title
+MEMORY_ROWS = (
+    ("weight_bytes", TITLES[Quantity.PARAM_BYTES]),
+    ("buffer_bytes", TITLES[Quantity.BUFFER_BYTES]),
+    ("grad_bytes", TITLES[Quantity.GRAD_BYTES]),
+    ("optimizer_bytes", TITLES[Quantity.OPTIMIZER_BYTES]),
+    ("saved_bytes", TITLES[Quantity.SAVED_BYTES]),
+    ("working_bytes", "Backward working set (largest)"),
+    ("training_peak_bytes", TITLES[Quantity.TRAINING_PEAK_BYTES]),
+)
+
+
+def training_sections(total: dict, *, human: bool, latex: bool) -> list[Section]:
+    """The step's counts (a row per stage) and its memory."""
+    counts = total["training_counts"]
+    rows = tuple(
+        (Cell(title_),) + tuple(_num(counts[key][k], human=human, latex=latex) for k, _ in STAGE_COLUMNS)
+        for key, title_ in STAGES
+    )
+    out = [Section("Training step", ("Stage",) + tuple(t for _, t in STAGE_COLUMNS), rows)]
+    mrows = tuple((Cell(title_), _num(total[key], human=human, latex=latex, unit=Unit.BYTES)) for key, title_ in MEMORY_ROWS)
+    out.append(Section("Training memory", ("Quantity", "Value"), mrows))
+    return out
+
+
 def footer(report) -> list[str]:
     lines = [f"batch {report.batch}, {report.dtype}; {NOTE}"]
+    if _training(report):
+        t = report.training
+        precision = (f", mixed precision: {t['mixed_precision']} activations and a copy of the parameters, float32 master "
+                     "parameters, gradients and optimizer state") if t["mixed_precision"] else ""
+        lines.append(f"training step: optimizer {t['optimizer']}, dL/dx of the input {'yes' if t['input_grad'] else 'no'}{precision}")
     if report.total["transcendentals"] != 0:
         lines.append(TRANSCENDENTAL_NOTE)
     lines += legend(report)
@@ -176,6 +233,9 @@ def legend(report) -> list[str]:
     lines.append("RF: receptive field, the input positions per spatial dimension one output depends on; "
                  "jump: the distance in input positions between neighbouring outputs (the product of the strides)")
     lines.append(f"MACs share: the row's part of the network's MACs, as a percentage and a bar (█ = {100 // BAR_WIDTH}%)")
+    if _training(report):
+        lines.append("Backward FLOPs: the row's dL/dx and dL/dW; Saved: the bytes the row saves for the backward that no "
+                     "earlier row saved (a tensor is counted once)")
     return lines
 
 
@@ -191,6 +251,8 @@ def report_dict(report) -> dict:
     }
     if report.by_op is not None:
         out["by_op"] = plain(report.by_op)
+    if _training(report):
+        out["training"] = plain(report.training)
     out["domain"] = list(report.domain)
     out["notes"] = list(report.notes)
     return out
@@ -200,16 +262,35 @@ def render_json(report) -> str:
     return json_text(report_dict(report), rows_key="layers")
 
 
+#: the training columns of the CSV: column -> the row's value
+CSV_TRAINING = {
+    "grad_input_macs": lambda r: r["backward"]["grad_input"]["macs"],
+    "grad_input_flops": lambda r: r["backward"]["grad_input"]["flops"],
+    "grad_weight_macs": lambda r: r["backward"]["grad_weight"]["macs"],
+    "grad_weight_flops": lambda r: r["backward"]["grad_weight"]["flops"],
+    "backward_macs": lambda r: r["backward"]["total"]["macs"],
+    "backward_flops": lambda r: r["backward"]["total"]["flops"],
+    "optimizer_flops": lambda r: r["optimizer_flops"],
+    "training_flops": lambda r: r["training_flops"],
+    "saved_bytes": lambda r: r["saved_bytes"],
+    "grad_bytes": lambda r: r["grad_bytes"],
+    "optimizer_bytes": lambda r: r["optimizer_bytes"],
+    "working_bytes": lambda r: r["working_bytes"],
+}
+
+
 def render_csv(report) -> str:
     buf = io.StringIO()
     keys = ["path", "name", "type", "depth", "block", "output_shape", "params", "buffers", "mults", "adds", "comparisons",
             "macs", "flops", "transcendentals", "activation_bytes", "param_bytes", "buffer_bytes", "receptive_field", "jump"]
+    if _training(report):
+        keys += list(CSV_TRAINING)
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(keys)
     for r in report.rows:
         row = []
         for k in keys:
-            v = r[k]
+            v = CSV_TRAINING[k](r) if k in CSV_TRAINING else r[k]
             if isinstance(v, (tuple, list)):
                 v = shape(tuple(v), joiner="x")
             elif v is None:
