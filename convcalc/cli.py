@@ -200,21 +200,40 @@ solve_app = typer.Typer(
 @_escaping
 def solve_net(
     file: Path = typer.Argument(..., help="The network file (YAML).", metavar="FILE"),
-    target: str = typer.Option(
-        ..., "--target", "-t", help="The output of the last spatial layer, e.g. 2048,7,7 or 2048,n,n.", metavar="SHAPE"
+    target: Optional[str] = typer.Option(
+        None, "--target", "-t", help="The output of the last spatial layer, e.g. 2048,7,7 or 2048,n,n (required unless --for batch).",
+        metavar="SHAPE"
     ),
     in_channels: Optional[str] = typer.Option(
         None, "--in-channels", help="Input channels (default: the file's input).", metavar="EXPR"
     ),
+    for_: Optional[str] = typer.Option(
+        None, "--for", help="batch: the largest batch whose training step fits in --memory (--training implied).", metavar="batch"
+    ),
+    memory: Optional[str] = typer.Option(
+        None, "--memory", "-m", help="With --for batch: the memory, e.g. 16GiB, 16GB, 1.5e9 (bytes).", metavar="SIZE"
+    ),
+    input: Optional[str] = typer.Option(
+        None, "--input", "-i", help="With --for batch: the input shape (default: the file's; symbols allowed).", metavar="SHAPE"
+    ),
+    dtype: str = typer.Option("float32", "--dtype", help=_COMMON_HELP["dtype"], metavar="DTYPE"),
     format: Optional[Format] = typer.Option(None, "--format", "-f", help=_COMMON_HELP["format"]),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help=_COMMON_HELP["output"]),
+    **training_options: Any,
 ) -> None:
     try:
-        report, fmt, output = solve_net_query(file, target, in_channels, format, output)
+        report, fmt, output = solve_net_query(file, target, in_channels, format, output, for_=for_, memory=memory, input=input,
+                                              dtype=dtype, training=training_options)
         _emit(fmt, report, output)
     except ConvcalcError as e:
         say(error_line("solve net", e))
         raise typer.Exit(2) from None
+
+
+solve_net.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [p for p in inspect.signature(solve_net).parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    + _training_parameters()
+)
 
 
 def _solve_parameters(cls: type[Layer]) -> list[inspect.Parameter]:
@@ -328,8 +347,10 @@ def _register_static(name: str) -> None:
     elif name == "solve net":
         solve_app.command(
             "net",
-            help="The input sizes a network file's spatial part maps to --target (pulled back layer by layer).",
-            epilog="Example: convcalc solve net examples/resnet50.yaml --target 2048,7,7",
+            help="The input sizes a network file's spatial part maps to --target (pulled back layer by layer), or "
+            "the largest batch whose training step fits in --memory (--for batch).",
+            epilog="Example: convcalc solve net examples/resnet50.yaml --target 2048,7,7; "
+            "convcalc solve net examples/resnet50.yaml --for batch --memory 16GiB --training --optimizer adam",
         )(solve_net)
     _registered.add(name)
 

@@ -394,12 +394,40 @@ def net_query(file: Path, input: Optional[str], depth: Optional[int], by_op: boo
     return report, chosen, output
 
 
-def solve_net_query(file: Path, target: str, in_channels: Optional[str], fmt: Optional[Format],
-                    output: Optional[Path]) -> tuple[Any, Format, Optional[Path]]:
-    """(report, format, output file) of `solve net FILE`."""
+def solve_net_query(file: Path, target: Optional[str], in_channels: Optional[str], fmt: Optional[Format],
+                    output: Optional[Path], *, for_: Optional[str] = None, memory: Optional[str] = None,
+                    input: Optional[str] = None, dtype: str = "float32",
+                    training: Optional[dict] = None) -> tuple[Any, Format, Optional[Path]]:
+    """(report, format, output file) of `solve net FILE`: the input sizes for --target, or with
+    --for batch the largest batch whose training step fits in --memory."""
     from .network import solve_network
 
     chosen = choose_format(fmt, output)
+    values = dict(training or {})
+    if for_ is not None:
+        if for_.strip().lower() != "batch":
+            raise ConvcalcError(f"{for_[:40]!r}: a network is solved for batch (or give --target for the input sizes)", option="for")
+        for name, given in (("target", target), ("in_channels", in_channels)):
+            if given is not None:
+                raise ConvcalcError("not with --for batch (it solves for the input sizes)", option=name)
+        if memory is None:
+            raise ConvcalcError("missing: give --memory (e.g. 16GiB)", option="memory")
+        if dtype not in DTYPE_BYTES:
+            raise ConvcalcError(f"{dtype!r} is not one of {', '.join(DTYPE_BYTES)}", option="dtype")
+        from .network import read, solve_batch
+        from .layers.training import Training
+
+        step = training_from(values, input_grad=False) or Training(input_grad=False)
+        parsed = read(file)
+        shape = None if input is None else parse_option("input", parse_shape, input)
+        return solve_batch(parsed, memory, step, input_shape=shape, dtype=dtype), chosen, output
+    for name, given in (("memory", memory), ("input", input)):
+        if given is not None:
+            raise ConvcalcError("only with --for batch", option=name)
+    if training_from(values, input_grad=False) is not None:
+        raise ConvcalcError("the training options go with --for batch", option="training")
+    if target is None:
+        raise ConvcalcError("missing: give --target (the output shape), or --for batch with --memory", option="target")
     shape = parse_option("target", parse_shape, target)
     channels = None if in_channels is None else parse_option("in_channels", parse_expr, in_channels)
     return solve_network(file, shape, input_channels=channels), chosen, output

@@ -19,11 +19,11 @@ from typing import Any
 from ..layers.training import Training
 from .reading import BLOCKS, MAX_FILE_BYTES, MAX_NESTING, MAX_NODES, NetworkError, Parsed, read_path, parse_text
 from .running import MAX_LAYERS, MAX_SYMBOLIC_LAYERS, NetworkReport, run
-from .solving import solve_network
+from .solving import BatchReport, parse_memory, solve_batch, solve_network
 
 __all__ = [
     "BLOCKS", "MAX_FILE_BYTES", "MAX_LAYERS", "MAX_NESTING", "MAX_NODES", "MAX_SYMBOLIC_LAYERS",
-    "Network", "NetworkError", "NetworkReport", "evaluate", "read", "solve_network",
+    "BatchReport", "Network", "NetworkError", "NetworkReport", "evaluate", "parse_memory", "read", "solve_batch", "solve_network",
 ]  # fmt: skip
 
 
@@ -108,6 +108,12 @@ class Network:
     def solve(self, target: tuple, *, input_channels: Any = None):
         """The input sizes the network's spatial part maps to ``target`` (a SolveReport)."""
         return solve_network(self._parsed, target, input_channels=input_channels)
+
+    def solve_batch(self, memory: int | str, training: Training, *, input: str | tuple | None = None,
+                    dtype: str = "float32") -> BatchReport:
+        """The largest batch whose training step fits in ``memory`` (bytes, or text such as
+        ``"16GiB"``); with a symbolic ``input`` (``"3,H,W"``) the batch as an expression."""
+        return solve_batch(self._parsed, memory, training, input_shape=input, dtype=dtype)
 
     def __repr__(self) -> str:
         return f"Network({self.name!r}, {len(self._parsed.items)} items, from {self._parsed.label})"

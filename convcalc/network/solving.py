@@ -1,12 +1,18 @@
-"""Solving backwards through a network: the input sizes its spatial part maps to a target."""
+"""Solving backwards through a network: the input sizes its spatial part maps to a target, and
+the largest batch whose training step fits in a memory."""
 
 from __future__ import annotations
 
+import math
 import os
+import re
+from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from .. import sizes
-from ..errors import ConvcalcError, ShapeError
+from ..errors import ConfigError, ConvcalcError, ShapeError
+from ..report import Printable
 from . import receptive
 from .reading import NetworkError, Parsed, read_path
 from .running import _Ctx, _State, _count_layers, _run, _input_shape
@@ -116,3 +122,116 @@ def _trace(parsed: Parsed, shape: tuple) -> list:
     except RecursionError:
         raise NetworkError(f"{parsed.label}: nested too deeply to evaluate; refused") from None
     return ctx.trace
+
+
+# -- the largest batch whose training step fits --------------------------------------------------
+
+#: memory units: name -> bytes (decimal kB, MB, ...; binary KiB, MiB, ...; case ignored)
+MEMORY_UNITS = {"": 1, "b": 1, "byte": 1, "bytes": 1,
+                **{p + "b": 1000 ** (i + 1) for i, p in enumerate("kmgtpe")},
+                **{p + "ib": 1024 ** (i + 1) for i, p in enumerate("kmgtpe")}}
+_MEMORY = re.compile(r"\s*(\d{1,30}(?:\.\d{0,30})?|\.\d{1,30})(?:[eE]([+-]?\d{1,3}))?\s*([A-Za-z]{0,5})\s*")
+
+
+def parse_memory(text: Any) -> int:
+    """A memory size in bytes from text such as 16GiB, 16GB, 1.5e9, 512 MiB, 4096 (no unit:
+    bytes); a fraction of a byte is dropped (what fits in 1.5 bytes fits in 1). An int is taken
+    as bytes. ConfigError for anything else."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        value = Fraction(text)
+    elif isinstance(text, str):
+        m = _MEMORY.fullmatch(text)
+        if m is None:
+            raise ConfigError(f"{text[:40]!r} is not a memory size (e.g. 16GiB, 16GB, 1.5e9)", option="memory")
+        unit = m.group(3).lower()
+        if unit not in MEMORY_UNITS:
+            raise ConfigError(f"unknown unit {m.group(3)!r} (B, kB, MB, GB, TB or KiB, MiB, GiB, TiB)", option="memory")
+        value = Fraction(m.group(1)) * Fraction(10) ** int(m.group(2) or 0) * MEMORY_UNITS[unit]
+    else:
+        raise ConfigError(f"expected a memory size such as 16GiB, got {type(text).__name__}", option="memory")
+    if value > sizes.MAX_SIZE:
+        raise ConfigError(f"more than 10**{sizes.MAX_SIZE_DIGITS} bytes", option="memory")
+    if value < 1:
+        raise ConfigError(f"must be at least 1 byte, got {text!r}", option="memory")
+    return math.floor(value)
+
+
+@dataclass(frozen=True)
+class BatchReport(Printable):
+    """The largest batch whose training step fits in memory.
+
+    The step's peak is affine in the batch, fixed + per_sample * batch (parameters, gradients
+    and optimizer state do not grow with it; saved tensors and the working set grow in
+    proportion); batch = floor((memory - fixed) / per_sample). With numbers: peak_bytes is the
+    peak at that batch and next_peak_bytes at one more (both evaluated, not extrapolated); with a
+    symbolic input the batch is an expression in its sizes.
+    """
+
+    network: str
+    memory: int
+    input_shape: tuple
+    batch: Any
+    fixed_bytes: Any
+    per_sample_bytes: Any
+    dtype: str
+    training: dict
+    peak_bytes: Any = None
+    next_peak_bytes: Any = None
+    notes: tuple = ()
+    unknown: tuple = ("batch",)
+
+
+def _peak(parsed: Parsed, shape: tuple, batch: Any, dtype: str, training: Any) -> Any:
+    from .running import run
+
+    return run(parsed, input_shape=shape, batch=batch, dtype=dtype, training=training).total["training_peak_bytes"]
+
+
+def _batch_symbol(shape: tuple) -> Any:
+    from ..expr import symbol
+
+    names = {s.name for v in shape if not sizes.is_int(v) for s in v.free_symbols}
+    name = next(n for n in ("B", "batch", "B_", "batch_") if n not in names)
+    return symbol(name)
+
+
+def solve_batch(path: str | os.PathLike | Parsed, memory: Any, training: Any, *, input_shape: Any = None,
+                dtype: str = "float32") -> BatchReport:
+    """The largest batch whose training step (counted with ``training``, a Training) peaks
+    within ``memory`` bytes (an int, or text such as 16GiB)."""
+    from ..layers.training import Training
+
+    parsed = path if isinstance(path, Parsed) else read_path(path)
+    if not isinstance(training, Training):
+        raise NetworkError(f"{parsed.label}: training: expected a Training, got {type(training).__name__}")
+    limit = parse_memory(memory)
+    shape = _input_shape(input_shape if input_shape is not None else parsed.input, parsed.label)
+    options = {"optimizer": training.optimizer, "input_grad": training.input_grad, "frozen": training.frozen,
+               "mixed_precision": training.mixed_precision}
+    note = ("peak of the training step = fixed + per_sample * batch (parameters, gradients and optimizer state are "
+            "fixed; saved tensors and the backward's working set grow with the batch)")
+    if all(sizes.is_int(v) for v in shape):
+        one, two = _peak(parsed, shape, 1, dtype, training), _peak(parsed, shape, 2, dtype, training)
+        per, fixed = two - one, 2 * one - two
+        if per <= 0:
+            raise NetworkError(f"{parsed.label}: the training step's peak does not grow with the batch; no largest batch")
+        batch = max(0, (limit - fixed) // per)
+        peak = _peak(parsed, shape, batch, dtype, training) if batch >= 1 else None
+        after = _peak(parsed, shape, batch + 1, dtype, training)
+        if (peak is not None and peak > limit) or after <= limit:  # the peak is not affine in the batch: a bug
+            raise NetworkError(f"{parsed.label}: the training step's peak is not affine in the batch; cannot solve")
+        notes = (note,)
+        if batch == 0:
+            notes += (f"not even batch 1 fits: it needs {after} bytes, more than {limit}",)
+        return BatchReport(parsed.name, limit, shape, batch, fixed, per, dtype, options, peak, after, notes)
+    import sympy as sp
+
+    b = _batch_symbol(shape)
+    total = sizes.as_expr(_peak(parsed, shape, b, dtype, training))
+    fixed = sizes.normalize(total.subs(b, 0))
+    per = sizes.normalize(sp.diff(total, b))
+    if b in sizes.as_expr(per).free_symbols or sp.expand(total - fixed - per * b) != 0:
+        raise NetworkError(f"{parsed.label}: the training step's peak is not affine in the batch; cannot solve")
+    batch = sizes.normalize(sp.floor((limit - sizes.as_expr(fixed)) / sizes.as_expr(per)))
+    notes = (note, f"the batch is at least 1 only where {limit} >= fixed + per_sample bytes; below that, not even batch 1 fits")
+    return BatchReport(parsed.name, limit, shape, batch, fixed, per, dtype, options, notes=notes)

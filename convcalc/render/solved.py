@@ -1,5 +1,6 @@
 """Solve results in every format: the same sections as layer reports, so the table, markdown and
-LaTeX renderers lay them out; JSON has its own keys (layer, unknown, input_ranges, values, domain)."""
+LaTeX renderers lay them out; JSON has its own keys (layer, unknown, input_ranges, values, domain).
+The largest batch of a training step (a network's BatchReport) has its own section and keys."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import csv
 import io
 
 from ..sizes import is_int, to_latex, to_text
-from .format import json_text, Cell, Section, plain
+from ..report import Unit
+from .format import json_text, Cell, Section, number, plain, shape
 
 _DIM_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
@@ -40,7 +42,43 @@ def _nearest(report, dim: int, latex: bool) -> str:
     return "no solution"
 
 
+def _is_batch(report) -> bool:
+    return hasattr(report, "per_sample_bytes")
+
+
+def _bytes(v, latex: bool) -> Cell:
+    text = number(v, sep="{,}" if latex else ",", unit=Unit.BYTES, sym=to_latex if latex else to_text)
+    return Cell(text, "number" if v is None or is_int(v) else "symbolic")
+
+
+def batch_title(report) -> str:
+    return (f"solve {report.network} for the batch: training step ({report.training['optimizer']}) within "
+            f"{report.memory:,} bytes, input {shape(report.input_shape, joiner='x')}")
+
+
+def batch_sections(report, *, latex: bool = False) -> list[Section]:
+    rows = [(Cell("Largest batch"), Cell(_v(report.batch, latex), "number" if is_int(report.batch) else "symbolic")),
+            (Cell("Memory"), _bytes(report.memory, latex)),
+            (Cell("Peak = fixed"), _bytes(report.fixed_bytes, latex)),
+            (Cell("  + per sample x batch"), _bytes(report.per_sample_bytes, latex))]
+    if report.peak_bytes is not None:
+        rows.append((Cell(f"Peak at batch {report.batch}"), _bytes(report.peak_bytes, latex)))
+    if report.next_peak_bytes is not None:
+        rows.append((Cell(f"Peak at batch {report.batch + 1}"), _bytes(report.next_peak_bytes, latex)))
+    return [Section(None, ("Quantity", "Value"), tuple(rows))]
+
+
+def batch_dict(report) -> dict:
+    return {"network": report.network, "unknown": list(report.unknown), "memory_bytes": report.memory,
+            "input_shape": plain(report.input_shape), "dtype": report.dtype, "training": plain(report.training),
+            "batch": plain(report.batch), "fixed_bytes": plain(report.fixed_bytes),
+            "per_sample_bytes": plain(report.per_sample_bytes), "training_peak_bytes": plain(report.peak_bytes),
+            "next_training_peak_bytes": plain(report.next_peak_bytes), "notes": list(report.notes)}
+
+
 def title(report) -> str:
+    if _is_batch(report):
+        return batch_title(report)
     target = ",".join(_v(x, False) for x in report.target)
     given = f" from input {','.join(_v(x, False) for x in report.input_shape)}" if report.input_shape else ""
     return f"solve {report.layer} for {', '.join(report.unknown)}: target {target}{given}"
@@ -59,6 +97,8 @@ def _merge(rows: list) -> tuple:
 
 
 def sections(report, *, latex: bool = False) -> list[Section]:
+    if _is_batch(report):
+        return batch_sections(report, latex=latex)
     names = _dims(len(report.target) - 1)
     kind = "symbolic" if any(not is_int(x) for x in report.target) else "number"
     if report.input_ranges is not None:
@@ -102,11 +142,17 @@ def sections(report, *, latex: bool = False) -> list[Section]:
 
 
 def footer(report) -> list[str]:
+    if _is_batch(report):
+        return [f"{report.dtype}; optimizer {report.training['optimizer']}"
+                + (f", mixed precision {report.training['mixed_precision']}" if report.training["mixed_precision"] else "")
+                + (", dL/dx of the input" if report.training["input_grad"] else "")] + list(report.notes)
     lines = [f"valid where {cond}" for cond in report.domain]
     return lines + list(report.notes)
 
 
 def report_dict(report) -> dict:
+    if _is_batch(report):
+        return batch_dict(report)
     head = {"network": report.network} if report.network else {"layer": report.layer}
     out = {**head, "unknown": list(report.unknown), "target": plain(report.target)}
     if report.input_shape is not None:
@@ -132,6 +178,12 @@ def render_json(report) -> str:
 def render_csv(report) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
+    if _is_batch(report):
+        data = batch_dict(report)
+        keys = [k for k in data if k not in ("unknown", "training", "notes")]
+        writer.writerow(keys)
+        writer.writerow([shape(tuple(data[k]), joiner="x") if k == "input_shape" else ("" if data[k] is None else data[k]) for k in keys])
+        return buf.getvalue()
     writer.writerow(["layer", "unknown", "dimension", "solution"])
     for section in sections(report):
         for row in section.rows:
