@@ -153,23 +153,6 @@ def test_symbolic_backward_substitutes_to_numeric(values):
         assert sizes.substitute(getattr(general, key), subs) == getattr(numeric, key), key
 
 
-def test_course_strided_conv_gradients():
-    """000 1.2.1: a 1-D stride-2 convolution of a 7x11 input with one 1x7x3 kernel: dL/dW is
-    1x7x3 and each entry sums over all 5 outputs (the solution's slip summed over 2)."""
-    layer = get("conv1d")(in_channels=7, out_channels=1, kernel_size=3, stride=2, bias=False)
-    report = layer.report((7, 11), training=Training(gradients=True))
-    assert report.output_shape == (1, 5)
-    assert report.gradients["weight"] == (1, 7, 3)
-    assert report.gradients["input"] == (7, 11)
-    assert report.gradients["dy/dweight"] == (1, 5, 1, 7, 3)
-    # each of the 21 weights: 5 products (one per output) and 4 adds
-    assert report.backward["grad_weight"]["mults"] == 21 * 5
-    assert report.backward["grad_weight"]["adds"] == 21 * 4
-    commands = dict((g, c) for g, c, _ in report.gradient_layers)
-    assert "--stride 2" in commands["input"] and "convtranspose1d --input 1,5" in commands["input"]
-    assert "--dilation 2" in commands["weight"] and "--kernel-size 5" in commands["weight"]
-
-
 @pytest.mark.parametrize("n, kw, shape", [
     (1, dict(in_channels=7, out_channels=1, kernel_size=3, stride=2, bias=False), (7, 11)),
     (2, dict(in_channels=3, out_channels=4, kernel_size=(3, 2), stride=(2, 3), padding=(1, 0), dilation=(1, 2)), (3, 9, 10)),
