@@ -243,12 +243,14 @@ class _ConvNd(Layer):
         params = {"weight": (self.out_channels, cin_g) + tuple(self.kernel_size)}
         if self.bias:
             params["bias"] = (self.out_channels,)
-        saved = Saved("input", batch * self.in_channels * padded, tensor="" if explicit else "input")
+        saved = (Saved("input", batch * self.in_channels * padded, tensor="" if explicit else "input"),)
+        if self.padding_mode in ("reflect", "replicate"):  # their pad's backward reads x's size from x itself
+            saved = (Saved("unpadded input", batch * sizes.prod(shape), tensor="input", needed_for="input"),) + saved
         return Backward(
             grad_input={"mults": products, "adds": adds, "macs": products},
             grad_weight={"mults": products, "macs": products,
                          "adds": weights * (terms - 1) + (self.out_channels * (terms - 1) if self.bias else 0)},
-            saved=(saved,),
+            saved=saved,
             params=params,
             as_layers=self._as_layers(shape, out),
         )

@@ -43,12 +43,14 @@ class Saved(NamedTuple):
     """One tensor autograd keeps for the backward: its elements for the whole batch, stored in
     the layer's dtype ("act") or a fixed one (int64 indices, bool masks, float32 statistics).
     ``tensor`` names the layer's own input or output when it is that tensor: a network counts
-    a tensor shared by neighbours once."""
+    a tensor shared by neighbours once. ``needed_for``: "input" when autograd saves it only if
+    dL/dx is wanted, "weight" only if dL/dW is (PyTorch saves what the wanted gradients need)."""
 
     name: str
     elements: Any
     dtype: str = "act"
     tensor: str = ""
+    needed_for: str = ""
 
 
 class Backward:
@@ -133,6 +135,8 @@ def fields(layer: Any, shape: tuple, out: tuple, batch: Any, dtype: str, trainin
     master = 4 if mixed else width  # float32 master weights, gradients and optimizer state
     saved = []
     for s in bw.saved:
+        if (s.needed_for == "input" and not training.input_grad) or (s.needed_for == "weight" and trainable == 0):
+            continue
         each = act if s.dtype == "act" else FIXED_BYTES.get(s.dtype, DTYPE_BYTES.get(s.dtype, width))
         saved.append({"name": s.name, "tensor": s.tensor, "dtype": s.dtype, "elements": sizes.normalize(s.elements),
                       "bytes": sizes.normalize(s.elements * each)})
