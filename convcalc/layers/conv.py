@@ -213,7 +213,9 @@ class _ConvNd(Layer):
         each weight sums x*dL/dy over the batch and the output positions (B*P products, B*P - 1
         adds); dL/db sums dL/dy likewise. Padding by 'reflect'/'circular' (and 'same' when odd)
         pads x explicitly: the backward then works on the padded input and saves it, and each
-        padded element's gradient is added back to its source (one add each)."""
+        padded element's gradient is added back to its source (one add each). Reflect and
+        replicate padding also keep x itself while dL/dx is wanted (their pad's backward takes x);
+        circular padding does not."""
         cin_g = sizes.exact_div(self.in_channels, self.groups)
         k = sizes.prod(self.kernel_size)
         positions = sizes.prod(out[1:])
