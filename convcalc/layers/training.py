@@ -92,7 +92,7 @@ class Training:
         if not isinstance(self.optimizer, str) or self.optimizer not in optimizers():
             raise ConfigError(f"{self.optimizer!r} is not one of {', '.join(optimizers())}", option="optimizer")
         if self.mixed_precision is not None and self.mixed_precision not in MIXED:
-            raise ConfigError(f"{self.mixed_precision!r} is not one of {', '.join(MIXED)}", option="mixed_precision")
+            raise ConfigError(f"{self.mixed_precision!r} is not one of {', '.join(MIXED)} (or fp16, bf16)", option="mixed_precision")
         for name in ("input_grad", "frozen", "gradients"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError("expected True or False", option=name)
