@@ -185,3 +185,25 @@ def test_backward_as_layers_give_the_gradient_shapes(n, kw, shape):
     grad_w = run(commands["weight"])
     assert grad_w["output_shape"][0] == kw["out_channels"]
     assert all(got >= k for got, k in zip(grad_w["output_shape"][1:], layer.kernel_size))
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None)
+@given(k=st.integers(1, 4), s=st.integers(1, 3), p=st.integers(0, 2), d=st.integers(1, 2), h=st.integers(8, 20),
+       w=st.integers(8, 20), batch=st.integers(1, 3))
+def test_symbolic_input_backward_equals_numeric_property(k, s, p, d, h, w, batch):
+    """Any window: the backward over (3, H, W) with H, W put in equals the numeric backward."""
+    layer = get("conv2d")(in_channels=3, out_channels=2, kernel_size=k, stride=s, padding=p, dilation=d)
+    H, W = symbol("H"), symbol("W")
+    training = Training(optimizer="momentum")
+    try:
+        numeric = layer.report((3, h, w), batch=batch, training=training)
+    except Exception:  # noqa: BLE001 - the kernel does not fit this input
+        return
+    general = layer.report((3, H, W), batch=batch, training=training)
+    for part in ("grad_input", "grad_weight"):
+        for key, v in numeric.backward[part].items():
+            assert sizes.substitute(general.backward[part][key], {"H": h, "W": w}) == v, (part, key)
+    assert sizes.substitute(general.training_peak_bytes, {"H": h, "W": w}) == numeric.training_peak_bytes
