@@ -17,12 +17,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 from .. import sizes
 from ..sizes import Size, SizeArg
 from .base import ConfigError, Counts, Layer, ShapeError, expect_channels, expect_rank, show
 from .options import BIAS, DILATION, GROUPS, INT_PADDING, KERNEL_SIZE, OUT_CHANNELS, OUTPUT_PADDING, PADDING, PADDING_MODE, STRIDE
-from .training import Backward, Saved
 from .window import conv_map, positions_reached, taps_inside, transposed_map
+
+if TYPE_CHECKING:
+    from .training import Backward
 
 
 def _arg(v: Any) -> str:
@@ -216,6 +220,8 @@ class _ConvNd(Layer):
         padded element's gradient is added back to its source (one add each). Reflect and
         replicate padding also keep x itself while dL/dx is wanted (their pad's backward takes x);
         circular padding does not."""
+        from .training import Backward, Saved  # only a training query needs them
+
         cin_g = sizes.exact_div(self.in_channels, self.groups)
         k = sizes.prod(self.kernel_size)
         positions = sizes.prod(out[1:])
@@ -392,6 +398,8 @@ class _ConvTransposeNd(Layer):
         product of C_out/g*prod(k) products (taps outside the output read zeros), so the same
         products as the forward and prod(k)*C_out/g - 1 adds each. dL/dW sums x*dL/dy over the
         batch and the input positions (B*P_in products, B*P_in - 1 adds); dL/db sums dL/dy."""
+        from .training import Backward, Saved  # only a training query needs them
+
         cout_g = sizes.exact_div(self.out_channels, self.groups)
         k = sizes.prod(self.kernel_size)
         in_positions = sizes.prod(shape[1:])

@@ -15,10 +15,8 @@ layer's dL/dy and dL/dx alive at once.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from .. import sizes
@@ -35,6 +33,9 @@ MIXED = ("float16", "bfloat16")
 @lru_cache(maxsize=1)
 def optimizers() -> dict:
     """The optimizer table: name -> state tensors, per-element mults, adds, transcendentals, rule."""
+    import json  # only a training query reads the table
+    from pathlib import Path
+
     data = json.loads((Path(__file__).parent.parent / "data" / "optimizers.json").read_text())
     return {k: v for k, v in data.items() if not k.startswith("_")}
 
