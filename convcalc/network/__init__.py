@@ -95,8 +95,9 @@ class Network:
             by_op: also give the totals per layer type.
             training: a ``convcalc.layers.training.Training`` to count the training step too
                 (forward, backward, optimizer, saved tensors, peak memory); None for the forward.
-                Its ``input_grad`` is the network input's (default False here: the first layer
-                computes no dL/dx); layers marked ``frozen: true`` get no dL/dW.
+                Its ``input_grad`` says whether the network's input requires grad (give False for
+                what ``convcalc net --training`` counts: the first layer computes no dL/dx);
+                layers marked ``frozen: true`` get no dL/dW.
 
         Raises:
             NetworkError: a layer, a join or an argument is refused (the message says where and why).

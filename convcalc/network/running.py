@@ -19,8 +19,6 @@ from ..layers.registry import LAYERS
 from ..report import DTYPE_BYTES, Printable
 from . import receptive
 from .joins import same as _same
-from .step import NOTE as TRAINING_NOTE
-from .step import Step
 from .reading import Item, NetworkError, Parsed, did_you_mean, fail
 
 #: a network that expands (repeats included) to more layers than this is refused: about 0.3 ms a
@@ -99,7 +97,7 @@ class _Ctx:
     residues: dict = field(default_factory=dict)  # symbol -> Residues: the conditions on one symbol, combined
     joins: list = field(default_factory=list)  # where the conditions come from
     rf_cut: str | None = None  # the first transposed convolution: no receptive field after it
-    step: Step | None = None  # the training step, when one is counted
+    step: Any = None  # the training step (a step.Step), when one is counted
 
 
 # -- evaluating ------------------------------------------------------------------------------------
@@ -333,6 +331,8 @@ def run(parsed: Parsed, *, input_shape: Any = None, batch: Any = 1, dtype: str =
         raise NetworkError(f"{label}: depth: must be a whole number, 0 or more, got {depth!r}")
     ctx = _Ctx(label, batch, dtype)
     if training is not None:
+        from .step import Step  # only a training query needs it
+
         ctx.step = Step(training, batch)
     count = _count_layers(items, ctx)
     shape = _input_shape(input_shape if input_shape is not None else parsed.input, label)
@@ -378,7 +378,9 @@ def run(parsed: Parsed, *, input_shape: Any = None, batch: Any = 1, dtype: str =
         "sequential depth: the longest chain of layers (blocks' branches run side by side)",
     )
     if ctx.step is not None:
-        notes += (TRAINING_NOTE,)
+        from .step import NOTE
+
+        notes += (NOTE,)
     if ctx.rf_cut:
         notes += (TRANSPOSED_RF_NOTE.format(path=ctx.rf_cut),)
     elif any(r["type"].startswith("convtranspose") and r["receptive_field"] is not None for r in ctx.rows if not r["block"]):
