@@ -236,7 +236,9 @@ class _AdaptivePoolNd(Layer):
         one per output element), at most B*C*(prod n_d - prod tau_d) adds, tau_d the fewest
         elements meeting every window of dimension d (``fewest_adaptive``). Adaptive average
         pooling: one division per output element; every input element is in some window, so an
-        element in r windows takes r - 1 adds: B*(connections - C*prod L_d). Saved: the input."""
+        element in r windows takes r - 1 adds: B*(connections - C*prod L_d). Saved: the input.
+        An output of ones is x.mean(spatial dims) in PyTorch: dL/dy expanded and divided by the
+        count at every input element (B*C*prod L_d mults), nothing saved."""
         channels = batch * shape[0]
         outputs = sizes.prod(out[1:])
         inputs = channels * sizes.prod(shape[1:])
@@ -245,6 +247,10 @@ class _AdaptivePoolNd(Layer):
             adds = None if None in taus else channels * (outputs - sizes.prod(taus))
             return Backward(grad_input={"adds": adds}, notes=(MAX_NOTE,),
                             saved=(Saved("input", inputs, tensor="input"), Saved("indices", channels * outputs, dtype="int64")))
+        if all(sizes.known_int(n) == 1 for n in self.output_size):
+            # PyTorch computes an output of ones as x.mean(spatial dims): its backward expands dL/dy
+            # and divides every element by the count, and it saves no tensor
+            return Backward(grad_input={"mults": inputs})
         connections = self.counts(shape, out).connections
         return Backward(grad_input={"mults": channels * outputs, "adds": batch * connections - inputs},
                         saved=(Saved("input", inputs, tensor="input"),))
