@@ -450,3 +450,15 @@ def test_solve_cli_errors(tmp_path, capsys, args, message):
     path.write_text(TINY)
     code, out, err = _solve(capsys, str(path), *args)
     assert code == 2 and out == "" and err.startswith(message) and err.count("\n") == 1, err
+
+
+def test_flatten_is_a_view_of_what_relu_saved():
+    """ReLU saves its output; flatten returns a view of it; the linear after saves that view:
+    one storage (PyTorch: relu's result and addmm's mat1 share a storage). Batch 3: x 3*2*3
+    floats saved by the first linear, the ReLU's output 3*2*3 once."""
+    text = "input: 2,3\nlayers:\n  - linear: {out_features: 3}\n  - relu\n  - flatten\n  - linear: {out_features: 2}\n"
+    r = Network.from_yaml(text).report(batch=3, training=Training(input_grad=False))
+    assert [row["saved_bytes"] for row in r.rows] == [18 * 4, 18 * 4, 0, 0]
+    assert r.total["saved_bytes"] == 36 * 4
+    # the last linear computes dL/dx (its input requires grad) and dL/dW: 3 rows x 6 x 2 products each
+    assert r.rows[3]["backward"]["grad_input"]["mults"] == r.rows[3]["backward"]["grad_weight"]["mults"] == 36
