@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,8 @@ from convcalc.cli import main
 from convcalc.errors import ConvcalcError
 from convcalc.layers.training import Training
 from convcalc.network import Network, parse_memory
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
 
 OPT_STATE = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 
@@ -477,3 +480,38 @@ def test_flatten_is_a_view_of_what_relu_saved():
     assert r.total["saved_bytes"] == 36 * 4
     # the last linear computes dL/dx (its input requires grad) and dL/dW: 3 rows x 6 x 2 products each
     assert r.rows[3]["backward"]["grad_input"]["mults"] == r.rows[3]["backward"]["grad_weight"]["mults"] == 36
+
+
+@pytest.mark.parametrize("branches, input_grad", [(2, True), (3, True), (3, False)])
+def test_concat_fork_sums_the_branches(branches, input_grad):
+    """Input 2x5 at batch 2 read by `branches` conv1d k=1 branches: the branches' dL/dx of the
+    input are added, (branches - 1) * 2*2*5 adds, when the input requires grad. Each branch's
+    dL/dx: 2 samples * out * 5 positions * 2 channels products; each of the 2*2*5 input elements
+    sums out of them (out - 1 adds)."""
+    outs = [2, 3, 1][:branches]
+    body = "".join(f"        - [{{conv1d: {{out_channels: {o}, kernel_size: 1, bias: false}}}}]\n" for o in outs)
+    text = f"input: 2,5\nlayers:\n  - concat:\n      branches:\n{body}"
+    r = Network.from_yaml(text).report(batch=2, training=Training(input_grad=input_grad))
+    gi = r.total["backward"]["grad_input"]
+    if not input_grad:
+        assert gi["flops"] == 0
+        return
+    assert gi["mults"] == sum(2 * o * 5 * 2 for o in outs)
+    assert gi["adds"] == sum(2 * 2 * 5 * (o - 1) for o in outs) + (branches - 1) * 2 * 2 * 5
+    assert r.rows[0]["backward"]["grad_input"]["adds"] == gi["adds"]  # the block's row holds the fork
+    # the concat's output is a new tensor (a copy); each branch saves the same input: once
+    assert r.total["saved_bytes"] == 2 * 2 * 5 * 4
+
+
+def test_solve_batch_symbolic_resnet_stage():
+    """ResNet-18's first stage (conv, batch norm, ReLU, max pooling, residual blocks, adaptive
+    pooling, linear) with a symbolic input: the batch expression substituted equals the numeric
+    solve, which is checked by evaluation."""
+    net = Network.from_yaml(EXAMPLES / "resnet18_stage1.yaml")
+    training = Training(optimizer="adam", input_grad=False)
+    sym = net.solve_batch("2GiB", training, input="3,H,W")
+    for h, w in [(224, 224), (97, 131), (32, 40)]:
+        num = net.solve_batch("2GiB", training, input=f"3,{h},{w}")
+        assert sizes.substitute(sym.batch, {"H": h, "W": w}) == num.batch >= 1, (h, w)
+        assert net.report(f"3,{h},{w}", batch=num.batch, training=training).total["training_peak_bytes"] <= 2 * 2**30
+        assert num.next_peak_bytes > 2 * 2**30

@@ -48,6 +48,8 @@ def _is_batch(report) -> bool:
 
 def _bytes(v, latex: bool) -> Cell:
     text = number(v, sep="{,}" if latex else ",", unit=Unit.BYTES, sym=to_latex if latex else to_text)
+    if latex and text.endswith(" B"):
+        text = text[:-2] + r"\,B"
     return Cell(text, "number" if v is None or is_int(v) else "symbolic")
 
 
