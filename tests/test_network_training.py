@@ -1,6 +1,6 @@
-"""The training step of whole networks (`net --training`) and the largest batch that fits
-(`solve net --for batch`): hand-derived sums, a brute-force autograd count over random small
-networks, frozen layers, the renderers' keys, and the batch checked against evaluations."""
+"""The training step of whole networks (`net --training`): hand-derived sums, a brute-force
+autograd count over random small networks, frozen layers and blocks, forks and views, the
+renderers' keys and one-line errors, symbolic == numeric substituted."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from convcalc.cli import main
 from convcalc.errors import ConvcalcError
 from convcalc.layers.training import Training
 from convcalc.network import Network
-
 
 OPT_STATE = {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
 
