@@ -218,3 +218,56 @@ def test_dropout_backward_multiplies_by_the_saved_mask():
 def test_flatten_backward_is_free():
     r = LAYERS["flatten"]().report((3, 4, 5), batch=2, training=TRAIN)
     assert r.backward["total"]["flops"] == 0 and r.saved_bytes == 0
+
+
+# -- every layer here, symbolic shapes, mixed precision --------------------------------------------
+
+FAMILY = sorted(n for n in LAYERS if "pool" in n or n.startswith("batchnorm")) + [
+    "relu", "relu6", "leakyrelu", "sigmoid", "tanh", "gelu", "silu", "softmax", "dropout", "flatten", "crossentropy"]
+
+
+@pytest.mark.parametrize("name", FAMILY)
+def test_every_layer_here_has_a_backward(name):
+    from conftest import example_layer
+
+    layer, shape = example_layer(name)
+    r = layer.report(shape, batch=2, training=TRAIN)
+    assert r.backward["total"]["macs"] == 0  # no matrix products: FlopCounterMode's 0
+    assert r.training_flops == r.flops + r.backward["total"]["flops"] + r.optimizer_flops
+
+
+ELEMENTWISE_HAND = {  # backward per element (mults, adds, comparisons, transcendentals), by hand above
+    "relu": (0, 0, 1, 0), "relu6": (0, 0, 2, 0), "leakyrelu": (1, 0, 1, 0), "sigmoid": (2, 1, 0, 0), "tanh": (2, 1, 0, 0),
+    "silu": (3, 2, 0, 1), "gelu": (7, 2, 0, 2), "dropout": (1, 0, 0, 0), "flatten": (0, 0, 0, 0)}
+
+
+@pytest.mark.parametrize("name", sorted(ELEMENTWISE_HAND))
+def test_elementwise_symbolic(name):
+    B, C, H, W = (symbol(n) for n in "BCHW")
+    r = LAYERS[name]().report((C, H, W), batch=B, training=TRAIN)
+    n = B * C * H * W
+    got = r.backward["grad_input"]
+    for key, per in zip(("mults", "adds", "comparisons", "transcendentals"), ELEMENTWISE_HAND[name]):
+        assert sp.expand(got[key] - per * n) == 0, key
+    numeric = LAYERS[name]().report((3, 4, 5), batch=2, training=TRAIN)
+    assert substitute(r.saved_bytes, {"B": 2, "C": 3, "H": 4, "W": 5}) == numeric.saved_bytes
+    assert numeric.saved_bytes == (0 if name == "flatten" else 4 * 120)
+
+
+def test_mixed_precision_halves_activations_not_statistics_or_indices():
+    half = Training(mixed_precision="float16")
+    bn = LAYERS["batchnorm2d"](8).report((8, 4, 4), batch=2, training=half)
+    assert bn.saved_bytes == 2 * 256 + 2 * 8 * 4  # input in float16, save_mean/save_invstd float32
+    mp = LAYERS["maxpool2d"](2).report((8, 4, 4), batch=2, training=half)
+    assert mp.saved_bytes == 2 * 256 + 8 * 64  # input in float16, indices int64
+
+
+@pytest.mark.parametrize("name,inplace,tensor", [
+    # what PyTorch saves (saved_tensors_hooks, compared by storage): in place, relu and leaky_relu_
+    # keep their output, hardtanh_ (relu6) and silu_ a copy of the input
+    ("relu", False, "output"), ("relu", True, "output"), ("leakyrelu", False, "input"), ("leakyrelu", True, "output"),
+    ("relu6", False, "input"), ("relu6", True, ""), ("silu", False, "input"), ("silu", True, ""), ("dropout", True, "")])
+def test_in_place_layers_save_what_pytorch_saves(name, inplace, tensor):
+    r = LAYERS[name](inplace=inplace).report((3, 4), batch=2, training=TRAIN)
+    assert [s["tensor"] for s in r.saved] == [tensor]
+    assert r.saved_bytes == 96

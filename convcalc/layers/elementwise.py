@@ -37,6 +37,8 @@ class _Elementwise(Layer):
     BACKWARD: ClassVar[tuple] = (0, 0, 0, 0)
     #: the tensor autograd saves: the layer's "input" or "output" (derivatives.yaml)
     SAVES: ClassVar[str] = "input"
+    #: what the in-place variant saves instead of the input: "output", or "copy" of the input
+    INPLACE_SAVES: ClassVar[str] = "copy"
     INPUT = "any shape"
 
     def output_shape(self, shape: tuple) -> tuple:
@@ -55,8 +57,19 @@ class _Elementwise(Layer):
         PyTorch's derivatives.yaml): BACKWARD's counts per element, times the batch's elements."""
         n = batch * sizes.prod(shape)
         m, a, c, t = self.BACKWARD
+        name, tensor = self.saves()
         return Backward(grad_input={"mults": m * n, "adds": a * n, "comparisons": c * n, "transcendentals": t * n},
-                        saved=(Saved(self.SAVES, n, tensor=self.SAVES),))
+                        saved=(Saved(name, n, tensor=tensor),))
+
+    def saves(self) -> tuple[str, str]:
+        """(name, tensor) of the saved tensor. In place (inplace=True), the input is gone once
+        the layer has run: relu and leakyrelu then save their output (the same storage),
+        relu6 (hardtanh_) and silu_ a copy of the input made before it is overwritten."""
+        if getattr(self, "inplace", False) and self.SAVES == "input":
+            if self.INPLACE_SAVES == "output":
+                return "output", "output"
+            return "input (a copy: inplace)", ""
+        return self.SAVES, self.SAVES
 
 
 @dataclass(frozen=True)
@@ -91,6 +104,7 @@ class LeakyReLU(_Elementwise, example="--input 64,56,56"):
 
     PER_ELEMENT = (1, 0, 1, 0)
     BACKWARD = (1, 0, 1, 0)  # leaky_relu_backward(g, x): x > 0 ? g : g*slope
+    INPLACE_SAVES = "output"  # leaky_relu_ saves its result: leaky_relu_backward(g, y) has the same sign test
     SCALAR = "negative_slope"
     OPTIONS = (Opt("negative_slope", "float", "0.01", "Slope for x < 0 (counts and shapes do not change)."), INPLACE)
 

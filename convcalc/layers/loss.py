@@ -80,7 +80,7 @@ def with_work(report: Any, work: dict, fix: dict | None = None) -> Any:
 
 
 @dataclass(frozen=True)
-class CrossEntropyLoss(Layer, example="--input 1000 --batch 32", name="crossentropy"):
+class CrossEntropyLoss(Layer, example="--input 1000", name="crossentropy"):
     """Cross-entropy loss on logits with class-index targets, mean over the batch (torch.nn.CrossEntropyLoss)."""
 
     reduction: str = "mean"
