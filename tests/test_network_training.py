@@ -401,3 +401,16 @@ def test_concat_fork_sums_the_branches(branches, input_grad):
     assert r.rows[0]["backward"]["grad_input"]["adds"] == gi["adds"]  # the block's row holds the fork
     # the concat's output is a new tensor (a copy); each branch saves the same input: once
     assert r.total["saved_bytes"] == 2 * 2 * 5 * 4
+
+
+@pytest.mark.parametrize("inplace, tensors", [(False, 3), (True, 2)])
+def test_inplace_activation_shares_its_storage(inplace, tensors):
+    """linear -> leakyrelu -> linear, input 2x4, batch 1. Not in place: leaky_relu saves its
+    input (the first linear's output) and the second linear its own input (leaky_relu's
+    output): with x, three tensors of 2*4 floats. In place (leaky_relu_ saves its result, which
+    is the first linear's output, overwritten): the second linear's input is that same storage:
+    two tensors."""
+    text = (f"input: 2,4\nlayers:\n  - linear: {{out_features: 4}}\n  - leakyrelu: {{inplace: {str(inplace).lower()}}}\n"
+            "  - linear: {out_features: 3}\n")
+    r = Network.from_yaml(text).report(training=Training(input_grad=False))
+    assert r.total["saved_bytes"] == tensors * 8 * 4
