@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from convcalc import sizes
 from convcalc.layers.training import Training
 from convcalc.network import evaluate, read
 from convcalc.network.solving import _trace
@@ -87,3 +88,14 @@ def test_saved_bytes_per_leaf_module(n):
                 first[i] += nbytes
     assert [row["saved_bytes"] for row in rows] == first
     assert n["unattributed_bytes"] == 0
+
+
+def test_symbolic_resnet18_substituted_equals_pytorch():
+    """ResNet-18 on a 3xHxW input at batch B: the expressions at H = W = 224, B = 1 give
+    PyTorch's backward FLOPs and saved bytes."""
+    n = next(n for n in NETWORKS if n["example"] == "resnet18" and n["batch"] == 1)
+    t = evaluate(EXAMPLES / "resnet18.yaml", input_shape="3,H,W", batch="B", training=Training(input_grad=False)).total
+    at = {"H": 224, "W": 224, "B": 1}
+    assert 2 * sizes.substitute(t["backward"]["total"]["macs"], at) == n["backward_flops"]
+    assert sizes.substitute(t["saved_bytes"], at) == n["saved_activation_bytes"]
+    assert sizes.substitute(t["grad_bytes"], at) == n["grad_bytes"]
