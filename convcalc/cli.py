@@ -158,6 +158,12 @@ def _training_parameters() -> list[inspect.Parameter]:
     ]
 
 
+def _network_training_parameters() -> list[inspect.Parameter]:
+    """The training options of `net` and `solve net`: all but --gradients (the gradients' shapes
+    and the backward as layers are a layer command's)."""
+    return [p for p in _training_parameters() if p.name != "gradients"]
+
+
 def _emit(fmt: Format, report: Any, output: Optional[Path], human: bool = False, columns: Optional[list] = None) -> None:
     """The report to stdout (colour on a terminal) or, whole or not at all, to the output file."""
     if output is None:
@@ -232,7 +238,7 @@ def solve_net(
 
 solve_net.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
     [p for p in inspect.signature(solve_net).parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
-    + _training_parameters()
+    + _network_training_parameters()
 )
 
 
@@ -315,7 +321,8 @@ def net(
 
 
 net.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-    [p for p in inspect.signature(net).parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD] + _training_parameters()
+    [p for p in inspect.signature(net).parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    + _network_training_parameters()
 )
 
 

@@ -363,6 +363,7 @@ def test_cli_table_and_csv(tmp_path, capsys):
     (["--columns", "backward"], "convcalc net: --columns: backward: a column of the training step; add --training"),
     (["--optimizer", "nadam"], "convcalc net: --optimizer: 'nadam' is not one of sgd, momentum, adam, adamw"),
     (["--training", "--mixed-precision", "fp8"], "convcalc net: --mixed-precision: 'fp8' is not one of"),
+    (["--gradients"], "convcalc net: No such option: --gradients"),  # a layer command's option
 ])
 def test_cli_errors(tmp_path, capsys, args, message):
     code, out, err = _net(tmp_path, capsys, *args)
