@@ -129,3 +129,33 @@ def test_solve_batch_symbolic_resnet_stage():
         assert sizes.substitute(sym.batch, {"H": h, "W": w}) == num.batch >= 1, (h, w)
         assert net.report(f"3,{h},{w}", batch=num.batch, training=training).total["training_peak_bytes"] <= 2 * 2**30
         assert num.next_peak_bytes > 2 * 2**30
+
+
+@pytest.mark.parametrize("args", [
+    ["net", str(EXAMPLES / "resnet50.yaml"), "--training", "--optimizer", "adam", "-b", "32", "-f", "json"],
+    ["solve", "net", str(EXAMPLES / "resnet50.yaml"), "--for", "batch", "--memory", "16GiB", "--optimizer", "adam"],
+])
+def test_numeric_training_queries_do_not_import_sympy(args):
+    import subprocess
+    import sys
+
+    code = f"import sys; from convcalc.cli import main; rc = main({args!r}); sys.stdout.flush(); " \
+           "print('SYMPY' if 'sympy' in sys.modules else 'CLEAN', rc)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.stdout.strip().endswith("CLEAN 0"), proc.stdout[-300:] + proc.stderr
+
+
+def test_resnet50_batch_in_16gib_with_adam():
+    """The issue's example: the batch found fits in 16 GiB and one more does not (each step's
+    peak evaluated at that batch); its saved tensors at batch 32 are PyTorch's (see
+    test_network_golden_training)."""
+    net = Network.from_yaml(EXAMPLES / "resnet50.yaml")
+    training = Training(optimizer="adam", input_grad=False)
+    found = net.solve_batch("16GiB", training)
+    limit = 16 * 2**30
+    assert found.memory == limit and found.batch >= 1
+    assert net.report(batch=found.batch, training=training).total["training_peak_bytes"] <= limit
+    assert net.report(batch=found.batch + 1, training=training).total["training_peak_bytes"] > limit
+    # fixed: parameters, their gradients and two Adam states (4 x 25,557,032 x 4 B), buffers,
+    # and what does not grow with the batch (batch norm's per-channel statistics)
+    assert found.fixed_bytes >= 4 * 25_557_032 * 4
