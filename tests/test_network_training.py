@@ -415,3 +415,14 @@ def test_inplace_activation_shares_its_storage(inplace, tensors):
             "  - linear: {out_features: 3}\n")
     r = Network.from_yaml(text).report(training=Training(input_grad=False))
     assert r.total["saved_bytes"] == tensors * 8 * 4
+
+
+def test_by_op_with_training():
+    """The totals by layer type get the backward's FLOPs and the saved bytes: they add up to the
+    network's, but for the residual fork's 2*3*16 = 96 adds (batch 2), which belong to no layer."""
+    r = Network.from_yaml(TINY).report(batch=2, by_op=True, training=Training(input_grad=False))
+    groups = r.by_op
+    assert sum(g["backward_flops"] for g in groups.values()) + 96 == r.total["backward"]["total"]["flops"]
+    assert sum(g["saved_bytes"] for g in groups.values()) == r.total["saved_bytes"] == 1344
+    assert groups["linear"]["backward_macs"] == 2 * 384 and groups["add"]["backward_flops"] == 0
+    assert "backward_flops" not in Network.from_yaml(TINY).report(by_op=True).by_op["conv2d"]

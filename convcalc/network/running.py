@@ -370,6 +370,8 @@ def run(parsed: Parsed, *, input_shape: Any = None, batch: Any = 1, dtype: str =
             g["layers"] += 1
             for k in ("params", "macs", "flops", "mults", "adds", "comparisons", "transcendentals"):
                 g[k] = _sum([g[k], r[k]])
+        if ctx.step is not None:
+            ctx.step.by_op(groups, leaves)
     notes = (
         "activation memory: the sum of every layer's output, and the peak of what is alive at once "
         "(a layer's input and output, and the tensors residual and concat blocks keep; numeric shapes only)",

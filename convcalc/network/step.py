@@ -171,6 +171,16 @@ class Step:
         out["training_counts"] = counts
         return out
 
+    def by_op(self, groups: dict, leaves: list) -> None:
+        """Per layer type, the backward's FLOPs and MACs and the bytes saved, beside the forward's."""
+        for g in groups.values():
+            g.update(backward_macs=0, backward_flops=0, saved_bytes=0)
+        for r in leaves:
+            g = groups[r["type"]]
+            g["backward_macs"] = _add(g["backward_macs"], r["backward"]["total"]["macs"])
+            g["backward_flops"] = _add(g["backward_flops"], r["backward"]["total"]["flops"])
+            g["saved_bytes"] = _add(g["saved_bytes"], r["saved_bytes"])
+
     def network_total(self, leaves: list, buffer_bytes: Any) -> dict:
         """The network's totals and the step's peak memory."""
         working = sizes.normalize(self.batch * max_of(self.working)) if self.working else 0
@@ -193,7 +203,8 @@ NOTE = (
     "training step: each layer counted as PyTorch's autograd runs it (requires_grad flows from the input, "
     "with --input-grad, and from parameters that are not frozen: the first layer computes no dL/dx); saved "
     "tensors counted once per tensor, on the row of the first layer that saves them; a residual or concat "
-    "block's row adds the sum of its branches' dL/dx at the fork (one add per element per extra branch); "
+    "block's row adds the sum of its branches' dL/dx at the fork (one add per element per extra branch; not in "
+    "the totals by layer type); "
     "peak = parameters (+ their half-precision copy with mixed precision) + buffers + gradients + optimizer "
     "state + every saved tensor + the largest backward working set of one layer (its dL/dy and dL/dx)"
 )

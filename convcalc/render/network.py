@@ -171,13 +171,18 @@ def sections(report, *, human: bool = False, latex: bool = False, columns=None) 
     if _training(report):
         out += training_sections(total, human=human, latex=latex)
     if report.by_op:
+        training = _training(report)
         brows = tuple(
             (Cell(kind), _num(g["layers"], human=False, latex=latex), _num(g["params"], human=human, latex=latex),
              _num(g["macs"], human=human, latex=latex), _num(g["flops"], human=human, latex=latex),
              _num(g["comparisons"], human=human, latex=latex), _num(g["transcendentals"], human=human, latex=latex))
+            + ((_num(g["backward_flops"], human=human, latex=latex), _num(g["saved_bytes"], human=human, latex=latex, unit=Unit.BYTES))
+               if training else ())
             for kind, g in sorted(report.by_op.items(), key=lambda kv: -kv[1]["flops"] if is_int(kv[1]["flops"]) else 0)
         )
-        out.append(Section("By operation", ("Type", "Layers", "Params", "MACs", "FLOPs", "Comparisons", "Transc."), brows))
+        header = ("Type", "Layers", "Params", "MACs", "FLOPs", "Comparisons", "Transc.") + (("Backward FLOPs", "Saved") if training else ())
+        # a narrow table leaves out transcendentals, comparisons and saved bytes first (training only)
+        out.append(Section("By operation", header, brows, (6, 5, 8) if training else ()))
     return out
 
 
