@@ -19,8 +19,10 @@ from typing import Any
 from .. import sizes
 from ..sizes import Size, SizeArg
 from .base import ConfigError, Counts, Layer, Opt, ShapeError, expect_channels, expect_rank
+from .conv import Conv2d
 from .options import BIAS, KERNEL_SIZE, OUT_CHANNELS
 from .pixelfield import MAX_REACH, _compose, _masked_offsets, field_summary, gated_field, vanilla_field  # noqa: F401 (re-exported)
+from .training import Backward
 from .window import IDENTITY
 
 MASK = Opt("mask", "choice", "B", "A excludes the centre pixel (first layer), B includes it.", choices=("A", "B"))
@@ -136,6 +138,25 @@ class MaskedConv2d(Layer, example="--input 3,32,32 --out-channels 96 --kernel-si
             effective_mults=effective * positions,
             notes=(_ASSUMPTION,) if assumed else (),
         )
+
+    def as_conv(self) -> Conv2d:
+        """The convolution a framework runs: the whole kernel (masked taps hold zeros), zero
+        padding (k - 1)/2 on both sides, stride 1."""
+        return Conv2d(self.in_channels, self.out_channels, self.kernel_size, padding=self.half, bias=self.bias)
+
+    def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
+        """A masked convolution as PixelCNN implementations run it (and as the golden module
+        is built): a Conv2d whose weight holds zeros at the masked taps (the mask multiplied
+        into the weight in place, before the step). Its backward is that convolution's: dL/dx
+        a transposed convolution of dL/dy by the whole kernel, dL/dW every tap's sum of x*dL/dy
+        (the masked taps' gradients too; the mask is applied again before the next forward),
+        and autograd saves x (the weight is the parameter itself, a reference)."""
+        bw = self.as_conv().backward(shape, out, batch)
+        return Backward(grad_input=bw.grad_input, grad_weight=bw.grad_weight, saved=bw.saved, params=bw.params,
+                        as_layers=bw.as_layers,
+                        notes=("dL/dW is computed for every tap, masked ones too (frameworks compute the whole kernel); "
+                               "written as F.conv2d(x, weight * mask) the backward would also multiply dL/dW by the mask "
+                               "and save the masked weight",))
 
 
 # -- the PixelCNN stack --------------------------------------------------------------------------
