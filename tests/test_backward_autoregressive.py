@@ -399,3 +399,19 @@ def test_symbolic_backward_substitutes_to_numeric(name, kw, shape, values, input
             assert general.backward[part][key] is not None, (part, key)
             assert sizes.substitute(general.backward[part][key], subs) == value, (part, key)
     assert sizes.substitute(general.saved_bytes, subs) == numeric.saved_bytes
+
+
+@pytest.mark.parametrize("name, kw, shape", [
+    ("pixelcnn", {"in_channels": 1, "channels": 4, "layers": 2, "gated": True}, (1, 6, 5)),  # was refused: symbolic colour groups
+    ("pixelcnn", {"in_channels": 3, "channels": 6, "layers": 2, "residual": True, "colour_groups": 3}, (3, 5, 4)),
+    ("wavenet", {"residual_channels": 3, "skip_channels": 2, "layers_per_block": 2, "output_classes": 4}, (4, 9)),
+    ("causalconv1d", {"in_channels": 2, "out_channels": 3, "kernel_size": 2, "dilation": 3}, (2, 7)),
+    ("maskedconv2d", {"in_channels": 3, "out_channels": 3, "kernel_size": 3, "colour_groups": 3}, (3, 4, 4)),
+])
+def test_explain_derives_the_backward(name, kw, shape):
+    from convcalc.explain import check, explain_layer
+
+    expl = explain_layer(get(name)(**kw), shape, batch=2, training=Training())
+    steps = [s for s in expl.steps if s.quantity.startswith("backward")]
+    assert {s.quantity for s in steps} >= {"backward mults (dL/dx)", "backward mults (dL/dW)"}
+    assert check(expl)

@@ -206,6 +206,11 @@ class PixelCNN(Layer, example="--input 3,32,32 --channels 128 --layers 15 --kern
 
     INFERRED = {"in_channels": 0}
 
+    @property
+    def EXPLAIN_NUMERIC(self) -> tuple:  # noqa: N802 (the Layer attribute's name)
+        """The gated stack is counted with one colour group: --explain keeps that a number."""
+        return ("colour_groups",) if self.gated else ()
+
     def check_input(self, shape: tuple) -> None:
         expect_rank(self, shape, 3)
         expect_channels(shape, self.in_channels, "in_channels")

@@ -70,8 +70,9 @@ class CausalConv1d(_ConvNd, ndim=1, example="--input 32,T --out-channels 32 --ke
             grad_weight=bw.grad_weight,
             saved=(Saved(f"input padded on the left by {lead}", batch * self.in_channels * length),),
             params=bw.params,
-            as_layers=tuple((g, cmd, f"{note} (over x padded on the left by {lead}; F.pad's backward drops the first "
-                                       f"{lead} entries of dL/dx)") for g, cmd, note in bw.as_layers),
+            as_layers=tuple((g, cmd, f"{note} (over x padded on the left by {lead}"
+                                     + (f"; F.pad's backward drops the first {lead} entries of dL/dx)" if g == "input" else ")"))
+                            for g, cmd, note in bw.as_layers),
         )
 
 
