@@ -362,6 +362,8 @@ SYMBOLIC = [
                  "output_classes": 5}, ("5", "T"), {"R": 3, "S": 2, "T": 7}),
     ("wavenet", {"residual_channels": 2, "dilation_channels": "D", "skip_channels": 3, "layers_per_block": 2, "blocks": "B",
                  "kernel_size": 3, "output_classes": 4}, ("4", "T"), {"D": 2, "B": 3, "T": 2}),
+    ("wavenet", {"residual_channels": 2, "skip_channels": 2, "layers_per_block": "L", "kernel_size": 2,
+                 "output_classes": 3}, ("3", "T"), {"L": 3, "T": 3}),  # dilations 1, 2, 4 against T = 3: min(2**i, T)
     ("causalconv1d", {"in_channels": "C", "out_channels": 2, "kernel_size": 3, "dilation": "d"}, ("C", "T"),
      {"C": 2, "d": 4, "T": 3}),
     ("causalconv1d", {"in_channels": 2, "out_channels": 2, "kernel_size": 2, "dilation": "d"}, ("2", "T"),
