@@ -14,7 +14,7 @@ links input group i to output group j only for i < j (A) or i <= j (B).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from .. import sizes
 from ..sizes import Size, SizeArg
@@ -22,7 +22,8 @@ from .base import ConfigError, Counts, Layer, Opt, ShapeError, expect_channels, 
 from .conv import Conv2d
 from .options import BIAS, KERNEL_SIZE, OUT_CHANNELS
 from .pixelfield import MAX_REACH, _compose, _masked_offsets, field_summary, gated_field, one_sided, two_sided, vanilla_field  # noqa: F401 (re-exported)
-from .training import Backward, Saved
+if TYPE_CHECKING:
+    from .training import Backward
 from .window import IDENTITY
 
 MASK = Opt("mask", "choice", "B", "A excludes the centre pixel (first layer), B includes it.", choices=("A", "B"))
@@ -134,6 +135,7 @@ class MaskedConv2d(Layer, example="--input 3,32,32 --out-channels 96 --kernel-si
         a transposed convolution of dL/dy by the whole kernel, dL/dW every tap's sum of x*dL/dy
         (the masked taps' gradients too; the mask is applied again before the next forward),
         and autograd saves x (the weight is the parameter itself, a reference)."""
+        from .training import Backward  # only a training query imports it
         bw = self.as_conv().backward(shape, out, batch)
         return Backward(grad_input=bw.grad_input, grad_weight=bw.grad_weight, saved=bw.saved, params=bw.params,
                         as_layers=bw.as_layers,
@@ -336,6 +338,7 @@ class PixelCNN(Layer, example="--input 3,32,32 --channels 128 --layers 15 --kern
         counted there: each convolution's dL/dx and dL/dW, the ReLU masks (one comparison an
         element), the softmax's backward, and one add an element where a tensor is read twice
         (a residual block's input: the block and the add). Sums pass dL/dy on unchanged."""
+        from .training import Backward, Saved  # only a training query imports it
         from .wavenet import both, plus, relu_backward, softmax_backward
 
         C, H, W = shape

@@ -8,12 +8,13 @@ layer) a residual add end each horizontal layer.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from .. import sizes
 from .base import Counts
 from .conv import Conv2d
-from .training import Backward, Saved
+if TYPE_CHECKING:
+    from .training import Backward
 from .pixelfield import one_sided, two_sided
 
 
@@ -78,6 +79,7 @@ def gated_backward(layer: Any, shape: tuple, batch: Any) -> tuple[Backward, dict
     no gradient reaches it. Returns (the first layer's Backward: dL/dx of the image, the first
     layer's dL/dW and parameters; the other layers' counts; what all of them save; the other
     layers' parameters, layers.i.*)."""
+    from .training import Backward, Saved  # only a training query imports it
     from .wavenet import both, gate_backward, plus
 
     C, H, W = shape
@@ -89,6 +91,7 @@ def gated_backward(layer: Any, shape: tuple, batch: Any) -> tuple[Backward, dict
 
     def stacks(cin: Any, kk: Any, first: bool) -> tuple[dict, dict, list, dict]:
         """(dL/dx of the layer's inputs, the rest, saved, parameters) of one layer."""
+        from .training import Saved  # only a training query imports it
         c = sizes.exact_div(kk - 1, 2)
         reading = [conv(cin, 2 * h, c + 1, kk, c, 2 * c)]  # the convolutions that read the layer's inputs
         if not first:

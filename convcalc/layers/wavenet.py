@@ -13,13 +13,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from .. import sizes
 from ..sizes import Size, SizeArg
 from .base import ConfigError, Counts, Layer, Opt, expect_channels, expect_rank, require
 from .conv import Conv1d, _ConvNd, check_work
-from .training import Backward, Saved
+if TYPE_CHECKING:
+    from .training import Backward
 from .options import BIAS, DILATION, KERNEL_SIZE, OUT_CHANNELS
 
 
@@ -57,6 +58,7 @@ class CausalConv1d(_ConvNd, ndim=1, example="--input 32,T --out-channels 32 --ke
         padded tensor, whose first d*(k - 1) entries F.pad's backward drops, no arithmetic).
         With a symbolic length the padded positions its taps reach are, windows starting at
         0..T - 1 with taps d apart: T + (k - 1)*min(d, T) (every one while d <= T)."""
+        from .training import Backward, Saved  # only a training query imports it
         T, k, d = shape[1], self.kernel_size[0], self.dilation[0]
         length = T + d * (k - 1)
         bw = self.padded().backward((self.in_channels, length), out, batch)
@@ -289,6 +291,7 @@ class WaveNet(Layer, example="--seq-len 16000 --residual-channels 32 --skip-chan
         - sums pass dL/dy on unchanged, F.pad's backward is a slice: no arithmetic.
         Saved: the padded input of every causal convolution, tanh's and sigmoid's outputs and z,
         the two ReLUs' outputs (each also the next 1x1's input) and the softmax's output."""
+        from .training import Backward, Saved  # only a training query imports it
         C, T = shape
         r, dc, s, k = self.residual_channels, self.dilation_channels, self.skip_channels, self.kernel_size
         L, B, classes, bias = self.layers_per_block, self.blocks, self.output_classes, self.bias
