@@ -19,11 +19,12 @@ y*(g - sum(g*y)) per row; dropout g times the saved mask; flatten reshapes g (no
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar, Optional, TYPE_CHECKING
 
 from .. import sizes
 from .base import ConfigError, Counts, Layer, Opt, ShapeError, to_float, to_index
-from .training import Backward, Saved
+if TYPE_CHECKING:
+    from .training import Backward
 
 INPLACE = Opt("inplace", "flag", False, "Overwrite the input (PyTorch's inplace; counts and shapes do not change).")
 
@@ -55,6 +56,7 @@ class _Elementwise(Layer):
     def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
         """dL/dx elementwise from dL/dy and the one saved tensor (the input or the output, as
         PyTorch's derivatives.yaml): BACKWARD's counts per element, times the batch's elements."""
+        from .training import Backward, Saved  # only a training query imports it
         n = batch * sizes.prod(shape)
         m, a, c, t = self.BACKWARD
         name, tensor = self.saves()
@@ -191,6 +193,7 @@ class Dropout(_Elementwise, example="--input 4096"):
         convcalc counts); CUDA's fused kernel (native_dropout) saves a bool mask instead, 1 byte
         an element. p = 0 returns the input (nothing saved, nothing to do); p = 1 multiplies by a
         zero scalar, which is what is saved."""
+        from .training import Backward, Saved  # only a training query imports it
         n = batch * sizes.prod(shape)
         if self.p == 0:
             return Backward()
@@ -253,6 +256,7 @@ class Softmax(_Elementwise, example="--input 1000"):
         n - 1 adds for the sum, n subtractions, n mults: 2n mults and 2n - 1 adds a row. Saved:
         the output. The K x K Jacobian route and the fused softmax + cross-entropy gradient are
         set beside it in the report's Work table (``_report``)."""
+        from .training import Backward, Saved  # only a training query imports it
         i = self.axis(shape)
         n = shape[i]
         rows = batch * sizes.prod(shape[:i] + shape[i + 1 :])
@@ -316,4 +320,5 @@ class Flatten(Layer, example="--input 512,7,7"):
 
     def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
         """A view: dL/dx is dL/dy reshaped, nothing computed and nothing saved."""
+        from .training import Backward  # only a training query imports it
         return Backward()

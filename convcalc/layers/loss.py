@@ -25,12 +25,13 @@ so this layer adds them to the report after the per-sample counts are scaled (``
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from .. import sizes
 from ..report import COUNT_KEYS, DTYPE_BYTES
 from .base import ConfigError, Counts, Layer, Opt, ShapeError, require, to_value
-from .training import Backward, Saved
+if TYPE_CHECKING:
+    from .training import Backward
 
 REDUCTION = Opt("reduction", "choice", "mean", "How the per-position losses are reduced (convcalc counts PyTorch's default, mean).",
                 choices=("mean",))
@@ -113,6 +114,7 @@ class CrossEntropyLoss(Layer, example="--input 1000", name="crossentropy"):
         transcendentals KM. Saved, as autograd keeps them: the log_softmax output (saved by
         log_softmax and nll_loss, one storage), the int64 targets (M) and nll_loss's total_weight
         (a scalar of the input's dtype)."""
+        from .training import Backward, Saved  # only a training query imports it
         k, rows = shape[0], batch * sizes.prod(shape[1:])
         return Backward(
             grad_input={"mults": rows * k + 1, "adds": rows, "transcendentals": rows * k},

@@ -14,12 +14,13 @@ it: see ``_BatchNormNd.backward``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar, Optional, TYPE_CHECKING
 
 from .. import sizes
 from ..sizes import Size
 from .base import Counts, Layer, Opt, expect_channels, expect_rank, to_float
-from .training import Backward, Saved
+if TYPE_CHECKING:
+    from .training import Backward
 from .window import IDENTITY
 
 AFFINE = Opt("affine", "flag", True, "Learnable per-channel weight and bias.")
@@ -89,6 +90,7 @@ class _BatchNormNd(Layer):
         them with or without affine): a layer whose dL/dx is not wanted still computes them.
         Saved: the input, and save_mean and save_invstd (C each, float32 whatever the input's
         dtype); weight is a parameter and the running statistics buffers, not counted here."""
+        from .training import Backward, Saved  # only a training query imports it
         c = self.num_features
         n = batch * sizes.prod(shape)
         params = {"weight": (c,), "bias": (c,)} if self.affine else {}

@@ -18,14 +18,15 @@ scatters it over its window's real taps.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TYPE_CHECKING
 
 from .. import sizes
 from ..sizes import Size, SizeArg
 from .base import ConfigError, Counts, Layer, Opt, ShapeError, expect_rank
 from .options import CEIL_MODE, COUNT_INCLUDE_PAD, DILATION, INT_PADDING, KERNEL_SIZE, OUTPUT_SIZE, POOL_STRIDE
 from .conv import check_work, reached_by_taps
-from .training import Backward, Saved
+if TYPE_CHECKING:
+    from .training import Backward
 from .window import ConstantMap, adaptive_taps, pool_map, taps_inside
 
 
@@ -99,6 +100,7 @@ class _PoolNd(Layer):
         mult per output element) and added to the real input elements of its window: an element
         read by r windows sums r terms, so adds = taps on real input - elements read at all
         (B*(connections - C*prod reached_d)). Saved: the input (PyTorch keeps it for its shape)."""
+        from .training import Backward, Saved  # only a training query imports it
         channels = batch * shape[0]
         outputs = sizes.prod(out[1:])
         if self.MAX:
@@ -239,6 +241,7 @@ class _AdaptivePoolNd(Layer):
         element in r windows takes r - 1 adds: B*(connections - C*prod L_d). Saved: the input.
         An output of ones is x.mean(spatial dims) in PyTorch: dL/dy expanded and divided by the
         count at every input element (B*C*prod L_d mults), nothing saved."""
+        from .training import Backward, Saved  # only a training query imports it
         channels = batch * shape[0]
         outputs = sizes.prod(out[1:])
         inputs = channels * sizes.prod(shape[1:])
