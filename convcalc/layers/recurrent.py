@@ -25,6 +25,7 @@ from .. import sizes
 from ..sizes import Size
 from .base import ConfigError, Counts, Layer, Opt, ShapeError, expect_rank, require, to_float
 from .options import BIAS
+from .recurrent_backward import rnn_backward
 
 INPUT_SIZE = Opt("input_size", "size", None, "Features of each input step (D).")
 HIDDEN_SIZE = Opt("hidden_size", "size", None, "Hidden state size (H).", required=True)
@@ -204,6 +205,10 @@ class _RNNBase(_SeqInput, Layer):
         )
 
     STORED_TEXT: ClassVar[str] = "the hidden state"
+
+    def backward(self, shape: tuple, out: tuple, batch: Any) -> Any:
+        """BPTT as PyTorch's CPU implementation runs it: recurrent_backward.rnn_backward."""
+        return rnn_backward(self, shape, out, batch)
 
 
 _OPTIONS = (INPUT_SIZE, HIDDEN_SIZE, NUM_LAYERS, SEQ_LEN, BIAS, BIDIRECTIONAL, BIAS_CONVENTION, BATCH_FIRST, RNN_DROPOUT)
