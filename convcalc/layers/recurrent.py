@@ -25,7 +25,7 @@ from .. import sizes
 from ..sizes import Size
 from .base import ConfigError, Counts, Layer, Opt, ShapeError, expect_rank, require, to_float
 from .options import BIAS
-from .recurrent_backward import rnn_backward
+from .recurrent_backward import attention_backward, gated_backward, rnn_backward
 
 INPUT_SIZE = Opt("input_size", "size", None, "Features of each input step (D).")
 HIDDEN_SIZE = Opt("hidden_size", "size", None, "Hidden state size (H).", required=True)
@@ -333,6 +333,10 @@ class GatedRNN(_SeqInput, Layer, name="gated-rnn", example="--input-size n --hid
             ),
         )
 
+    def backward(self, shape: tuple, out: tuple, batch: Any) -> Any:
+        """BPTT of the gated cell: recurrent_backward.gated_backward."""
+        return gated_backward(self, shape, out, batch)
+
 
 K_OPT = Opt("k", "size_or_inf", None, "States attended to: h[t-1] ... h[t-k]; inf for every earlier state.", required=True)
 KEY_SIZE = Opt("key_size", "size", None, "Size of queries and keys (default: the hidden size).")
@@ -413,3 +417,7 @@ class AttentionRNN(_SeqInput, Layer, name="attention-rnn", example="--input-size
                 "BPTT memory: per step x[t], every q_i, k_i, v_i, the scores, the weights a and h[t]",
             ),
         )
+
+    def backward(self, shape: tuple, out: tuple, batch: Any) -> Any:
+        """BPTT of AttentionRNN(k): recurrent_backward.attention_backward."""
+        return attention_backward(self, shape, out, batch)

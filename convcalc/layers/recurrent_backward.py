@@ -160,10 +160,7 @@ def _step(layer: Any, B: Any) -> dict:
     """What one more time step adds to one layer and direction (every count is linear in T): an
     interior step's dW_hh, dL/dh[t-1], cell derivatives, projection, and its share of the input
     projection's dW_ih and dL/dx."""
-    I = layer.layer_input(0)
-    three, two = _direction(layer, I, 3, B), _direction(layer, I, 2, B)
-    step = _sum(three[0], three[1], _times(_sum(two[0], two[1]), -1))
-    return {k: sizes.normalize(v) for k, v in step.items()}
+    return _delta(lambda t: _direction(layer, layer.layer_input(0), t, B))
 
 
 def _rnn_params(layer: Any) -> dict:
@@ -185,3 +182,116 @@ def _rnn_params(layer: Any) -> dict:
             if getattr(layer, "has_proj", False):
                 out[f"weight_hr_{tag}"] = (P, H)
     return out
+
+
+# -- the course's gated cell ---------------------------------------------------------------------------
+
+
+def _gated(layer: Any, T: Any, B: Any) -> tuple[dict, dict, tuple]:
+    n, m = layer.input_size, layer.hidden_size
+    R = T * B
+    grad_input = _sum(_mm(R, m, n), _mm(R, m, n), _c(adds=R * n))
+    grad_weight = _sum(
+        _mm(m, R, n), _mm(m, R, n), _mm(m, R, m), _mm((T - 1) * B, m, m),  # dW_c, dW_x, dW_h, dL/dh[t-1]
+        _c(adds=2 * m * (R - 1) if layer.bias else 0),
+        _c(mults=6 * R * m + (T - 1) * B * m, adds=2 * R * m + 2 * (T - 1) * B * m),
+    )
+    saved = (Saved("input", R * n, tensor="input"), Saved("h0 (zeros)", B * m),
+             Saved("c_t, 1 - c_t, W_x x_t per step", 3 * R * m), Saved("h[t] for t < T - 1 (read by step t + 1)", (T - 1) * B * m))
+    return grad_input, grad_weight, saved
+
+
+def gated_backward(layer: Any, shape: tuple, out: tuple, batch: Any) -> Backward:
+    """BPTT of c_t = sigmoid(W_c x_t + W_h h[t-1] (+ b_c)), h_t = c_t*h[t-1] + (1 - c_t)*u_t,
+    u_t = W_x x_t (+ b_x), written as PyTorch's recipe for its cells: A = x W_c^T and U = x W_x^T one
+    matmul each over all R = T*B rows, per step h[t-1] W_h^T + A[t], sigmoid, the two products.
+    Backward per step: g*u_t and g*(1 - c_t) (2 mults), the sign flip of 1 - c (1), g*h[t-1] and,
+    for t >= 1, g*c_t (2), c's two gradients summed (1 add), sigmoid' (2 mults, 1 add); dW_h over
+    every step (the zero h[-1] too), dL/dh[t-1] = delta W_h for t >= 1; h[t] takes three gradients
+    for t < T - 1 (output, c_{t+1}*h[t], W_h): 2 adds. dW_c, dW_x: one product each over R rows;
+    dL/dx = delta_c W_c + delta_u W_x (grad_input: two products and their sum). Saved: x, the zero
+    h[-1], per step c_t, 1 - c_t, u_t (all of U) and h[t] for t < T - 1."""
+    T, m = shape[0], layer.hidden_size
+    grad_input, grad_weight, saved = _gated(layer, T, batch)
+    params = {"W_c": (m, layer.input_size), "W_h": (m, m), "W_x": (m, layer.input_size)}
+    if layer.bias:
+        params.update({"b_c": (m,), "b_x": (m,)})
+    notes = ("backward (BPTT): dL/dh[t] gathers the output's gradient and step t+1's two (through c_{t+1}*h[t] and W_h); "
+             "sequential steps of the backward: T",
+             "backward per time step (what one more step adds, whole batch, dL/dx included): "
+             + _text(_delta(lambda t: _gated(layer, t, batch))))
+    return Backward(grad_input=grad_input, grad_weight=grad_weight, saved=saved, params=params, notes=notes, sequential_steps=T)
+
+
+def _delta(core: Any, at: Any = 2) -> dict:
+    """What one more time step adds: core(at + 1) - core(at) (grad_input + grad_weight), every
+    count being linear in T from T = at on."""
+    a, b = core(at + 1), core(at)
+    return {k: sizes.normalize(a[0][k] + a[1][k] - b[0][k] - b[1][k]) for k in KEYS}
+
+
+# -- AttentionRNN(k) --------------------------------------------------------------------------------
+
+
+def attention_pairs(layer: Any, T: Any) -> tuple:
+    """(S, NP, NM, E): the terms attended over the sequence, the lag projections computed (zero
+    states before the start included), the lag matrices, and E = the pairs (t, t') with
+    t < t' <= t + k (t' <= T): step t' reads h[t], so dL/dh[t] gathers E gradients in all."""
+    if layer.unbounded:
+        pairs = sizes.exact_div(T * (T - 1), 2)
+        return sizes.exact_div(T * (T + 1), 2), pairs, T - 1, pairs
+    k = layer.k
+    q = sizes.smin(k, T - 1)  # lags with a real state for the last steps
+    return T * (k + 1), T * k, k, q * T - sizes.exact_div(q * (q + 1), 2)
+
+
+def _attention(layer: Any, T: Any, B: Any) -> tuple[dict, dict, tuple]:
+    n, m, dk = layer.input_size, layer.hidden_size, layer.key_size
+    width, R = 2 * dk + m, T * B
+    S, NP, NM, E = attention_pairs(layer, T)
+    grad_input = _mm(R, width, n)  # dL/dx[t] = [dq_0, dk_0, dv_0] [Q_0; K_0; V_0]
+    grad_weight = _sum(
+        _mm(width, R, n),  # d[Q_0; K_0; V_0], one product over every step and sample
+        _c(mults=width * m * B * NP, macs=width * m * B * NP, adds=width * m * (B * NP - NM)),  # d[Q_i; K_i; V_i]
+        _mm(B * E, width, m),  # dL/dh[t] from step t' = t + i through [Q_i; K_i; V_i]
+        _c(adds=B * E * m),  # h[t]'s gradients summed (the output's and E later steps')
+        _c(mults=2 * B * S * m, macs=2 * B * S * m, adds=B * S * (m - 1)),  # h = a V: da = g V^T, dV = a^T g
+        _c(mults=2 * B * S, adds=B * (2 * S - T)),  # softmax': a*(g - sum(g*a))
+        _c(mults=2 * B * S * dk, macs=2 * B * S * dk),  # w_i = q_i . k_i: dq_i = dw_i k_i, dk_i = dw_i q_i
+    )
+    saved = [Saved("input", R * n, tensor="input"), Saved("q_i, k_i, v_i of every term", B * S * width),
+             Saved("attention weights a (softmax output)", B * S), Saved("h[t] for t < T (read by later steps)", (T - 1) * B * m)]
+    if not layer.unbounded:
+        saved.append(Saved("the zero state before the start", B * m))
+    return grad_input, grad_weight, tuple(saved)
+
+
+def attention_backward(layer: Any, shape: tuple, out: tuple, batch: Any) -> Backward:
+    """BPTT of AttentionRNN(k), as autograd runs the recipe: [q_0; k_0; v_0] = [Q_0; K_0; V_0] x[t]
+    (one matmul over all steps), [q_i; k_i; v_i] = [Q_i; K_i; V_i] h[t-i] per step (zero states
+    before the start go through them: no gradient, but in dW's products), w_i = q_i . k_i,
+    a = softargmax(w), h[t] = sum_i a_i v_i. Backward per step of j + 1 terms: da = g V^T,
+    dV = a^T g; softmax' a*(g - sum(g*a)): 2(j + 1) mults, 2(j + 1) - 1 adds; dq_i = dw_i k_i,
+    dk_i = dw_i q_i; dW_i sums over steps and samples; dL/dh[t-i] = [Q_i; K_i; V_i]^T [dq_i; dk_i; dv_i]
+    for real states. dL/dh[t] gathers the output's gradient and one from each later step
+    t' = t + 1 ... min(t + k, T) (t + 1 ... T with --k inf): E pairs in all, B*m adds each.
+    Saved: x, every term's q, k, v, the weights a, the states h[t] later steps read, the zero state."""
+    T, n, m, dk = shape[0], layer.input_size, layer.hidden_size, layer.key_size
+    grad_input, grad_weight, saved = _attention(layer, T, batch)
+    width = 2 * dk + m
+    params = {"Q_0, K_0, V_0 (stacked)": (width, n)}
+    lags = sizes.known_int(T - 1 if layer.unbounded else layer.k)
+    if lags is not None and lags <= 8:
+        params.update({f"Q_{i}, K_{i}, V_{i} (stacked)": (width, m) for i in range(1, lags + 1)})
+    else:
+        params["Q_i, K_i, V_i (stacked, each lag i)"] = (width, m)
+    E = attention_pairs(layer, T)[3]
+    feeds = "t + 1 ... T" if layer.unbounded else f"t + 1 ... min(t + {sizes.to_text(layer.k)}, T)"
+    notes = (
+        f"backward (BPTT): dL/dh[t] gathers the output's gradient and one from each later step t' = {feeds} "
+        f"(step t' reads h[t] through Q_i, K_i, V_i with i = t' - t): {sizes.to_text(sizes.normalize(E))} pairs (t, t') in all",
+        "sequential steps of the backward: T (dL/dh[t] needs every later step that reads it)",
+        "backward per time step past the first k (what one more step adds, whole batch, dL/dx included): "
+        + (_text(_delta(lambda t: _attention(layer, t, batch), layer.k + 1)) if not layer.unbounded else "grows with t (--k inf)"),
+    )
+    return Backward(grad_input=grad_input, grad_weight=grad_weight, saved=saved, params=params, notes=notes, sequential_steps=T)
