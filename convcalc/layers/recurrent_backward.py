@@ -60,7 +60,15 @@ def _mm(m: Any, k: Any, n: Any) -> dict:
 
 
 def _text(counts: dict) -> str:
-    return ", ".join(f"{k} {sizes.to_text(sizes.normalize(v))}" for k, v in counts.items() if sizes.compare(v, 0) != 0) or "none"
+    """A count dict as text (a symbolic count multiplied out and factored: SymPy is loaded only
+    when the counts are already symbolic)."""
+    def tidy(v: Any) -> Any:
+        if sizes.is_int(v):
+            return v
+        import sympy
+
+        return sizes.normalize(sympy.factor(sympy.expand(v)))
+    return ", ".join(f"{k} {sizes.to_text(tidy(v))}" for k, v in counts.items() if sizes.compare(v, 0) != 0) or "none"
 
 
 # -- rnn, gru, lstm ----------------------------------------------------------------------------------
@@ -295,3 +303,64 @@ def attention_backward(layer: Any, shape: tuple, out: tuple, batch: Any) -> Back
         + (_text(_delta(lambda t: _attention(layer, t, batch), layer.k + 1)) if not layer.unbounded else "grows with t (--k inf)"),
     )
     return Backward(grad_input=grad_input, grad_weight=grad_weight, saved=saved, params=params, notes=notes, sequential_steps=T)
+
+
+# -- MDRNN / MD-LSTM ------------------------------------------------------------------------------------
+
+
+def _mdrnn_scan(layer: Any, I: Any, n: int, P: Any, E: Any, B: Any) -> tuple[dict, dict, Any]:
+    """One scan of one layer over P grid positions with E recurrent edges (position, dimension)
+    whose predecessor exists: (dL/dx of its input, everything else, saved elements)."""
+    H, b = layer.hidden_size, layer.blocks(n)
+    R, bH = P * B, layer.blocks(n) * layer.hidden_size
+    rest = _sum(
+        _mm(bH, R, I),  # dW_in over every position and sample
+        _times(_mm(bH, R, H), n),  # dW_d, d = 1..n: every position (zero states at the edge too)
+        _mm(E * B, bH, H),  # dL/dh of each existing predecessor
+        _c(adds=bH * (R - 1) if layer.bias else 0),
+        _c(adds=E * B * H),  # h gathers the output's gradient and one per successor
+    )
+    if layer.cell == "lstm":  # gates i, o, g, f_1..f_n; c = i*g + sum_d f_d*c_d; h = o*tanh(c)
+        cell = _c(mults=(12 + 3 * n) * R * H + E * B * H, adds=(4 + n) * R * H + E * B * H)
+        saved = R * (b * H + H) + 2 * (P - 1) * B * H  # gates, tanh(c); c and h read by successors
+    else:
+        cell = _c(mults=2 * R * H, adds=R * H)  # tanh'
+        saved = R * H
+    return _mm(R, bH, I), _sum(rest, cell), saved
+
+
+def mdrnn_backward(layer: Any, shape: tuple, out: tuple, batch: Any, steps: Any) -> Backward:
+    """Backward of the MDRNN / MD-LSTM, the recipe of PyTorch's recurrent layers on a grid: the
+    input projection one matmul over all positions, per position n recurrent products (the zero
+    state at the grid's edge goes through them: in dW_d's products, no gradient), the cell.
+    Backward: dW_in, dW_d over every position, dL/dh of each existing predecessor (E edges:
+    (S_k - 1) * prod of the other sizes, summed over k); h gathers one gradient per successor;
+    tanh' (2 mults, 1 add); MD-LSTM: o*tanh(c) (2), tanh'(c) (2, 1), f_d*c_d (n, + 1 per existing
+    predecessor), i*g (2), sigmoid' of 2 + n gates (2 each, 1 add), tanh' g (2, 1), c gathers one
+    gradient per successor. Scans read the same input: their dL/dx summed. Saved: the input, each
+    scan's h (tanh) or gates, tanh(c), c and h read by successors (MD-LSTM), the zero state(s),
+    later layers' inputs."""
+    grid, L, d, H, B = shape[1:], layer.num_layers, layer.directions, layer.hidden_size, batch
+    n, P = len(grid), sizes.prod(grid)
+    E = sum(((s - 1) * P // s for s in grid), start=0)
+    R = P * B
+    first_dx, first_rest, first_saved = _mdrnn_scan(layer, layer.input_size, n, P, E, B)
+    up_dx, up_rest, up_saved = _mdrnn_scan(layer, d * H, n, P, E, B)
+    grad_input = _sum(_times(first_dx, d), _c(adds=(d - 1) * R * layer.input_size))
+    grad_weight = _sum(_times(first_rest, d), _times(up_rest, d * (L - 1)), _times(_sum(_times(up_dx, d), _c(adds=(d - 1) * R * d * H)), L - 1))
+    saved = [Saved("input", R * layer.input_size, tensor="input"),
+             Saved("zero state at the grid's edge" + (" (h and c)" if layer.cell == "lstm" else ""), (2 if layer.cell == "lstm" else 1) * B * H),
+             Saved("cell tensors per position", d * (first_saved + (L - 1) * up_saved))]
+    if sizes.compare(L, 1) != 0:
+        saved.append(Saved("inputs of layers 2..L", (L - 1) * R * d * H))
+    bh = layer.blocks(n) * H
+    params = {"W_in (layer 1, each scan)": (bh, layer.input_size), "W_d (each grid dimension d)": (bh, H)}
+    if sizes.compare(L, 1) != 0:
+        params["W_in (layers 2..L)"] = (bh, d * H)
+    if layer.bias:
+        params["bias"] = (bh,)
+    notes = ("backward: dL/dh at a position gathers the output's gradient and one from each successor along each grid "
+             f"dimension (E = {sizes.to_text(sizes.normalize(E))} recurrent edges per scan); the backward runs the same "
+             f"schedule in reverse: {sizes.to_text(sizes.normalize(steps))} sequential steps",)
+    return Backward(grad_input=grad_input, grad_weight=grad_weight, saved=tuple(saved), params=params, notes=notes,
+                    sequential_steps=steps)
