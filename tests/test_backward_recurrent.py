@@ -314,3 +314,82 @@ def test_mdrnn_symbolic_backward_equals_numeric(s1, s2, h, cell, scans, layers):
     for key, value in num.backward["total"].items():
         assert substitute(sym.backward["total"][key], values) == value, key
     assert substitute(sym.saved_bytes, values) == num.saved_bytes
+
+
+def _gated_bptt(T, B, n, m, seed, ops=None, params=None, x=None):
+    """The course's gated cell with biases, loss = sum of every h[t]; (loss, grads, weight ops)."""
+    rnd = random.Random(seed)
+    if params is None:
+        mat = lambda r, c: [[rnd.uniform(-1, 1) for _ in range(c)] for _ in range(r)]  # noqa: E731
+        params = {"Wc": mat(m, n), "Wx": mat(m, n), "Wh": mat(m, m), "bc": [rnd.uniform(-1, 1) for _ in range(m)],
+                  "bx": [rnd.uniform(-1, 1) for _ in range(m)]}
+        x = [[[rnd.uniform(-1, 1) for _ in range(n)] for _ in range(B)] for _ in range(T)]
+    Wc, Wx, Wh, bc, bx = (params[k] for k in ("Wc", "Wx", "Wh", "bc", "bx"))
+    zero = [0.0] * m
+    cache, loss = {}, 0.0
+    for b in range(B):
+        hp = zero
+        for t in range(T):
+            u = [sum(Wx[j][i] * x[t][b][i] for i in range(n)) + bx[j] for j in range(m)]
+            c = [_sig(sum(Wc[j][i] * x[t][b][i] for i in range(n)) + bc[j] + sum(Wh[j][k] * hp[k] for k in range(m))) for j in range(m)]
+            h = [c[j] * hp[j] + (1 - c[j]) * u[j] for j in range(m)]
+            cache[t, b] = (c, u, hp)
+            loss += sum(h)
+            hp = h
+    if ops is None:
+        return loss, None
+    ga, gu = {}, {}
+    for b in range(B):
+        nxt = None
+        for t in reversed(range(T)):
+            c, u, hp = cache[t, b]
+            gh = [1.0] * m if nxt is None else [ops.add(1.0, v) for v in nxt[0]]
+            if nxt is not None:
+                gh = [ops.add(a, v) for a, v in zip(gh, nxt[1])]
+            g_omc = [ops.mul(a, v) for a, v in zip(gh, u)]
+            gu[t, b] = [ops.mul(a, 1 - v) for a, v in zip(gh, c)]
+            gc = [ops.add(ops.mul(a, v), ops.mul(-1, w)) for a, v, w in zip(gh, hp, g_omc)]
+            ga[t, b] = [ops.mul(ops.mul(a, ops.add(1, -v)), v) for a, v in zip(gc, c)]
+            nxt = ([ops.mul(a, v) for a, v in zip(gh, c)],
+                   [ops.dot(ga[t, b], [Wh[j][k] for j in range(m)]) for k in range(m)]) if t else None
+    rows = [(t, b) for t in range(T) for b in range(B)]
+    grads = {"Wh": [[ops.dot([ga[r][j] for r in rows], [cache[r][2][k] for r in rows]) for k in range(m)] for j in range(m)],
+             "Wc": [[ops.dot([ga[r][j] for r in rows], [x[r[0]][r[1]][i] for r in rows]) for i in range(n)] for j in range(m)],
+             "Wx": [[ops.dot([gu[r][j] for r in rows], [x[r[0]][r[1]][i] for r in rows]) for i in range(n)] for j in range(m)],
+             "bc": [ops.total(ga[r][j] for r in rows) for j in range(m)], "bx": [ops.total(gu[r][j] for r in rows) for j in range(m)]}
+    weight_ops = (ops.mults, ops.adds)
+    grads["x"] = [[[ops.add(ops.dot(ga[t, b], [Wc[j][i] for j in range(m)]), ops.dot(gu[t, b], [Wx[j][i] for j in range(m)]))
+                    for i in range(n)] for b in range(B)] for t in range(T)]
+    return loss, grads, weight_ops, params, x
+
+
+@pytest.mark.parametrize("T,B,n,m", [(1, 1, 1, 1), (2, 1, 2, 3), (3, 2, 2, 2), (3, 1, 3, 1)])
+def test_gated_rnn_counts_equal_brute_force(T, B, n, m):
+    ops = Ops()
+    _, grads, weight_ops, params, x = _gated_bptt(T, B, n, m, 7, ops=ops)
+    eps = 1e-6
+    for name, idx in (("Wh", (m - 1, 0)), ("Wc", (0, n - 1)), ("Wx", (m - 1, 0)), ("bx", (0,)), ("x", (T - 1, 0, n - 1))):
+        def shifted(delta):
+            p, xx = json.loads(json.dumps(params)), json.loads(json.dumps(x))
+            target = xx if name == "x" else p[name]
+            for i in idx[:-1]:
+                target = target[i]
+            target[idx[-1]] += delta
+            return _gated_bptt(T, B, n, m, 7, params=p, x=xx)[0]
+        g = grads[name]
+        for i in idx:
+            g = g[i]
+        assert abs((shifted(eps) - shifted(-eps)) / (2 * eps) - g) < 1e-4, name
+    bw = GatedRNN(n, m, bias=True).report((T, n), batch=B, training=Training()).backward
+    assert (bw["grad_weight"]["mults"], bw["grad_weight"]["adds"]) == weight_ops
+    assert (bw["grad_input"]["mults"], bw["grad_input"]["adds"]) == (ops.mults - weight_ops[0], ops.adds - weight_ops[1])
+
+
+@pytest.mark.parametrize("cell,kind", [("tanh", RNN), ("lstm", LSTM)])
+@pytest.mark.parametrize("S,B,D,H", [(1, 1, 2, 2), (4, 2, 3, 2), (5, 3, 1, 4)])
+def test_mdrnn_on_a_line_is_the_recurrent_layer(cell, kind, S, B, D, H):
+    """A 1-D grid is a sequence: MDRNN(tanh) is an RNN, MD-LSTM an LSTM, with one bias per gate."""
+    md = MDRNN(D, H, cell=cell).report((D, S), batch=B, training=Training())
+    seq = kind(D, H, bias_convention="single").report((S, D), batch=B, training=Training())
+    assert md.backward == seq.backward
+    assert md.saved_bytes == seq.saved_bytes
