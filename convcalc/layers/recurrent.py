@@ -205,10 +205,7 @@ class _RNNBase(_SeqInput, Layer):
         )
 
     STORED_TEXT: ClassVar[str] = "the hidden state"
-
-    def backward(self, shape: tuple, out: tuple, batch: Any) -> Any:
-        """BPTT as PyTorch's CPU implementation runs it: recurrent_backward.rnn_backward."""
-        return rnn_backward(self, shape, out, batch)
+    backward = rnn_backward  # BPTT, as PyTorch's CPU implementation runs it: recurrent_backward.py
 
 
 _OPTIONS = (INPUT_SIZE, HIDDEN_SIZE, NUM_LAYERS, SEQ_LEN, BIAS, BIDIRECTIONAL, BIAS_CONVENTION, BATCH_FIRST, RNN_DROPOUT)
@@ -289,7 +286,6 @@ class LSTM(_RNNBase, example="--input-size 128 --hidden-size 256 --num-layers 2 
         return self.out_size + self.hidden_size
 
 
-
 @dataclass(frozen=True)
 class GatedRNN(_SeqInput, Layer, name="gated-rnn", example="--input-size n --hidden-size m --seq-len T"):
     """The course's gated cell: c_t = sigmoid(W_c x_t + W_h h_{t-1}), h_t = c_t*h_{t-1} + (1 - c_t)*(W_x x_t)."""
@@ -333,9 +329,7 @@ class GatedRNN(_SeqInput, Layer, name="gated-rnn", example="--input-size n --hid
             ),
         )
 
-    def backward(self, shape: tuple, out: tuple, batch: Any) -> Any:
-        """BPTT of the gated cell: recurrent_backward.gated_backward."""
-        return gated_backward(self, shape, out, batch)
+    backward = gated_backward  # BPTT: recurrent_backward.py
 
 
 K_OPT = Opt("k", "size_or_inf", None, "States attended to: h[t-1] ... h[t-k]; inf for every earlier state.", required=True)
@@ -418,6 +412,4 @@ class AttentionRNN(_SeqInput, Layer, name="attention-rnn", example="--input-size
             ),
         )
 
-    def backward(self, shape: tuple, out: tuple, batch: Any) -> Any:
-        """BPTT of AttentionRNN(k): recurrent_backward.attention_backward."""
-        return attention_backward(self, shape, out, batch)
+    backward = attention_backward  # BPTT: recurrent_backward.py
