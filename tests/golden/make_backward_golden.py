@@ -55,7 +55,8 @@ def storage_key(t: torch.Tensor) -> tuple:
     return (s.data_ptr(), s.nbytes())
 
 
-def measure(model: nn.Module, x: torch.Tensor, loss_of, input_grad: bool, target=None, detail: bool = True) -> dict:
+def measure(model: nn.Module, x: torch.Tensor, loss_of, input_grad: bool, target=None, detail: bool = True,
+            leaves: bool = False) -> dict:
     """One train-mode forward (saved tensors and forward FLOPs recorded), then loss.backward()
     under FlopCounterMode."""
     model.train()
@@ -68,26 +69,45 @@ def measure(model: nn.Module, x: torch.Tensor, loss_of, input_grad: bool, target
     kind_of[storage_key(x)] = "input"
     if target is not None:
         kind_of[storage_key(target)] = "target"
-    saved = []
+    saved, owner, rows, hooks = [], [], [], []
 
     def pack(t):
         saved.append(t)
+        owner.append(current[0])
         return t
+
+    current = [-1]
+    if leaves:  # which leaf module saved what (-1: an op between leaves, e.g. a residual add)
+        for m in (m for m in model.modules() if not list(m.children())):
+            def pre(mod, args):
+                current[0] = len(rows)
+                rows.append([type(mod).__name__.lower(), list(args[0].shape[1:]), None, []])
+
+            def post(mod, args, out):
+                rows[current[0]][2] = list(out.shape[1:])
+                current[0] = -1
+            hooks += [m.register_forward_pre_hook(pre), m.register_forward_hook(post)]
 
     fwd = FlopCounterMode(display=False)
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), fwd:
         out = model(x)
         loss = loss_of(out)
+    for h in hooks:
+        h.remove()
     # every saved tensor is still referenced by `saved`, so no storage was freed and reused
     storages: dict = {}
-    for t in saved:
+    for t, who in zip(saved, owner):
         key = storage_key(t)
         entry = storages.setdefault(key, {"bytes": key[1], "dtype": str(t.dtype).replace("torch.", ""),
-                                          "shapes": [], "kind": kind_of.get(key, "other"), "n": 0})
+                                          "shapes": [], "kind": kind_of.get(key, "other"), "n": 0, "first": who})
+        if leaves and who >= 0 and key not in [tuple(r[:2]) for r in rows[who][3]]:
+            rows[who][3].append([key[0], key[1], entry["dtype"], entry["kind"], entry["first"]])
         entry["n"] += 1
         if list(t.shape) not in entry["shapes"]:
             entry["shapes"].append(list(t.shape))
-    rec = {"input_grad": input_grad, "forward_flops": int(fwd.get_total_flops())}
+    y = out[0] if isinstance(out, tuple) else out
+    rec = {"input_grad": input_grad, "output_shape": [y.shape[0], y.shape[2]] if isinstance(out, tuple) else list(y.shape[1:]),
+           "forward_flops": int(fwd.get_total_flops())}
     bwd = FlopCounterMode(display=False)
     with bwd:
         loss.backward()
@@ -113,7 +133,11 @@ def measure(model: nn.Module, x: torch.Tensor, loss_of, input_grad: bool, target
             by[e["kind"]][e["dtype"]] += e["bytes"]
         rec["saved_by_kind_dtype"] = by
         rec["grad_bytes"] = sum(p.grad.numel() * p.grad.element_size() for p in model.parameters() if p.grad is not None)
-    del saved, storages, out, loss
+    if leaves:
+        # per leaf module in forward order: [type, input shape, output shape (both without the batch),
+        # [[storage bytes, dtype, kind, index of the first leaf that saved this storage], ...]]
+        rec["unattributed_bytes"] = sum(e["bytes"] for e in storages.values() if e["first"] < 0)
+        rec["layers"] = [[r[0], r[1], r[2], [e[1:] for e in r[3]]] for r in rows]
     return rec
 
 
@@ -188,6 +212,17 @@ def new_cases() -> list:
                       "input": s, "batch": rng.randint(1, 3)})
     cases += [{"layer": "crossentropy", "kwargs": {}, "input": [rng.randint(2, 20)], "batch": rng.randint(1, 4)}
               for _ in range(8)]
+    # edge cases: adaptive average pooling to size 1 (a mean), padding modes with zero padding,
+    # asymmetric "same" padding
+    for n in (1, 2, 3):
+        cases.append({"layer": f"adaptiveavgpool{n}d", "kwargs": {"output_size": 1}, "input": [3] + [5] * n, "batch": 2})
+        cases.append({"layer": f"adaptiveavgpool{n}d", "kwargs": {"output_size": [1] * (n - 1) + [2]}, "input": [2] + [4] * n,
+                      "batch": 1})
+        for mode in ("reflect", "replicate", "circular"):
+            cases.append({"layer": f"conv{n}d", "kwargs": {"in_channels": 2, "out_channels": 3, "kernel_size": 1, "padding": 0,
+                          "padding_mode": mode}, "input": [2] + [4] * n, "batch": 2})
+        cases.append({"layer": f"conv{n}d", "kwargs": {"in_channels": 2, "out_channels": 2, "kernel_size": [2] * n,
+                      "padding": "same"}, "input": [2] + [5] * n, "batch": 1})
     # recurrent layers with dropout between the layers (none of the forward goldens has it)
     for kind in ("rnn", "gru", "lstm"):
         for _ in range(6):
@@ -198,7 +233,8 @@ def new_cases() -> list:
                 kw["nonlinearity"] = rng.choice(["tanh", "relu"])
             if kind == "lstm" and rng.random() < 0.5:
                 kw["proj_size"] = rng.randint(1, h - 1) if h > 1 else 0
-            cases.append({"layer": kind, "kwargs": kw, "input": [rng.randint(1, 6), kw["input_size"]], "batch": rng.randint(1, 3)})
+            cases.append({"layer": kind, "kwargs": kw, "input": [rng.randint(1, 6), kw["input_size"]],
+                          "batch": rng.randint(1, 3)})
     return cases
 
 
@@ -237,8 +273,8 @@ def run_network(name: str, batch: int) -> dict:
     rec = {"example": name, "batch": batch, "input": [3, 224, 224],
            "params": sum(p.numel() for p in model.parameters()),
            "buffers_bytes": sum(b.numel() * b.element_size() for b in model.buffers()),
-           **measure(model, x, lambda y: y.sum(), False, detail=False)}
-    rec["seconds"] = round(time.time() - t0, 1)
+           **measure(model, x, lambda y: y.sum(), False, detail=False, leaves=True)}
+    print(name, batch, f"{time.time() - t0:.1f} s", flush=True)
     return rec
 
 
@@ -249,10 +285,15 @@ def dump(data: dict) -> str:
     def mark(obj):
         if isinstance(obj, dict):
             for k in list(obj):
-                if k in ("saved", "grad_shapes", "backward_ops", "kwargs", "saved_by_kind_dtype"):
+                if k in ("saved", "grad_shapes", "backward_ops", "kwargs", "saved_by_kind_dtype", "input", "output_shape"):
                     token = f"@@{len(compact)}@@"
                     compact[token] = json.dumps(obj[k], separators=(",", ":"))
                     obj[k] = token
+                elif k == "layers":
+                    for i, row in enumerate(obj[k]):
+                        token = f"@@{len(compact)}@@"
+                        compact[token] = json.dumps(row, separators=(",", ":"))
+                        obj[k][i] = token
                 else:
                     mark(obj[k])
         elif isinstance(obj, list):
@@ -286,7 +327,6 @@ def main() -> None:
         networks = []
         for name, batch in plan:
             networks.append(run_network(name, batch))
-            print(name, batch, networks[-1]["seconds"], "s", flush=True)
     meta = {"torch": torch.__version__, "python": sys.version.split()[0], "cases": len(records),
             "how": "CPU float32, train(), torch.backends.mkldnn.flags(enabled=False); saved tensors by "
                    "saved_tensors_hooks during the forward, deduplicated by storage; backward FLOPs by "
