@@ -10,6 +10,12 @@ command line loads only the layer family it needs; so is the network API:
     >>> from convcalc import Network
     >>> Network.from_yaml("input: 3,32,32\\nlayers: [{conv2d: {out_channels: 8, kernel_size: 3}}]\\n").report().output_shape
     (8, 30, 30)
+
+A training step (the backward pass, the optimizer, the memory autograd keeps):
+
+    >>> from convcalc import Conv1d, Training
+    >>> Conv1d(7, 1, 3, stride=2, bias=False).report((7, 11), training=Training(optimizer="adam")).backward["grad_weight"]["adds"]
+    84
 """
 
 from .errors import ConfigError, ConvcalcError, ExpressionError, ShapeError
@@ -30,6 +36,10 @@ _NETWORK = ("Network", "NetworkReport", "NetworkError")
 def __getattr__(attr: str):
     if attr in _CLASSES:
         return LAYERS[_CLASSES[attr]]
+    if attr == "Training":
+        from .layers.training import Training
+
+        return Training
     if attr in _NETWORK:
         from . import network
 
@@ -39,6 +49,6 @@ def __getattr__(attr: str):
 
 __all__ = [
     "ConfigError", "ConvcalcError", "ExpressionError", "ShapeError",
-    "LAYERS", "LayerReport", "Quantity", "parse_expr", "parse_shape", *_NETWORK,
+    "LAYERS", "LayerReport", "Quantity", "parse_expr", "parse_shape", "Training", *_NETWORK,
     *_CLASSES,
 ]  # fmt: skip

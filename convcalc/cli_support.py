@@ -117,7 +117,7 @@ def training_from(values: dict, *, input_grad: bool) -> Any:
     from .layers.training import Training
 
     mixed = {"fp16": "float16", "bf16": "bfloat16"}.get(mixed, mixed)
-    return Training(optimizer=optimizer or "sgd", input_grad=input_grad if wanted is None else wanted,
+    return Training(optimizer="sgd" if optimizer is None else optimizer, input_grad=input_grad if wanted is None else wanted,
                     mixed_precision=mixed, gradients=gradients)
 
 

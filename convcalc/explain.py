@@ -149,10 +149,14 @@ def explain_layer(layer: Layer, shape: tuple, *, batch: Any = 1, dtype: str = "f
     if numeric.backward is not None and general.backward is not None:
         for part, what in (("grad_input", "dL/dx"), ("grad_weight", "dL/dW")):
             for key, value in numeric.backward[part].items():
-                if value is None or general.backward[part][key] is None or (value == 0 and key in ("comparisons", "transcendentals")):
+                if value is None or (value == 0 and key in ("comparisons", "transcendentals")):
                     continue
-                formula = closed(general.backward[part][key], lambda r, part=part, key=key: (r.backward or {}).get(part, {}).get(key),
-                                 f"{key} of {what}")
+                pick = lambda r, part=part, key=key: (r.backward or {}).get(part, {}).get(key)  # noqa: E731
+                formula = general.backward[part][key]
+                # no general formula (which input elements a symbolic stride reaches): keep more numeric
+                formula = closed(formula, pick, f"{key} of {what}") if formula is not None else closed.fallback(pick, f"{key} of {what}")
+                if formula is None:
+                    continue
                 steps.append(Step(f"backward {key} ({what})", formula, values, value, Unit.COUNT))
     legend = tuple(
         (str(sym), MEANINGS.get(str(sym).split("_")[0] if str(sym) not in MEANINGS else str(sym), ""), val)
@@ -239,6 +243,15 @@ class _Closed:
         self.reports: dict = {}
         self.kept: set = set()
         self.quantities: list = []
+
+    def fallback(self, pick, name: str) -> Any:
+        """The formula of a quantity the all-symbol twin cannot give (None), from a twin that
+        keeps more arguments numeric; None when none gives it."""
+        import sympy
+
+        marker = sympy.Sum(sympy.Symbol("t"), (sympy.Symbol("t"), 1, 2))  # an open formula, to be replaced
+        got = self(marker, pick, name)
+        return None if got is marker else got
 
     def __call__(self, formula: Any, pick, name: str) -> Any:
         if not _open(formula):

@@ -6,6 +6,7 @@ from conftest import example_layer
 import sympy as sp
 
 from convcalc import Conv1d, Conv2d, LAYERS
+from convcalc.layers.training import Training
 from convcalc.report import Quantity
 
 
@@ -80,3 +81,42 @@ def test_totals_add_up(name):
         for key in ("mults", "adds", "macs", "flops", "transcendentals"):
             assert same(sum(row["per_sequence"][key] for row in r.per_layer), r.get(Quantity(key)))
         assert same(sum(row["params"] for row in r.per_layer), r.params)
+
+
+# -- the backward pass (issue 11) ---------------------------------------------------------------
+
+
+def test_course_strided_conv_gradients():
+    """000 1.2.1: a 1-D stride-2 convolution of a 7x11 input with one 1x7x3 kernel: dL/dW is
+    1x7x3 and each entry sums over all 5 outputs (the solution's slip summed over 2)."""
+    layer = Conv1d(7, 1, 3, stride=2, bias=False)
+    report = layer.report((7, 11), training=Training(gradients=True))
+    assert report.output_shape == (1, 5)
+    assert report.gradients["weight"] == (1, 7, 3)
+    assert report.gradients["input"] == (7, 11)
+    assert report.gradients["dy/dweight"] == (1, 5, 1, 7, 3)
+    # each of the 21 weights: 5 products (one per output) and 4 adds
+    assert report.backward["grad_weight"]["mults"] == 21 * 5
+    assert report.backward["grad_weight"]["adds"] == 21 * 4
+    commands = dict((g, c) for g, c, _ in report.gradient_layers)
+    assert "--stride 2" in commands["input"] and "convtranspose1d --input 1,5" in commands["input"]
+    assert "--dilation 2" in commands["weight"] and "--kernel-size 5" in commands["weight"]
+    # dy/dx of 000 1.1(c)(iii): entry [n, k, i] is W[1, k, i - 2(n - 1)] for 2(n - 1) < i <= 2(n - 1) + 3: 5*7*3
+    # nonzero entries, every (output, tap, channel) triple reading the input: the connections
+    assert report.connections == 5 * 7 * 3
+
+
+def test_course_strided_conv_gradients_in_one_command():
+    """The same answer from the command line, one command."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from convcalc.cli import app, _ensure_commands
+
+    _ensure_commands(["conv1d"])
+    result = CliRunner().invoke(app, ["conv1d", "--input", "7,11", "--out-channels", "1", "--kernel-size", "3", "--stride", "2",
+                                      "--no-bias", "--gradients", "-f", "json"])
+    data = json.loads(result.stdout)
+    assert data["gradients"]["weight"] == [1, 7, 3] and data["gradients"]["input"] == [7, 11]
+    assert data["backward"]["grad_weight"]["adds"] == 21 * 4

@@ -17,12 +17,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 from .. import sizes
 from ..sizes import Size, SizeArg
 from .base import ConfigError, Counts, Layer, ShapeError, expect_channels, expect_rank, show
 from .options import BIAS, DILATION, GROUPS, INT_PADDING, KERNEL_SIZE, OUT_CHANNELS, OUTPUT_PADDING, PADDING, PADDING_MODE, STRIDE
-from .training import Backward, Saved
 from .window import conv_map, positions_reached, taps_inside, transposed_map
+
+if TYPE_CHECKING:
+    from .training import Backward
 
 
 def _arg(v: Any) -> str:
@@ -213,7 +217,11 @@ class _ConvNd(Layer):
         each weight sums x*dL/dy over the batch and the output positions (B*P products, B*P - 1
         adds); dL/db sums dL/dy likewise. Padding by 'reflect'/'circular' (and 'same' when odd)
         pads x explicitly: the backward then works on the padded input and saves it, and each
-        padded element's gradient is added back to its source (one add each)."""
+        padded element's gradient is added back to its source (one add each). Reflect and
+        replicate padding also keep x itself while dL/dx is wanted (their pad's backward takes x);
+        circular padding does not."""
+        from .training import Backward, Saved  # only a training query needs them
+
         cin_g = sizes.exact_div(self.in_channels, self.groups)
         k = sizes.prod(self.kernel_size)
         positions = sizes.prod(out[1:])
@@ -243,12 +251,14 @@ class _ConvNd(Layer):
         params = {"weight": (self.out_channels, cin_g) + tuple(self.kernel_size)}
         if self.bias:
             params["bias"] = (self.out_channels,)
-        saved = Saved("input", batch * self.in_channels * padded, tensor="" if explicit else "input")
+        saved = (Saved("input", batch * self.in_channels * padded, tensor="" if explicit else "input"),)
+        if self.padding_mode in ("reflect", "replicate"):  # their pad's backward reads x's size from x itself
+            saved = (Saved("unpadded input", batch * sizes.prod(shape), tensor="input", needed_for="input"),) + saved
         return Backward(
             grad_input={"mults": products, "adds": adds, "macs": products},
             grad_weight={"mults": products, "macs": products,
                          "adds": weights * (terms - 1) + (self.out_channels * (terms - 1) if self.bias else 0)},
-            saved=(saved,),
+            saved=saved,
             params=params,
             as_layers=self._as_layers(shape, out),
         )
@@ -388,6 +398,8 @@ class _ConvTransposeNd(Layer):
         product of C_out/g*prod(k) products (taps outside the output read zeros), so the same
         products as the forward and prod(k)*C_out/g - 1 adds each. dL/dW sums x*dL/dy over the
         batch and the input positions (B*P_in products, B*P_in - 1 adds); dL/db sums dL/dy."""
+        from .training import Backward, Saved  # only a training query needs them
+
         cout_g = sizes.exact_div(self.out_channels, self.groups)
         k = sizes.prod(self.kernel_size)
         in_positions = sizes.prod(shape[1:])

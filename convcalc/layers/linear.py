@@ -10,11 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+from typing import TYPE_CHECKING
+
 from .. import sizes
 from ..sizes import Size
 from .base import Counts, Layer, Opt, ShapeError
-from .training import Backward, Saved
 from .options import BIAS
+
+if TYPE_CHECKING:
+    from .training import Backward
 
 OUT_FEATURES = Opt("out_features", "size", None, "Number of output features.", required=True)
 
@@ -66,7 +70,10 @@ class Linear(Layer, example="--input 512 --out-features 1000"):
     def backward(self, shape: tuple, out: tuple, batch: object) -> Backward:
         """dL/dx = dL/dy W: rows*in*out products, each of the rows*in elements out - 1 adds.
         dL/dW = dL/dy^T x summed over the batch's rows R = batch*rows: in*out*R products,
-        R - 1 adds each; dL/db sums dL/dy over the same rows."""
+        R - 1 adds each; dL/db sums dL/dy over the same rows. x is saved for dL/dW only (the
+        weight, for dL/dx, is a parameter)."""
+        from .training import Backward, Saved  # only a training query needs them
+
         rows = batch * sizes.prod(shape[:-1])
         products = rows * self.in_features * self.out_features
         params = {"weight": (self.out_features, self.in_features)}
@@ -78,7 +85,7 @@ class Linear(Layer, example="--input 512 --out-features 1000"):
             grad_input={"mults": products, "macs": products, "adds": rows * self.in_features * (self.out_features - 1)},
             grad_weight={"mults": products, "macs": products,
                          "adds": (self.in_features * self.out_features + (self.out_features if self.bias else 0)) * (rows - 1)},
-            saved=(Saved("input", rows * self.in_features, tensor="input"),),
+            saved=(Saved("input", rows * self.in_features, tensor="input", needed_for="weight"),),
             params=params,
             as_layers=(
                 ("input", f"convcalc linear --input {lead}{sizes.to_text(self.out_features)} --out-features "

@@ -15,10 +15,8 @@ layer's dL/dy and dL/dx alive at once.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from .. import sizes
@@ -35,6 +33,9 @@ MIXED = ("float16", "bfloat16")
 @lru_cache(maxsize=1)
 def optimizers() -> dict:
     """The optimizer table: name -> state tensors, per-element mults, adds, transcendentals, rule."""
+    import json  # only a training query reads the table
+    from pathlib import Path
+
     data = json.loads((Path(__file__).parent.parent / "data" / "optimizers.json").read_text())
     return {k: v for k, v in data.items() if not k.startswith("_")}
 
@@ -43,12 +44,14 @@ class Saved(NamedTuple):
     """One tensor autograd keeps for the backward: its elements for the whole batch, stored in
     the layer's dtype ("act") or a fixed one (int64 indices, bool masks, float32 statistics).
     ``tensor`` names the layer's own input or output when it is that tensor: a network counts
-    a tensor shared by neighbours once."""
+    a tensor shared by neighbours once. ``needed_for``: "input" when autograd saves it only if
+    dL/dx is wanted, "weight" only if dL/dW is (PyTorch saves what the wanted gradients need)."""
 
     name: str
     elements: Any
     dtype: str = "act"
     tensor: str = ""
+    needed_for: str = ""
 
 
 class Backward:
@@ -90,7 +93,7 @@ class Training:
         if not isinstance(self.optimizer, str) or self.optimizer not in optimizers():
             raise ConfigError(f"{self.optimizer!r} is not one of {', '.join(optimizers())}", option="optimizer")
         if self.mixed_precision is not None and self.mixed_precision not in MIXED:
-            raise ConfigError(f"{self.mixed_precision!r} is not one of {', '.join(MIXED)}", option="mixed_precision")
+            raise ConfigError(f"{self.mixed_precision!r} is not one of {', '.join(MIXED)} (or fp16, bf16)", option="mixed_precision")
         for name in ("input_grad", "frozen", "gradients"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError("expected True or False", option=name)
@@ -133,6 +136,8 @@ def fields(layer: Any, shape: tuple, out: tuple, batch: Any, dtype: str, trainin
     master = 4 if mixed else width  # float32 master weights, gradients and optimizer state
     saved = []
     for s in bw.saved:
+        if (s.needed_for == "input" and not training.input_grad) or (s.needed_for == "weight" and trainable == 0):
+            continue
         each = act if s.dtype == "act" else FIXED_BYTES.get(s.dtype, DTYPE_BYTES.get(s.dtype, width))
         saved.append({"name": s.name, "tensor": s.tensor, "dtype": s.dtype, "elements": sizes.normalize(s.elements),
                       "bytes": sizes.normalize(s.elements * each)})

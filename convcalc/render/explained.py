@@ -15,7 +15,8 @@ def _title(key: str) -> str:
 
     if key in Quantity._value2member_map_:
         return TITLES[Quantity(key)].strip()
-    return key.replace("_", " ").capitalize()
+    key = key.replace("_", " ")
+    return key[:1].upper() + key[1:]
 
 
 def _formula(value, *, latex: bool, values: dict | None = None, arithmetic: bool = False) -> str:

@@ -285,6 +285,44 @@ def sections(report: LayerReport, *, human: bool = False, latex: bool = False) -
             for name, v in report.sequential_regimes.items()
         )
         out.append(Section("Sequential steps by schedule", ("Schedule", "Steps"), rows))
+    if report.training_counts:
+        out += training_sections(report, human=human, latex=latex)
+    return out
+
+
+#: the training step's columns: training_counts key -> title
+STEP_COLUMNS = {"forward": "Forward", "grad_input": "dL/dx", "grad_weight": "dL/dW", "backward": "Backward",
+                "optimizer": "Optimizer", "step": "Step"}
+
+
+def gradient_name(name: str) -> str:
+    """A gradients key as a reader writes it: input -> dL/dx, weight -> dL/dweight, dy/dx kept."""
+    if "/" in name:
+        return name
+    return {"input": "dL/dx", "output": "dL/dy"}.get(name, f"dL/d{name}")
+
+
+def training_sections(report: Any, *, human: bool = False, latex: bool = False) -> list[Section]:
+    """The training step: Forward / Backward / Step counts side by side, the saved tensors, and
+    with --gradients the gradients' shapes and the backward as layers."""
+    counts = report.training_counts
+    keys = [k for k in COUNT_TITLES if k not in ("comparisons", "transcendentals") or any(c[k] for c in counts.values())]
+    rows = tuple(
+        (Cell(COUNT_TITLES[k]),) + tuple(_value_cell(counts[c][k], Unit.COUNT, human=human, latex=latex) for c in STEP_COLUMNS)
+        for k in keys
+    )
+    out = [Section("Training step", ("Count",) + tuple(STEP_COLUMNS.values()), rows, drop=(1, 2, 3, 5))]
+    saved = getattr(report, "saved", None)
+    if saved:
+        rows = tuple(
+            (Cell(s["name"].replace("_", " ")), Cell(s["dtype"] if s["dtype"] != "act" else report.dtype if not report.training["mixed_precision"] else report.training["mixed_precision"]),
+             _value_cell(s["elements"], Unit.COUNT, human=human, latex=latex), _value_cell(s["bytes"], Unit.BYTES, human=human, latex=latex))
+            for s in saved
+        )
+        out.append(Section("Saved for the backward", ("Tensor", "Dtype", "Elements", "Bytes"), rows))
+    if report.training.get("gradients") and getattr(report, "gradients", None):
+        rows = tuple((Cell(gradient_name(k)), _value_cell(v, Unit.SHAPE, human=human, latex=latex)) for k, v in report.gradients.items())
+        out.append(Section("Gradients (batch excluded)", ("Gradient", "Shape"), rows))
     return out
 
 
@@ -293,7 +331,27 @@ def footer(report: LayerReport) -> list[str]:
     lines = [f"batch {report.batch}, {report.dtype}; {NOTE}"]
     if report.transcendentals != 0:
         lines.append(TRANSCENDENTAL_NOTE)
+    if report.training is not None:
+        lines += training_footer(report.training)
+        if report.training.get("gradients"):
+            for g, command, note in report.gradient_layers or ():
+                lines.append(f"{gradient_name(g)} as a layer: {command}  ({note})")
     return lines + list(report.notes)
+
+
+def training_footer(training: dict) -> list[str]:
+    """How the training step was counted, in words."""
+    mixed = training.get("mixed_precision")
+    lines = [f"optimizer {training['optimizer']}: {training['optimizer_rule']}",
+             "peak = parameters + gradients + optimizer state + saved tensors + the largest backward working set (dL/dy and dL/dx)"]
+    if mixed:
+        lines.append(f"mixed precision: {mixed} activations and saved tensors; float32 master weights (plus a {mixed} copy), "
+                     "gradients and optimizer state")
+    if not training.get("input_grad"):
+        lines.append("no dL/dx of the input (--input-grad to count it)")
+    if training.get("frozen"):
+        lines.append("frozen: no dL/dW, no gradient or optimizer memory")
+    return lines
 
 
 def field_drawing(report: LayerReport) -> list[str] | None:
