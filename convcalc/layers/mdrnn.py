@@ -21,8 +21,7 @@ from .. import sizes
 from ..sizes import Size
 from .base import ConfigError, Counts, Layer, Opt, ShapeError, expect_channels
 from .options import BIAS
-from .recurrent import HIDDEN_SIZE, NUM_LAYERS, _counts, _plus, _times
-from .recurrent_backward import mdrnn_backward
+from .recurrent import HIDDEN_SIZE, NUM_LAYERS, _counts, _lazy_backward, _plus, _times
 
 DIRECTIONS = Opt("directions", "size", "1", "Scans from different corners (a power of two up to 2^n), outputs concatenated.")
 CELL = Opt("cell", "choice", "tanh", "tanh (the plain MDRNN) or lstm (MD-LSTM).", choices=("tanh", "lstm"))
@@ -183,6 +182,4 @@ class MDRNN(Layer, example="--input 3,G,G --hidden-size 32 --num-layers 2 --dire
             ),
         )
 
-    def backward(self, shape: tuple, out: tuple, batch: Any) -> Any:
-        """BPTT over the grid: recurrent_backward.mdrnn_backward, on the forward's schedule."""
-        return mdrnn_backward(self, shape, out, batch, self.counts(shape, out).sequential_steps_backward)
+    backward = _lazy_backward("mdrnn_backward")  # BPTT over the grid: recurrent_backward.py

@@ -25,7 +25,6 @@ from .. import sizes
 from ..sizes import Size
 from .base import ConfigError, Counts, Layer, Opt, ShapeError, expect_rank, require, to_float
 from .options import BIAS
-from .recurrent_backward import attention_backward, gated_backward, rnn_backward
 
 INPUT_SIZE = Opt("input_size", "size", None, "Features of each input step (D).")
 HIDDEN_SIZE = Opt("hidden_size", "size", None, "Hidden state size (H).", required=True)
@@ -48,6 +47,17 @@ _RULE_BI = (
     "sequential steps: a bidirectional stack cannot pipeline across layers (each layer needs the previous "
     "layer's whole reverse pass): L*T (backward the same)"
 )
+
+
+def _lazy_backward(name: str) -> Any:
+    """A layer's backward method: recurrent_backward.<name>, imported when a training query asks."""
+    def backward(self: Any, shape: tuple, out: tuple, batch: Any) -> Any:
+        from . import recurrent_backward
+
+        return getattr(recurrent_backward, name)(self, shape, out, batch)
+
+    backward.__doc__ = f"Backpropagation through time: recurrent_backward.{name}."
+    return backward
 
 
 def _counts(**kw: Any) -> dict:
@@ -205,7 +215,7 @@ class _RNNBase(_SeqInput, Layer):
         )
 
     STORED_TEXT: ClassVar[str] = "the hidden state"
-    backward = rnn_backward  # BPTT, as PyTorch's CPU implementation runs it: recurrent_backward.py
+    backward = _lazy_backward("rnn_backward")  # BPTT, as PyTorch's CPU implementation runs it: recurrent_backward.py
 
 
 _OPTIONS = (INPUT_SIZE, HIDDEN_SIZE, NUM_LAYERS, SEQ_LEN, BIAS, BIDIRECTIONAL, BIAS_CONVENTION, BATCH_FIRST, RNN_DROPOUT)
@@ -329,7 +339,7 @@ class GatedRNN(_SeqInput, Layer, name="gated-rnn", example="--input-size n --hid
             ),
         )
 
-    backward = gated_backward  # BPTT: recurrent_backward.py
+    backward = _lazy_backward("gated_backward")  # BPTT: recurrent_backward.py
 
 
 K_OPT = Opt("k", "size_or_inf", None, "States attended to: h[t-1] ... h[t-k]; inf for every earlier state.", required=True)
@@ -412,4 +422,4 @@ class AttentionRNN(_SeqInput, Layer, name="attention-rnn", example="--input-size
             ),
         )
 
-    backward = attention_backward  # BPTT: recurrent_backward.py
+    backward = _lazy_backward("attention_backward")  # BPTT: recurrent_backward.py
