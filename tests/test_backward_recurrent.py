@@ -59,6 +59,55 @@ def test_backward_matches_pytorch(item):
     assert not [k for k in r.gradients if k.startswith(("weight_", "bias_")) and k not in grads]
 
 
+# -- PyTorch's backward op by op (tests/golden/make_rnn_backward_ops.py) ------------------------------
+
+OPS = json.loads((Path(__file__).parent / "golden" / "rnn_backward_ops.json").read_text())["cases"]
+#: ops that move, view or create tensors without arithmetic
+FREE = {"cat", "detach", "expand", "ones_like", "select", "slice", "stack", "t", "view", "zeros", "new_zeros", "copy_",
+        "clone", "as_strided", "unbind", "squeeze", "unsqueeze", "zero_", "new_empty_strided", "_unsafe_view"}
+
+
+def _counted(ops):
+    """The counting convention applied to PyTorch's ops: a product of n terms per element costs n
+    mults and n - 1 adds; sigmoid'/tanh' 2 mults and 1 add per element; a sign flip a mult; a
+    relu mask a comparison; a sum of n elements n - 1 adds."""
+    c = {"mults": 0, "adds": 0, "comparisons": 0, "macs": 0}
+    for name, e in ops.items():
+        n = e["elements"]
+        if name in ("mm", "addmm"):
+            c["mults"] += e["mkn"]
+            c["macs"] += e["mkn"]
+            c["adds"] += e["mkn"] - e["mn"] + (n if name == "addmm" else 0)
+        elif name in ("mul", "mul_", "neg", "div"):
+            c["mults"] += n
+        elif name in ("add", "add_", "sub", "sub_"):
+            c["adds"] += n
+            c["mults"] += e.get("scaled", 0)
+        elif name in ("sigmoid_backward", "tanh_backward"):
+            c["mults"] += 2 * n
+            c["adds"] += n
+        elif name == "threshold_backward":
+            c["comparisons"] += n
+        elif name == "sum":
+            c["adds"] += e["in"] - n
+        else:
+            assert name in FREE, f"an op the convention does not know: {name}"
+    return c
+
+
+def test_op_record_covers_the_golden_cases():
+    assert len(OPS) == len(CASES) and all(len(c["runs"]) == 2 for c in OPS)
+
+
+@pytest.mark.parametrize("case", OPS, ids=lambda c: f"{c['layer']}-{json.dumps(c['kwargs'], sort_keys=True)}-{c['input']}-b{c['batch']}")
+def test_backward_counts_equal_pytorchs_ops(case):
+    """Every elementwise op and matrix product PyTorch's backward ran, counted: mults, adds,
+    comparisons and macs equal convcalc's, with and without the input's gradient."""
+    for run in case["runs"]:
+        r = _report(case, run["input_grad"])
+        assert {k: r.backward["total"][k] for k in ("mults", "adds", "comparisons", "macs")} == _counted(run["ops"])
+
+
 # -- brute force: BPTT element by element, every product and sum counted ---------------------------
 
 
