@@ -64,7 +64,8 @@ def test_backward_matches_pytorch(item):
 OPS = json.loads((Path(__file__).parent / "golden" / "rnn_backward_ops.json").read_text())["cases"]
 #: ops that move, view or create tensors without arithmetic
 FREE = {"cat", "detach", "expand", "ones_like", "select", "slice", "stack", "t", "view", "zeros", "new_zeros", "copy_",
-        "clone", "as_strided", "unbind", "squeeze", "unsqueeze", "zero_", "new_empty_strided", "_unsafe_view"}
+        "clone", "as_strided", "unbind", "squeeze", "unsqueeze", "zero_", "new_empty_strided", "_unsafe_view", "permute",
+        "transpose"}
 
 
 def _counted(ops):
@@ -83,6 +84,13 @@ def _counted(ops):
         elif name in ("add", "add_", "sub", "sub_"):
             c["adds"] += n
             c["mults"] += e.get("scaled", 0)
+        elif name == "bmm":
+            c["mults"] += e["mkn"]
+            c["macs"] += e["mkn"]
+            c["adds"] += e["mkn"] - e["mn"]
+        elif name == "_softmax_backward_data":  # a*(g - sum(g*a)) per row of n: 2n mults, 2n - 1 adds
+            c["mults"] += 2 * n
+            c["adds"] += 2 * n - e["rows"]
         elif name in ("sigmoid_backward", "tanh_backward"):
             c["mults"] += 2 * n
             c["adds"] += n
@@ -106,6 +114,22 @@ def test_backward_counts_equal_pytorchs_ops(case):
     for run in case["runs"]:
         r = _report(case, run["input_grad"])
         assert {k: r.backward["total"][k] for k in ("mults", "adds", "comparisons", "macs")} == _counted(run["ops"])
+
+
+COURSE = json.loads((Path(__file__).parent / "golden" / "course_rnn_backward.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", COURSE, ids=lambda c: f"{c['layer']}-{json.dumps(c['kwargs'], sort_keys=True)}-{c['input']}-b{c['batch']}")
+def test_course_cells_equal_their_pytorch_recipe(case):
+    """gated-rnn, attention-rnn and mdrnn written in PyTorch as its recurrent layers run
+    (tests/golden/make_course_rnn_backward.py): the backward's ops counted, and the activations
+    autograd saved, equal convcalc's, trained, without the input's gradient, and frozen."""
+    layer = LAYERS[case["layer"]](**case["kwargs"])
+    for run in case["runs"]:
+        training = Training(input_grad=run["input_grad"], frozen=run["frozen"])
+        r = layer.report(tuple(case["input"]), batch=case["batch"], training=training)
+        assert {k: r.backward["total"][k] for k in ("mults", "adds", "comparisons", "macs")} == _counted(run["ops"]), run
+        assert r.saved_bytes == 4 * run["saved_elements"], run
 
 
 # -- brute force: BPTT element by element, every product and sum counted ---------------------------

@@ -357,8 +357,8 @@ def mdrnn_backward(layer: Any, shape: tuple, out: tuple, batch: Any) -> Backward
     tanh' (2 mults, 1 add); MD-LSTM: o*tanh(c) (2), tanh'(c) (2, 1), f_d*c_d (n, + 1 per existing
     predecessor), i*g (2), sigmoid' of 2 + n gates (2 each, 1 add), tanh' g (2, 1), c gathers one
     gradient per successor. Scans read the same input: their dL/dx summed. Saved: the input, each
-    scan's h (tanh) or gates, tanh(c), c and h read by successors (MD-LSTM), the zero state(s),
-    later layers' inputs. Sequential steps: the forward's schedule, run in reverse."""
+    scan's h (tanh) or gates, tanh(c), c and h read by successors (MD-LSTM), the zero states (one
+    tensor of L*d*B*H for h, one for c, as PyTorch's hx), later layers' inputs. Sequential steps: the forward's schedule, run in reverse."""
     grid, L, d, H, B = shape[1:], layer.num_layers, layer.directions, layer.hidden_size, batch
     n, P = len(grid), sizes.prod(grid)
     E = sum(((s - 1) * P // s for s in grid), start=0)
@@ -371,10 +371,10 @@ def mdrnn_backward(layer: Any, shape: tuple, out: tuple, batch: Any) -> Backward
                   _times(_sum(_times(up_dx, d), _c(adds=(d - 1) * R * d * H)), L - 1))
     lstm = layer.cell == "lstm"
     saved = [Saved("input", R * layer.input_size, tensor="input", needed_for="weight"),
-             Saved("zero h at the grid's edge", B * H, needed_for="weight"),
+             Saved("zero h at the grid's edge (every layer and scan)", L * d * B * H, needed_for="weight"),
              Saved("cell tensors per position", d * (first_saved + (L - 1) * up_saved), needed_for="any")]
     if lstm:
-        saved += [Saved("zero c at the grid's edge", B * H, needed_for="any"),
+        saved += [Saved("zero c at the grid's edge (every layer and scan)", L * d * B * H, needed_for="any"),
                   Saved("h read by successors' products, for dW", d * (first_w + (L - 1) * up_w), needed_for="weight")]
     if sizes.compare(L, 1) != 0:
         saved.append(Saved("inputs of layers 2..L", (L - 1) * R * d * H, needed_for="weight"))
