@@ -362,6 +362,8 @@ def test_attention_pairs_enumerated(k, T):
     r = layer.report((T, 3), training=Training())
     feeds = "t + 1 ... T" if k == "inf" else f"t + 1 ... min(t + {k}, T)"
     assert any(feeds in n and f": {len(pairs)} pairs" in n for n in r.notes)
+    listing = "; ".join(f"h[{t}] <- " + (", ".join(str(u) for a, u in pairs if a == t) or "none") for t in range(1, T + 1))
+    assert f"later steps feeding dL/dh[t]: {listing}" in r.notes
     # each pair routes one gradient of m = 4 elements into h[t]; the products through [Q_i; K_i; V_i]
     # are m*(2*dk + m) per pair: E more pairs, E more of those
     if T > 1:

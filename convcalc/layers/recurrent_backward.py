@@ -312,7 +312,14 @@ def attention_backward(layer: Any, shape: tuple, out: tuple, batch: Any) -> Back
         params["Q_i, K_i, V_i (stacked, each lag i)"] = (width, m)
     E = attention_pairs(layer, T)[3]
     feeds = "t + 1 ... T" if layer.unbounded else f"t + 1 ... min(t + {sizes.to_text(layer.k)}, T)"
-    notes = (
+    listing = ()
+    T_int, k_int = sizes.known_int(T), (None if layer.unbounded else sizes.known_int(layer.k))
+    if T_int is not None and T_int <= 12 and (layer.unbounded or k_int is not None):
+        last = (lambda t: T_int) if layer.unbounded else (lambda t: min(t + k_int, T_int))
+        listing = ("later steps feeding dL/dh[t]: " + "; ".join(
+            f"h[{t}] <- " + (", ".join(str(u) for u in range(t + 1, last(t) + 1)) or "none")
+            for t in range(1, T_int + 1)),)
+    notes = listing + (
         f"backward (BPTT): dL/dh[t] gathers the output's gradient and one from each later step t' = {feeds} "
         f"(step t' reads h[t] through Q_i, K_i, V_i with i = t' - t): {sizes.to_text(sizes.normalize(E))} pairs (t, t') in all",
         "sequential steps of the backward: T (dL/dh[t] needs every later step that reads it)",
