@@ -8,15 +8,23 @@ softmax over the entry ``dim`` names (PyTorch's dim, the batch at 0; default the
 per element (transcendental), n - 1 adds and n divisions (mults) per row of n. Dropout is the
 identity at inference; flatten reshapes and computes nothing. ``inplace`` (PyTorch's) changes
 no count or shape and is accepted where PyTorch has it.
+
+Backward per element (PyTorch's backward kernels; dL/dy is g): relu g masked where its saved
+output is <= 0 (one comparison); relu6 (hardtanh) where its input is outside (0, 6) (two);
+leakyrelu x > 0 ? g : g*slope (a comparison and a mult); sigmoid g*y*(1 - y) and tanh
+g*(1 - y*y) from the saved output (two mults, one add); silu, gelu: see their classes; softmax
+y*(g - sum(g*y)) per row; dropout g times the saved mask; flatten reshapes g (nothing).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar, Optional, TYPE_CHECKING
 
 from .. import sizes
 from .base import ConfigError, Counts, Layer, Opt, ShapeError, to_float, to_index
+if TYPE_CHECKING:
+    from .training import Backward
 
 INPLACE = Opt("inplace", "flag", False, "Overwrite the input (PyTorch's inplace; counts and shapes do not change).")
 
@@ -26,6 +34,12 @@ class _Elementwise(Layer):
     """Counts per element: (mults, adds, comparisons, transcendentals)."""
 
     PER_ELEMENT: ClassVar[tuple] = (0, 0, 0, 0)
+    #: dL/dx per element from dL/dy: (mults, adds, comparisons, transcendentals)
+    BACKWARD: ClassVar[tuple] = (0, 0, 0, 0)
+    #: the tensor autograd saves: the layer's "input" or "output" (derivatives.yaml)
+    SAVES: ClassVar[str] = "input"
+    #: what the in-place variant saves instead of the input: "output", or "copy" of the input
+    INPLACE_SAVES: ClassVar[str] = "copy"
     INPUT = "any shape"
 
     def output_shape(self, shape: tuple) -> tuple:
@@ -39,6 +53,26 @@ class _Elementwise(Layer):
         m, a, c, t = self.PER_ELEMENT
         return Counts(mults=m * n, adds=a * n, comparisons=c * n, transcendentals=t * n)
 
+    def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
+        """dL/dx elementwise from dL/dy and the one saved tensor (the input or the output, as
+        PyTorch's derivatives.yaml): BACKWARD's counts per element, times the batch's elements."""
+        from .training import Backward, Saved  # only a training query imports it
+        n = batch * sizes.prod(shape)
+        m, a, c, t = self.BACKWARD
+        name, tensor = self.saves()
+        return Backward(grad_input={"mults": m * n, "adds": a * n, "comparisons": c * n, "transcendentals": t * n},
+                        saved=(Saved(name, n, tensor=tensor),))
+
+    def saves(self) -> tuple[str, str]:
+        """(name, tensor) of the saved tensor. In place (inplace=True), the input is gone once
+        the layer has run: relu and leakyrelu then save their output (the same storage),
+        relu6 (hardtanh_) and silu_ a copy of the input made before it is overwritten."""
+        if getattr(self, "inplace", False) and self.SAVES == "input":
+            if self.INPLACE_SAVES == "output":
+                return "output", "output"
+            return "input (a copy: inplace)", ""
+        return self.SAVES, self.SAVES
+
 
 @dataclass(frozen=True)
 class ReLU(_Elementwise, example="--input 64,112,112"):
@@ -47,6 +81,8 @@ class ReLU(_Elementwise, example="--input 64,112,112"):
     inplace: bool = False
 
     PER_ELEMENT = (0, 0, 1, 0)
+    BACKWARD = (0, 0, 1, 0)  # threshold_backward(g, y, 0): y <= 0 ? 0 : g
+    SAVES = "output"
     OPTIONS = (INPLACE,)
 
 
@@ -57,6 +93,7 @@ class ReLU6(_Elementwise, example="--input 32,112,112"):
     inplace: bool = False
 
     PER_ELEMENT = (0, 0, 2, 0)
+    BACKWARD = (0, 0, 2, 0)  # hardtanh_backward(g, x, 0, 6): x <= 0 || x >= 6 ? 0 : g
     OPTIONS = (INPLACE,)
 
 
@@ -68,6 +105,8 @@ class LeakyReLU(_Elementwise, example="--input 64,56,56"):
     inplace: bool = False
 
     PER_ELEMENT = (1, 0, 1, 0)
+    BACKWARD = (1, 0, 1, 0)  # leaky_relu_backward(g, x): x > 0 ? g : g*slope
+    INPLACE_SAVES = "output"  # leaky_relu_ saves its result: leaky_relu_backward(g, y) has the same sign test
     SCALAR = "negative_slope"
     OPTIONS = (Opt("negative_slope", "float", "0.01", "Slope for x < 0 (counts and shapes do not change)."), INPLACE)
 
@@ -79,12 +118,16 @@ class Sigmoid(_Elementwise, example="--input 10"):
     """Sigmoid: one transcendental per element."""
 
     PER_ELEMENT = (0, 0, 0, 1)
+    BACKWARD = (2, 1, 0, 0)  # sigmoid_backward(g, y): g*(1 - y)*y
+    SAVES = "output"
 
 
 class Tanh(_Elementwise, example="--input 10"):
     """Tanh: one transcendental per element."""
 
     PER_ELEMENT = (0, 0, 0, 1)
+    BACKWARD = (2, 1, 0, 0)  # tanh_backward(g, y): g*(1 - y*y)
+    SAVES = "output"
 
 
 APPROXIMATE = Opt("approximate", "choice", "none", "none: the exact erf form; tanh: the tanh approximation (6 mults, 2 adds).", choices=("none", "tanh"))
@@ -108,6 +151,16 @@ class GELU(_Elementwise, example="--input 197,768"):
         # tanh: x^3 (2), 0.044715 * x^3, sqrt(2/pi) * (...), x/2, * (1 + tanh): 6 mults; 2 adds
         return (6, 2, 0, 1) if self.approximate == "tanh" else (3, 1, 0, 1)
 
+    @property
+    def BACKWARD(self) -> tuple:  # type: ignore[override]
+        """gelu_backward(g, x), as PyTorch's kernel. none: cdf = 0.5*(1 + erf(x*sqrt(1/2))) (2 mults,
+        an add, erf), pdf = beta*exp(x*x*-0.5) (3 mults, exp), g*(cdf + x*pdf) (2 mults, an add):
+        7 mults, 2 adds, 2 transcendentals. tanh: x^2, x^3 = x^2*x, kappa*x^3, beta*(x + .) (4
+        mults, an add), tanh; left = 0.5*x, 0.5*(1 + t) (2 mults, an add); 1 - t*t (a mult, an
+        add); beta*(1 + 3kappa*x^2) (2 mults, an add; 3kappa a constant); left*(1 - t^2)*(.) (2
+        mults); g*(sum) (a mult, an add): 12 mults, 5 adds, 1 transcendental."""
+        return (12, 5, 0, 1) if self.approximate == "tanh" else (7, 2, 0, 2)
+
 
 @dataclass(frozen=True)
 class SiLU(_Elementwise, example="--input 64,56,56"):
@@ -116,6 +169,8 @@ class SiLU(_Elementwise, example="--input 64,56,56"):
     inplace: bool = False
 
     PER_ELEMENT = (1, 0, 0, 1)
+    # silu_backward(g, x): s = sigmoid(x); g*s*(1 + x*(1 - s)): 3 mults, 2 adds, a sigmoid
+    BACKWARD = (3, 2, 0, 1)
     OPTIONS = (INPLACE,)
 
 
@@ -131,6 +186,21 @@ class Dropout(_Elementwise, example="--input 4096"):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "p", to_float(self.p, "p", low=0, high=1))
+
+    def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
+        """Training mode: y = x*mask with mask = bernoulli(1 - p)/(1 - p), saved; dL/dx = g*mask,
+        one mult per element. On the CPU PyTorch's mask is a tensor of the input's dtype (what
+        convcalc counts); CUDA's fused kernel (native_dropout) saves a bool mask instead, 1 byte
+        an element. p = 0 returns the input (nothing saved, nothing to do); p = 1 multiplies by a
+        zero scalar, which is what is saved."""
+        from .training import Backward, Saved  # only a training query imports it
+        n = batch * sizes.prod(shape)
+        if self.p == 0:
+            return Backward()
+        mask = 1 if self.p == 1 else n
+        return Backward(grad_input={"mults": n}, saved=(Saved("mask", mask),),
+                        notes=("dropout: counted in training mode; PyTorch's CPU kernel saves its mask in the input's dtype, "
+                               "CUDA's fused kernel a bool mask (1 byte an element)",))
 
 
 def batch_dim(dim: Any, rank: int, what: str) -> int:
@@ -181,6 +251,34 @@ class Softmax(_Elementwise, example="--input 1000"):
         rows = sizes.prod(shape[:i] + shape[i + 1 :])
         return Counts(transcendentals=rows * n, adds=rows * (n - 1), mults=rows * n)
 
+    def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
+        """_softmax_backward_data(g, y): dL/dx = y*(g - sum(g*y)) per row of n: n mults and
+        n - 1 adds for the sum, n subtractions, n mults: 2n mults and 2n - 1 adds a row. Saved:
+        the output. The K x K Jacobian route and the fused softmax + cross-entropy gradient are
+        set beside it in the report's Work table (``_report``)."""
+        from .training import Backward, Saved  # only a training query imports it
+        i = self.axis(shape)
+        n = shape[i]
+        rows = batch * sizes.prod(shape[:i] + shape[i + 1 :])
+        return Backward(
+            grad_input={"mults": 2 * rows * n, "adds": rows * (2 * n - 1)},
+            saved=(Saved("output", rows * n, tensor="output"),),
+            notes=("softmax backward: the Jacobian dy/dx of a row of n is n x n, J = diag(y) - y y^T; PyTorch never builds "
+                   "it and computes J^T g = y*(g - <g, y>) (2n mults, 2n - 1 adds a row); followed by cross-entropy the "
+                   "gradient fuses to (p - p*)/M: see Work",),
+        )
+
+    def _report(self, input_shape: Any, batch: Any, dtype: str, training: Any = None) -> Any:
+        report = super()._report(input_shape, batch, dtype, training)
+        if training is None:
+            return report
+        from .loss import softmax_routes, with_work
+
+        shape = report.input_shape
+        i = self.axis(shape)
+        rows = report.batch * sizes.prod(shape[:i] + shape[i + 1 :])
+        return with_work(report, softmax_routes(rows, shape[i], from_log=False))
+
 
 @dataclass(frozen=True)
 class Flatten(Layer, example="--input 512,7,7"):
@@ -219,3 +317,8 @@ class Flatten(Layer, example="--input 512,7,7"):
 
     def counts(self, shape: tuple, out: tuple) -> Counts:
         return Counts()
+
+    def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
+        """A view: dL/dx is dL/dy reshaped, nothing computed and nothing saved."""
+        from .training import Backward  # only a training query imports it
+        return Backward()

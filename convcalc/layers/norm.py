@@ -6,16 +6,21 @@ track_running_stats is on. Operations are counted for inference with per-channel
 folded into a scale: per element one add (x - mean) and one mult (* 1/sqrt(var + eps)), and
 with affine one more mult (* weight) and add (+ bias). The per-channel 1/sqrt(var + eps) and the
 batch statistics of training mode are not counted.
+
+The backward is counted in training mode (batch statistics), as PyTorch's CPU kernel computes
+it: see ``_BatchNormNd.backward``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Optional
+from typing import Any, ClassVar, Optional, TYPE_CHECKING
 
 from .. import sizes
 from ..sizes import Size
 from .base import Counts, Layer, Opt, expect_channels, expect_rank, to_float
+if TYPE_CHECKING:
+    from .training import Backward
 from .window import IDENTITY
 
 AFFINE = Opt("affine", "flag", True, "Learnable per-channel weight and bias.")
@@ -68,6 +73,35 @@ class _BatchNormNd(Layer):
             mults=elements * per_element,
             adds=elements * per_element,
             connections=elements,
+        )
+
+    def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
+        """Training mode (native_batch_norm_backward with the saved batch statistics), per
+        channel over its M = B*prod(spatial) elements, N = C*M in all, as PyTorch's CPU kernel
+        computes it:
+        - sum = sum of dL/dy: M - 1 adds; dotp = sum of (x - mean)*dL/dy: M adds, M mults and
+          M - 1 adds;
+        - k = dotp*invstd*invstd/M (3 mults) and grad_mean = sum/M (1 mult) per channel;
+        - dL/dx = (dL/dy - grad_mean - (x - mean)*k)*invstd*weight: 3 adds and 3 mults per
+          element (2 without affine: no weight);
+        so grad_input: mults = N + 4C + (3 or 2)N, adds = 2(N - C) + N + 3N = 6N - 2C.
+        grad_weight (affine): dL/dweight = dotp*invstd (C mults), dL/dbias = sum (nothing more).
+        The two sums serve dL/dx and dL/dW alike and are counted once, with dL/dx (which needs
+        them with or without affine): a layer whose dL/dx is not wanted still computes them.
+        Saved: the input, and save_mean and save_invstd (C each, float32 whatever the input's
+        dtype); weight is a parameter and the running statistics buffers, not counted here."""
+        from .training import Backward, Saved  # only a training query imports it
+        c = self.num_features
+        n = batch * sizes.prod(shape)
+        params = {"weight": (c,), "bias": (c,)} if self.affine else {}
+        return Backward(
+            grad_input={"mults": n + 4 * c + (3 if self.affine else 2) * n, "adds": 6 * n - 2 * c},
+            grad_weight={"mults": c} if self.affine else {},
+            saved=(Saved("input", n, tensor="input"), Saved("save_mean", c, dtype="float32"),
+                   Saved("save_invstd", c, dtype="float32")),
+            params=params,
+            notes=("batch normalisation backward in training mode: the per-channel sums of dL/dy and (x - mean)*dL/dy "
+                   "serve dL/dx and dL/dW alike and are counted once, with dL/dx",),
         )
 
 

@@ -14,36 +14,22 @@ links input group i to output group j only for i < j (A) or i <= j (B).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from .. import sizes
 from ..sizes import Size, SizeArg
 from .base import ConfigError, Counts, Layer, Opt, ShapeError, expect_channels, expect_rank
+from .conv import Conv2d
 from .options import BIAS, KERNEL_SIZE, OUT_CHANNELS
-from .pixelfield import MAX_REACH, _compose, _masked_offsets, field_summary, gated_field, vanilla_field  # noqa: F401 (re-exported)
+from .pixelfield import MAX_REACH, _compose, _masked_offsets, field_summary, gated_field, one_sided, two_sided, vanilla_field  # noqa: F401 (re-exported)
+if TYPE_CHECKING:
+    from .training import Backward
 from .window import IDENTITY
 
 MASK = Opt("mask", "choice", "B", "A excludes the centre pixel (first layer), B includes it.", choices=("A", "B"))
 COLOUR_GROUPS = Opt("colour_groups", "size", "1", "Channel groups masked in order at the centre tap (3: R, G, B).")
 
 _ASSUMPTION = "symbolic connections assume the image is larger than half the kernel in each dimension"
-
-
-def one_sided(L: Any, c: Any) -> tuple[Any, bool]:
-    """sum over t = 1..c of max(0, L - t): how often a tap t rows (or columns) off the centre
-    lands on a real pixel, summed over those c taps. (value, whether an assumption was made)"""
-    order = sizes.compare(L, c)
-    if order in (-1, 0):
-        return sizes.exact_div(L * (L - 1), 2), False
-    return c * L - sizes.exact_div(c * (c + 1), 2), order is None
-
-
-def two_sided(L: Any, c: Any) -> tuple[Any, bool]:
-    """sum over t = -c..c of max(0, L - |t|)."""
-    order = sizes.compare(L, c)
-    if order in (-1, 0):
-        return L * L, False
-    return (2 * c + 1) * L - c * (c + 1), order is None
 
 
 @dataclass(frozen=True)
@@ -137,6 +123,33 @@ class MaskedConv2d(Layer, example="--input 3,32,32 --out-channels 96 --kernel-si
             notes=(_ASSUMPTION,) if assumed else (),
         )
 
+    def as_conv(self) -> Conv2d:
+        """The convolution a framework runs: the whole kernel (masked taps hold zeros), zero
+        padding (k - 1)/2 on both sides, stride 1."""
+        return Conv2d(self.in_channels, self.out_channels, self.kernel_size, padding=self.half, bias=self.bias)
+
+    def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
+        """A masked convolution as PixelCNN implementations run it (and as the golden module
+        is built): a Conv2d whose weight holds zeros at the masked taps (the mask multiplied
+        into the weight in place, before the step). Its backward is that convolution's: dL/dx
+        a transposed convolution of dL/dy by the whole kernel, dL/dW every tap's sum of x*dL/dy
+        (the masked taps' gradients too; the mask is applied again before the next forward),
+        and autograd saves x (the weight is the parameter itself, a reference)."""
+        from .training import Backward  # only a training query imports it
+        bw = self.as_conv().backward(shape, out, batch)
+        return Backward(grad_input=bw.grad_input, grad_weight=bw.grad_weight, saved=bw.saved, params=bw.params,
+                        as_layers=bw.as_layers,
+                        notes=("dL/dW is computed for every tap, masked ones too (frameworks compute the whole kernel); "
+                               "written as F.conv2d(x, weight * mask) the backward would also multiply dL/dW by the mask "
+                               "and save the masked weight",))
+
+
+def named(*prefixes_then_backwards: Any) -> dict:
+    """{prefix.name: shape} of the parameters of convolutions' Backward (prefixes first)."""
+    half = len(prefixes_then_backwards) // 2
+    prefixes, bws = prefixes_then_backwards[:half], prefixes_then_backwards[half:]
+    return {f"{p}.{name}": shape for p, bw in zip(prefixes, bws) for name, shape in bw.params.items()}
+
 
 # -- the PixelCNN stack --------------------------------------------------------------------------
 
@@ -152,21 +165,6 @@ OUTPUT_CLASSES = Opt("output_classes", "size", "256", "Softmax classes per colou
 
 def _elementwise(**kw: Any) -> Counts:
     return Counts(**kw)
-
-
-def _causal_conv(cin: Any, cout: Any, rows: Any, cols: Any, real_rows: Any, real_cols: Any, H: Any, W: Any, bias: bool) -> Counts:
-    """A convolution whose every tap is in use (the gated stacks' causal convolutions): rows x
-    cols kernel, real_rows/real_cols = the taps on real pixels summed over output rows/columns."""
-    k = rows * cols
-    outputs = cout * H * W
-    return Counts(
-        weights=cout * cin * k,
-        biases=cout if bias else 0,
-        mults=outputs * cin * k,
-        adds=outputs * (cin * k - 1) + (outputs if bias else 0),
-        macs=outputs * cin * k,
-        connections=cout * cin * real_rows * real_cols,
-    )
 
 
 @dataclass(frozen=True)
@@ -209,6 +207,11 @@ class PixelCNN(Layer, example="--input 3,32,32 --channels 128 --layers 15 --kern
                 raise ConfigError(f"residual blocks halve the channels: {h} is not divisible by 2 x {g} colour groups", option="channels")
 
     INFERRED = {"in_channels": 0}
+
+    @property
+    def EXPLAIN_NUMERIC(self) -> tuple:  # noqa: N802 (the Layer attribute's name)
+        """The gated stack is counted with one colour group: --explain keeps that a number."""
+        return ("colour_groups",) if self.gated else ()
 
     def check_input(self, shape: tuple) -> None:
         expect_rank(self, shape, 3)
@@ -322,33 +325,73 @@ class PixelCNN(Layer, example="--input 3,32,32 --channels 128 --layers 15 --kern
 
     def _gated(self, part, C, H, W, h, d, k, k1, kt) -> Any:
         """Add the gated layers' parts; return the depth in convolutions (output layers included)."""
-        pixels = H * W
+        from .pixelgated import gated_parts
 
-        def stacks(cin: Any, kk: Any, first: bool) -> Counts:
-            c = sizes.exact_div(kk - 1, 2)
-            v_rows = W * 0 + H + one_sided(H, c)[0]  # rows 0..c above, each on real rows
-            v_cols = two_sided(W, c)[0]
-            vertical = _causal_conv(cin, 2 * h, c + 1, kk, v_rows, v_cols, H, W, self.bias)
-            if first:  # 1 x c taps left of the pixel
-                horizontal = _causal_conv(cin, 2 * h, 1, c, H, one_sided(W, c)[0], H, W, self.bias)
-            else:  # 1 x (c + 1): the pixel and c to its left
-                horizontal = _causal_conv(cin, 2 * h, 1, c + 1, H, W + one_sided(W, c)[0], H, W, self.bias)
-            link = _causal_conv(2 * h, 2 * h, 1, 1, H, W, H, W, self.bias)
-            out = _causal_conv(h, h, 1, 1, H, W, H, W, self.bias)
-            total = Counts()
-            for piece in (vertical, horizontal, link, out):
-                total.add(piece)
-            gates = _elementwise(
-                adds=2 * h * pixels + (0 if first else h * pixels),  # link into horizontal; the residual
-                mults=2 * h * pixels,  # tanh * sigmoid in both stacks
-                transcendentals=4 * h * pixels,
-            )
-            total.add(gates)
-            return total
+        return gated_parts(self, part, C, H, W, h, d, k, k1, kt)
 
-        part("1", f"gated {kt(k1)} A", stacks(C, k1, True))
-        part("2..d+1", f"gated {kt(k)} B", stacks(h, k, False), d)
-        return sizes.smax(2 * d + 2, d + 3) + self.output_layers
+    def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
+        """The backward of the stack as autograd runs it on a PyTorch module built like the
+        forward: masked convolutions as Conv2d over the whole kernel (their backward reused),
+        nn.ReLU before each convolution after the first (it saves its output, which is also the
+        next convolution's input), residual adds, and a softmax over the classes of each colour
+        channel. dL/dx is only the first convolution's; everything else is needed for dL/dW and
+        counted there: each convolution's dL/dx and dL/dW, the ReLU masks (one comparison an
+        element), the softmax's backward, and one add an element where a tensor is read twice
+        (a residual block's input: the block and the add). Sums pass dL/dy on unchanged."""
+        from .training import Backward, Saved  # only a training query imports it
+        from .wavenet import both, plus, relu_backward, softmax_backward
+
+        C, H, W = shape
+        h, d, n_out = self.channels, self.layers, self.output_layers
+        rows = batch * H * W  # pixels of the whole batch
+
+        def masked(cin: Any, cout: Any, k: Any, mask: str = "B") -> Backward:
+            return self._masked(cin, cout, k, mask).backward((cin, H, W), (cout, H, W), batch)
+
+        relus = n_out  # ReLUs whose outputs are saved, h channels each
+        if self.gated:
+            from .pixelgated import gated_backward
+
+            first, body, saved, params = gated_backward(self, shape, batch)
+        else:
+            first = masked(C, h, self.first_kernel_size, "A")
+            first.params = {f"first.{k}": v for k, v in first.params.items()}
+            saved = []
+            if self.residual:
+                half = h // 2
+                convs = (masked(h, half, 1), masked(half, half, self.kernel_size), masked(half, h, 1))
+                params = named(*(f"blocks.i.{j}" for j in range(3)), *convs)
+                block = plus(relu_backward((h + 2 * half) * rows), *(both(c) for c in convs), {"adds": h * rows})  # the block's input: the block and the add
+                body = plus((block, d))
+                saved.append(Saved("ReLU outputs in the blocks (the convolutions' inputs)", d * (h + 2 * half) * rows))
+            else:
+                conv = masked(h, h, self.kernel_size)
+                body = plus((plus(relu_backward(h * rows), both(conv)), d))
+                params = named("layers.i", conv)
+                relus = relus + d
+        classes = self.output_classes
+        hidden, logits = masked(h, h, 1), masked(h, C * classes, 1)
+        grad_weight = plus(
+            first.grad_weight,
+            body,
+            (plus(relu_backward(h * rows), both(hidden)), n_out - 1),
+            relu_backward(h * rows),
+            both(logits),
+            softmax_backward(C * rows, classes),
+        )
+        saved = [
+            *first.saved,
+            *saved,
+            Saved("ReLU outputs (the convolutions' inputs)", relus * h * rows),
+            Saved("softmax output", C * classes * rows, tensor="output"),
+        ]
+        params = {**first.params, **params, **(named("output.j", hidden) if sizes.compare(n_out, 1) != 0 else {}),
+                  **named("logits", logits)}
+        notes = ["dL/dx: the first layer's; the gradients inside the stack are counted with dL/dW",
+                 f"i = 0 .. {sizes.to_text(sizes.normalize(d - 1))}: one per layer (or block)"]
+        if sizes.compare(n_out, 1) != 0:
+            notes.append(f"j = 0 .. {sizes.to_text(sizes.normalize(n_out - 2))}: the 1x1 output layers before the logits")
+        return Backward(grad_input=first.grad_input, grad_weight=grad_weight, saved=tuple(saved), params=params, notes=tuple(notes))
 
     def _field(self) -> tuple[dict | None, str | None]:
         d, k, k1 = (sizes.known_int(v) for v in (self.layers, self.kernel_size, self.first_kernel_size))

@@ -3,6 +3,30 @@ layer reads: which earlier pixels reach the current one, the blind spot, and a m
 
 from __future__ import annotations
 
+from typing import Any
+
+from .. import sizes
+
+# -- taps on real pixels ------------------------------------------------------------------------
+
+
+def one_sided(L: Any, c: Any) -> tuple[Any, bool]:
+    """sum over t = 1..c of max(0, L - t): how often a tap t rows (or columns) off the centre
+    lands on a real pixel, summed over those c taps. (value, whether an assumption was made)"""
+    order = sizes.compare(L, c)
+    if order in (-1, 0):
+        return sizes.exact_div(L * (L - 1), 2), False
+    return c * L - sizes.exact_div(c * (c + 1), 2), order is None
+
+
+def two_sided(L: Any, c: Any) -> tuple[Any, bool]:
+    """sum over t = -c..c of max(0, L - |t|)."""
+    order = sizes.compare(L, c)
+    if order in (-1, 0):
+        return L * L, False
+    return (2 * c + 1) * L - c * (c + 1), order is None
+
+
 # -- receptive fields by propagation -------------------------------------------------------------
 
 #: the largest stack reach (rows) for which the field is enumerated

@@ -6,18 +6,27 @@ Counting (per sample): pooling has no weights and no MACs.
 - average pooling: adds = taps on real input minus one per output element, and one division per
   output element counted as a mult (count_include_pad changes the divisor, not the counts).
 - connections: edges from real input units to output units (unweighted here).
+
+Backward (whole batch; see each ``backward``): max pooling routes each dL/dy to its window's
+argmax through the saved int64 indices (no mults, no comparisons); an input element that is
+the argmax of r windows sums r terms (r - 1 adds), which depends on the data: convcalc counts
+the most it can be, when the maxima of overlapping windows coincide as often as possible (0
+when windows do not overlap). Average pooling divides each dL/dy by its divisor once and
+scatters it over its window's real taps.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, TYPE_CHECKING
 
 from .. import sizes
 from ..sizes import Size, SizeArg
 from .base import ConfigError, Counts, Layer, Opt, ShapeError, expect_rank
 from .options import CEIL_MODE, COUNT_INCLUDE_PAD, DILATION, INT_PADDING, KERNEL_SIZE, OUTPUT_SIZE, POOL_STRIDE
-from .conv import check_work
+from .conv import check_work, reached_by_taps
+if TYPE_CHECKING:
+    from .training import Backward
 from .window import ConstantMap, adaptive_taps, pool_map, taps_inside
 
 
@@ -76,6 +85,85 @@ class _PoolNd(Layer):
         if self.MAX:
             return Counts(comparisons=reduce, connections=connections)
         return Counts(adds=reduce, mults=outputs, connections=connections)
+
+    def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
+        """Max pooling (max_pool*_with_indices_backward): dL/dx[i] = the sum of dL/dy[o] over the
+        windows o whose argmax is i, read off the saved indices: no mults, no comparisons, and
+        r - 1 adds at an element that is the argmax of r windows. How many windows share an
+        argmax depends on the data; the most is when the argmaxes are as few elements as can
+        meet every window: per channel, prod over dimensions of tau_d, the fewest points that
+        meet every window of dimension d (windows of a product are products). So at most
+        B*C*(prod n_d - prod tau_d) adds (see ``fewest_argmaxes``), 0 when windows do not overlap.
+        Saved: the input and the indices, int64, one per output element.
+
+        Average pooling (avg_pool*_backward): each dL/dy[o] is divided by its divisor once (a
+        mult per output element) and added to the real input elements of its window: an element
+        read by r windows sums r terms, so adds = taps on real input - elements read at all
+        (B*(connections - C*prod reached_d)). Saved: the input (PyTorch keeps it for its shape)."""
+        from .training import Backward, Saved  # only a training query imports it
+        channels = batch * shape[0]
+        outputs = sizes.prod(out[1:])
+        if self.MAX:
+            taus = [fewest_argmaxes(n, k, s, d) for n, k, s, d in zip(out[1:], self.kernel_size, self.stride, self.dilation)]
+            adds = None if None in taus else channels * (outputs - sizes.prod(taus))
+            return Backward(
+                grad_input={"adds": adds},
+                saved=(Saved("input", channels * sizes.prod(shape[1:]), tensor="input"),
+                       Saved("indices", channels * outputs, dtype="int64")),
+                notes=(MAX_NOTE,),
+            )
+        connections = self.counts(shape, out).connections
+        reached = [reached_by_taps(n, k, s, d, p, L)
+                   for L, n, k, s, d, p in zip(shape[1:], out[1:], self.kernel_size, self.stride, self.dilation, self.padding)]
+        adds = None if connections is None or None in reached else batch * connections - channels * sizes.prod(reached)
+        return Backward(
+            grad_input={"mults": channels * outputs, "adds": adds},
+            saved=(Saved("input", channels * sizes.prod(shape[1:]), tensor="input"),),
+        )
+
+
+MAX_NOTE = ("max pooling backward: each dL/dy goes to its window's argmax (the saved int64 indices); adds are the "
+            "most the data can need (overlapping windows sharing argmaxes as much as they can), 0 without overlap")
+
+
+def fewest_argmaxes(n: Any, k: Any, s: Any, d: Any) -> Any:
+    """tau: the fewest input positions that meet each of the n windows {o*s - p + t*d : t < k}
+    of one dimension (clipped to the input; every window has a real tap). A window lies in one
+    residue class mod d and there is an interval of k class indices; windows of one class are
+    those o = c mod q (q = d/g, g = gcd(s, d)) and step s/g class indices apart, so one point
+    meets at most m = floor((k - 1)*g/s) + 1 consecutive ones, and the greedy (each point at the
+    right end of the first window not yet met, optimal for intervals) meets exactly that many:
+    tau = sum over c < q of ceil(n_c/m), n_c = #{o < n : o = c mod q}. Padding and ceil_mode
+    only clip windows and do not change it. Needs numeric k, s and d (n may be symbolic); None
+    otherwise."""
+    if not sizes.all_int(k, s, d):
+        return None
+    g = sizes.gcd(s, d)
+    q, m = d // g, (k - 1) * g // s + 1
+    total: Any = 0
+    for c in range(q):
+        n_c = sizes.smax(0, (n - 1 - c) // q + 1)
+        total = total + sizes.ceil_div(n_c, m)
+    return sizes.normalize(total)
+
+
+def fewest_adaptive(L: Any, n: Any) -> Any:
+    """tau for adaptive pooling's windows [floor(i*L/n), ceil((i + 1)*L/n)) of one dimension, by
+    the greedy (each point at the right end of the first window not yet met); 1 when n is 1
+    (every element is in the one window), n when n divides L (the windows do not overlap).
+    None for other symbolic sizes."""
+    if sizes.known_int(n) == 1:
+        return 1
+    if not sizes.all_int(L, n):
+        if sizes.is_int(n) and sizes.compare(sizes.normalize(L % n), 0) == 0:
+            return n
+        return None
+    count, point = 0, -1
+    for i in range(n):
+        if i * L // n > point:  # window i starts after the last point: a new point at its right end
+            count += 1
+            point = -(-(i + 1) * L // n) - 1
+    return count
 
 
 RETURN_INDICES = Opt("return_indices", "flag", False, "Also return the argmax indices (PyTorch's; counts do not change).")
@@ -144,6 +232,31 @@ class _AdaptivePoolNd(Layer):
         if self.MAX:
             return Counts(comparisons=connections - outputs, connections=connections)
         return Counts(adds=connections - outputs, mults=outputs, connections=connections)
+
+    def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
+        """Adaptive max pooling: as max pooling, dL/dy routed to the saved argmax indices (int64,
+        one per output element), at most B*C*(prod n_d - prod tau_d) adds, tau_d the fewest
+        elements meeting every window of dimension d (``fewest_adaptive``). Adaptive average
+        pooling: one division per output element; every input element is in some window, so an
+        element in r windows takes r - 1 adds: B*(connections - C*prod L_d). Saved: the input.
+        An output of ones is x.mean(spatial dims) in PyTorch: dL/dy expanded and divided by the
+        count at every input element (B*C*prod L_d mults), nothing saved."""
+        from .training import Backward, Saved  # only a training query imports it
+        channels = batch * shape[0]
+        outputs = sizes.prod(out[1:])
+        inputs = channels * sizes.prod(shape[1:])
+        if self.MAX:
+            taus = [fewest_adaptive(L, n) for L, n in zip(shape[1:], self.output_size)]
+            adds = None if None in taus else channels * (outputs - sizes.prod(taus))
+            return Backward(grad_input={"adds": adds}, notes=(MAX_NOTE,),
+                            saved=(Saved("input", inputs, tensor="input"), Saved("indices", channels * outputs, dtype="int64")))
+        if all(sizes.known_int(n) == 1 for n in self.output_size):
+            # PyTorch computes an output of ones as x.mean(spatial dims): its backward expands dL/dy
+            # and divides every element by the count, and it saves no tensor
+            return Backward(grad_input={"mults": inputs})
+        connections = self.counts(shape, out).connections
+        return Backward(grad_input={"mults": channels * outputs, "adds": batch * connections - inputs},
+                        saved=(Saved("input", inputs, tensor="input"),))
 
 
 class _AdaptiveAvgPoolNd(_AdaptivePoolNd):

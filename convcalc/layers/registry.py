@@ -55,6 +55,7 @@ _WHERE = {
     "softmax": "elementwise:Softmax",
     "dropout": "elementwise:Dropout",
     "flatten": "elementwise:Flatten",
+    "crossentropy": "loss:CrossEntropyLoss",
 }
 
 

@@ -13,12 +13,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from .. import sizes
 from ..sizes import Size, SizeArg
 from .base import ConfigError, Counts, Layer, Opt, expect_channels, expect_rank, require
 from .conv import Conv1d, _ConvNd, check_work
+if TYPE_CHECKING:
+    from .training import Backward
 from .options import BIAS, DILATION, KERNEL_SIZE, OUT_CHANNELS
 
 
@@ -43,6 +45,38 @@ class CausalConv1d(_ConvNd, ndim=1, example="--input 32,T --out-channels 32 --ke
         m = min(k, -(-T // d))
         return [m * T - d * m * (m - 1) // 2]
 
+    def padded(self) -> Conv1d:
+        """The convolution PyTorch runs after ``F.pad(x, (d*(k - 1), 0))``: the same kernel,
+        dilation and bias with padding 0, over the padded input."""
+        return Conv1d(self.in_channels, self.out_channels, self.kernel_size, dilation=self.dilation,
+                      groups=self.groups, bias=self.bias)
+
+    def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
+        """As PyTorch computes a causal convolution: x padded on the left by d*(k - 1) (F.pad:
+        a new tensor, the one autograd saves), then a Conv1d without padding. Its backward is
+        that convolution's backward over the padded length T + d*(k - 1) (the gradient of the
+        padded tensor, whose first d*(k - 1) entries F.pad's backward drops, no arithmetic).
+        With a symbolic length the padded positions its taps reach are, windows starting at
+        0..T - 1 with taps d apart: T + (k - 1)*min(d, T) (every one while d <= T)."""
+        from .training import Backward, Saved  # only a training query imports it
+        T, k, d = shape[1], self.kernel_size[0], self.dilation[0]
+        length = T + d * (k - 1)
+        bw = self.padded().backward((self.in_channels, length), out, batch)
+        grad_input = dict(bw.grad_input)
+        if grad_input.get("adds") is None and sizes.compare(self.groups, 1) == 0:
+            reached = T + (k - 1) * sizes.smin(d, T)
+            grad_input["adds"] = batch * self.in_channels * (self.out_channels * k * T - reached)
+        lead = sizes.to_text(sizes.normalize(d * (k - 1)))
+        return Backward(
+            grad_input=grad_input,
+            grad_weight=bw.grad_weight,
+            saved=(Saved(f"input padded on the left by {lead}", batch * self.in_channels * length),),
+            params=bw.params,
+            as_layers=tuple((g, cmd, f"{note} (over x padded on the left by {lead}"
+                                     + (f"; F.pad's backward drops the first {lead} entries of dL/dx)" if g == "input" else ")"))
+                            for g, cmd, note in bw.as_layers),
+        )
+
 
 SEQ_LEN = Opt("seq_len", "size", None, "Samples T (instead of --input C,T).", role="input")
 RESIDUAL_CH = Opt("residual_channels", "size", None, "Channels of the residual stream.", required=True)
@@ -53,6 +87,45 @@ BLOCKS = Opt("blocks", "size", "1", "Blocks, B: the dilation pattern repeats B t
 WN_KERNEL = Opt("kernel_size", "size", "2", "Kernel size of the dilated convolutions.")
 WN_CLASSES = Opt("output_classes", "size", "256", "Output classes (mu-law levels); also the one-hot input channels by default.")
 INPUT_CH = Opt("input_channels", "size", None, "Input channels (default: one-hot over the output classes).")
+
+
+# -- the backward of the pieces between convolutions (counted as PyTorch's kernels compute them) --
+
+
+def gate_backward(elements: Any) -> dict:
+    """z = tanh(a) * sigmoid(b), from the saved t = tanh(a) and s = sigmoid(b): dz/dt = g*s and
+    dz/ds = g*t (2 mults), tanh's backward g_t*(1 - t*t) (2 mults, 1 add), sigmoid's
+    g_s*(1 - s)*s (2 mults, 1 add): 6 mults and 2 adds an element, no transcendental."""
+    return {"mults": 6 * elements, "adds": 2 * elements}
+
+
+def relu_backward(elements: Any) -> dict:
+    """ReLU's backward from its saved output: the mask y > 0, one comparison an element."""
+    return {"comparisons": elements}
+
+
+def softmax_backward(groups: Any, size: Any) -> dict:
+    """Softmax's backward from its saved output y, per group of K: dL/dx = y*(g - sum(g*y)):
+    K products g*y, K - 1 adds for the sum, K subtractions, K products by y."""
+    return {"mults": groups * 2 * size, "adds": groups * (2 * size - 1)}
+
+
+def plus(*parts: Any) -> dict:
+    """The sum of count dicts, each given as a dict or as (dict, times)."""
+    total: dict = {}
+    for part in parts:
+        counts, times = part if isinstance(part, tuple) else (part, 1)
+        for key, value in counts.items():
+            if value is None or total.get(key, 0) is None:
+                total[key] = None
+            else:
+                total[key] = total.get(key, 0) + value * times
+    return total
+
+
+def both(bw: Backward) -> dict:
+    """A convolution inside a stack: its dL/dx and dL/dW both computed."""
+    return plus(bw.grad_input, bw.grad_weight)
 
 
 def _sum_counts(parts: list[tuple[Counts, Any]]) -> dict:
@@ -200,6 +273,75 @@ class WaveNet(Layer, example="--seq-len 16000 --residual-channels 32 --skip-chan
             receptive_field={"samples": field, "dilation_sum": dil_sum + 1},
             work=work,
             notes=tuple(notes),
+        )
+
+    def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
+        """The backward of the stack as PyTorch's autograd runs it (the module of the golden set:
+        causal convolutions as F.pad then Conv1d, z = tanh(a) * sigmoid(b) of the two halves of
+        the filter-and-gate convolution, x + res(z), skips summed, ReLU, 1x1, ReLU, 1x1, softmax
+        over the classes), for n = L*B layers:
+        - dL/dx is only the initial causal convolution's dL/dx; everything else (each
+          convolution's dL/dx and dL/dW, the gates, the ReLU masks, the softmax) is needed for
+          dL/dW and counted there;
+        - the last layer's residual convolution and add feed nothing (their forward is computed,
+          its result unused): no gradient reaches them;
+        - a tensor read twice sums its two gradients (one add an element): z of every layer but
+          the last (residual and skip convolutions), and the residual stream entering every
+          layer but the last (the next filter convolution and the residual add);
+        - sums pass dL/dy on unchanged, F.pad's backward is a slice: no arithmetic.
+        Saved: the padded input of every causal convolution, tanh's and sigmoid's outputs and z,
+        the two ReLUs' outputs (each also the next 1x1's input) and the softmax's output."""
+        from .training import Backward, Saved  # only a training query imports it
+        C, T = shape
+        r, dc, s, k = self.residual_channels, self.dilation_channels, self.skip_channels, self.kernel_size
+        L, B, classes, bias = self.layers_per_block, self.blocks, self.output_classes, self.bias
+        n = L * B
+        rows = batch * T  # positions of the whole batch
+
+        def causal(cin: Any, cout: Any, d: Any) -> Backward:
+            return CausalConv1d(cin, cout, k, dilation=d, bias=bias).backward((cin, T), (cout, T), batch)
+
+        def pointwise(cin: Any, cout: Any) -> dict:
+            return both(Conv1d(cin, cout, 1, bias=bias).backward((cin, T), (cout, T), batch))
+
+        first = causal(C, r, 1)
+        # the filter-and-gate convolutions over one block's dilations 1, 2, ..., 2**(L - 1)
+        if sizes.is_int(L):
+            dilated = plus(*(both(causal(r, 2 * dc, 2**i)) for i in range(L)))
+        else:
+            one = both(causal(r, 2 * dc, 1))
+            dilated = {key: sizes.summation(lambda i, key=key: both(causal(r, 2 * dc, 2**i))[key], 0, L - 1)
+                       if value is not None else None for key, value in one.items()}
+        grad_weight = plus(
+            first.grad_weight,
+            (dilated, B),
+            (gate_backward(dc * rows), n),
+            (pointwise(dc, r), n - 1),  # the last residual convolution gets no gradient
+            (pointwise(dc, s), n),
+            ({"adds": (dc + r) * rows}, n - 1),  # z and the residual stream, read twice
+            relu_backward(2 * s * rows),
+            pointwise(s, s),
+            pointwise(s, classes),
+            softmax_backward(rows, classes),
+        )
+        params = {"first.weight": (r, C, k), "filt.i.weight": (2 * dc, r, k), "res.i.weight": (r, dc, 1),
+                  "skip.i.weight": (s, dc, 1), "out1.weight": (s, s, 1), "out2.weight": (classes, s, 1)}
+        if bias:
+            params = {**{name: shape for name, shape in params.items()},
+                      **{name.replace("weight", "bias"): (shape[0],) for name, shape in params.items()}}
+        padded = sizes.normalize(r * (n * T + (k - 1) * B * (2**L - 1)))
+        saved = (
+            Saved(f"input padded on the left by {sizes.to_text(sizes.normalize(k - 1))}", batch * C * (T + k - 1)),
+            Saved("residual stream padded on the left by d*(k - 1), every layer", batch * padded),
+            Saved("tanh and sigmoid outputs and z, every layer", batch * 3 * n * dc * T),
+            Saved("ReLU outputs (the 1x1s' inputs)", batch * 2 * s * T),
+            Saved("softmax output", batch * classes * T, tensor="output"),
+        )
+        return Backward(
+            grad_input=first.grad_input, grad_weight=grad_weight, saved=saved, params=params,
+            notes=(f"i = 0 .. {sizes.to_text(sizes.normalize(n - 1))}: one filter-and-gate, residual and skip "
+                   "convolution per layer (the last residual convolution gets no gradient: its output is unused)",
+                   "dL/dx: the initial causal convolution's; the gradients inside the stack are counted with dL/dW"),
         )
 
     def _uncached(self, first, base, layer_fixed, output, T, dil_sum) -> dict | None:
