@@ -21,7 +21,7 @@ from .. import sizes
 from ..sizes import Size
 from .base import ConfigError, Counts, Layer, Opt, ShapeError, expect_channels
 from .options import BIAS
-from .recurrent import HIDDEN_SIZE, NUM_LAYERS, _counts, _plus, _times
+from .recurrent import HIDDEN_SIZE, NUM_LAYERS, _counts, _lazy_backward, _plus, _times
 
 DIRECTIONS = Opt("directions", "size", "1", "Scans from different corners (a power of two up to 2^n), outputs concatenated.")
 CELL = Opt("cell", "choice", "tanh", "tanh (the plain MDRNN) or lstm (MD-LSTM).", choices=("tanh", "lstm"))
@@ -182,3 +182,4 @@ class MDRNN(Layer, example="--input 3,G,G --hidden-size 32 --num-layers 2 --dire
             ),
         )
 
+    backward = _lazy_backward("mdrnn_backward")  # BPTT over the grid: recurrent_backward.py

@@ -45,7 +45,8 @@ class Saved(NamedTuple):
     the layer's dtype ("act") or a fixed one (int64 indices, bool masks, float32 statistics).
     ``tensor`` names the layer's own input or output when it is that tensor: a network counts
     a tensor shared by neighbours once. ``needed_for``: "input" when autograd saves it only if
-    dL/dx is wanted, "weight" only if dL/dW is (PyTorch saves what the wanted gradients need)."""
+    dL/dx is wanted, "weight" only if dL/dW is, "any" if either is (PyTorch saves what the wanted
+    gradients need)."""
 
     name: str
     elements: Any
@@ -61,14 +62,18 @@ class Backward:
     BACKWARD_KEYS, missing keys 0). saved: the tensors autograd saves (Saved). params: the
     trainable parameters by PyTorch's name -> shape (their gradients have these shapes).
     as_layers: the backward written as layers convcalc knows, (gradient, command, note).
+    shared: counts either gradient needs (a recurrent layer's gradient through time): reported
+    with grad_weight when the weights train, else with grad_input when dL/dx is wanted.
     """
 
-    __slots__ = ("grad_input", "grad_weight", "saved", "params", "as_layers", "notes", "sequential_steps")
+    __slots__ = ("grad_input", "grad_weight", "saved", "params", "as_layers", "notes", "sequential_steps", "shared")
 
     def __init__(self, grad_input: dict | None = None, grad_weight: dict | None = None, saved: tuple = (),
-                 params: dict | None = None, as_layers: tuple = (), notes: tuple = (), sequential_steps: Any = None) -> None:
+                 params: dict | None = None, as_layers: tuple = (), notes: tuple = (), sequential_steps: Any = None,
+                 shared: dict | None = None) -> None:
         self.grad_input = dict(grad_input or {})
         self.grad_weight = dict(grad_weight or {})
+        self.shared = dict(shared or {})
         self.saved = tuple(saved)
         self.params = dict(params or {})
         self.as_layers = tuple(as_layers)
@@ -126,6 +131,11 @@ def fields(layer: Any, shape: tuple, out: tuple, batch: Any, dtype: str, trainin
     grad_input = with_flops(bw.grad_input) if training.input_grad else zero
     trainable = 0 if training.frozen else params
     grad_weight = with_flops(bw.grad_weight) if trainable != 0 else zero
+    if bw.shared:
+        if trainable != 0:
+            grad_weight = _plus(grad_weight, with_flops(bw.shared))
+        elif training.input_grad:
+            grad_input = _plus(grad_input, with_flops(bw.shared))
     backward = _plus(grad_input, grad_weight)
     opt = optimizers()[training.optimizer]
     optimizer = with_flops({k: opt[k] * trainable for k in ("mults", "adds", "transcendentals")})
@@ -136,7 +146,8 @@ def fields(layer: Any, shape: tuple, out: tuple, batch: Any, dtype: str, trainin
     master = 4 if mixed else width  # float32 master weights, gradients and optimizer state
     saved = []
     for s in bw.saved:
-        if (s.needed_for == "input" and not training.input_grad) or (s.needed_for == "weight" and trainable == 0):
+        if ((s.needed_for == "input" and not training.input_grad) or (s.needed_for == "weight" and trainable == 0)
+                or (s.needed_for == "any" and not training.input_grad and trainable == 0)):
             continue
         each = act if s.dtype == "act" else FIXED_BYTES.get(s.dtype, DTYPE_BYTES.get(s.dtype, width))
         saved.append({"name": s.name, "tensor": s.tensor, "dtype": s.dtype, "elements": sizes.normalize(s.elements),
