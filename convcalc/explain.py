@@ -16,7 +16,7 @@ from typing import Any
 from . import sizes
 from .expr import symbol
 from .layers.base import Layer
-from .report import LayerReport, Printable, Quantity, Unit
+from .report import TRAINING_QUANTITIES, LayerReport, Printable, Quantity, Unit
 
 #: constructor argument -> the symbol a textbook writes for it
 FIELD_SYMBOLS = {
@@ -31,6 +31,9 @@ FIELD_SYMBOLS = {
 #: arguments that may be 0 and only enter arithmetic (their symbols are non-negative); any other
 #: argument that is 0 (proj_size: none) switches a part off and stays the number 0
 MAY_BE_ZERO = {"padding", "output_padding"}
+#: arguments whose value 1 is a case of its own and stays the number 1 (adaptive average pooling
+#: to 1 is a mean over all positions: PyTorch runs x.mean(), which saves nothing for the backward)
+ONE_IS_A_CASE = {"output_size"}
 #: one meaning per symbol, in every derivation (JSON keys are unchanged: these are the symbols)
 MEANINGS = {
     "C_in": "input channels", "C_out": "output channels", "k": "kernel size", "s": "stride", "p": "padding",
@@ -102,6 +105,8 @@ def explain_layer(layer: Layer, shape: tuple, *, batch: Any = 1, dtype: str = "f
         zero_ok = name in MAY_BE_ZERO
         if not zero_ok and (v == 0 or (isinstance(v, tuple) and 0 in v)):
             continue
+        if name in ONE_IS_A_CASE and all(x == 1 for x in (v if isinstance(v, tuple) else (v,))):
+            continue
         if isinstance(v, tuple):
             if all(sizes.is_int(x) for x in v) and len(set(v)) == 1:
                 sym = _make(base, zero_ok)
@@ -138,9 +143,17 @@ def explain_layer(layer: Layer, shape: tuple, *, batch: Any = 1, dtype: str = "f
     steps = []
     for q in EXPLAINED:
         result = numeric.get(q)
-        if result is None or general.get(q) is None:
+        if result is None:
             continue
-        steps.append(Step(q.value, closed(general.get(q), lambda r, q=q: r.get(q), q.value), values, result, q.unit))
+        pick = lambda r, q=q: r.get(q)  # noqa: E731
+        if general.get(q) is not None:
+            formula = closed(general.get(q), pick, q.value)
+        elif q in TRAINING_QUANTITIES:  # a sum of parts one of which has no all-symbol formula
+            formula = closed.fallback(pick, q.value)
+        else:
+            continue
+        if formula is not None:
+            steps.append(Step(q.value, formula, values, result, q.unit))
     if numeric.per_step is not None and general.per_step is not None:
         unit = numeric.step_unit
         for key, value in numeric.per_step.items():

@@ -27,6 +27,9 @@ from convcalc.layers.registry import get
 from convcalc.layers.training import Training
 from test_backward_conv import brute_conv
 
+#: the layers whose backward this file checks by brute force or by hand (read by test_registry_backward)
+BRUTE_FORCE = {"maskedconv2d", "causalconv1d", "pixelcnn", "wavenet"}
+
 HERE = Path(__file__).parent / "golden"
 KEYS = ("mults", "adds", "comparisons", "macs")
 

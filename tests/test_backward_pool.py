@@ -18,6 +18,9 @@ from convcalc.sizes import substitute
 
 from test_backward_simple import CASES, Tally, _id, _layer, book, fd, total
 
+#: the layers whose backward this file checks by brute force or by hand (read by test_registry_backward)
+BRUTE_FORCE = {f"{kind}{n}d" for kind in ("maxpool", "avgpool", "adaptivemaxpool", "adaptiveavgpool", "batchnorm") for n in (1, 2, 3)}
+
 TRAIN = Training(input_grad=True)
 
 

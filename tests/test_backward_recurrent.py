@@ -20,6 +20,9 @@ from convcalc.layers.recurrent_backward import attention_pairs
 from convcalc.layers.training import Training
 from convcalc.sizes import substitute
 
+#: the layers whose backward this file checks by brute force or by hand (read by test_registry_backward)
+BRUTE_FORCE = {"rnn", "gru", "lstm", "gated-rnn", "attention-rnn", "mdrnn"}
+
 BACKWARD_GOLDEN = Path(__file__).parent / "golden" / "torch_backward_golden.json"
 CASES = [c for c in json.loads(BACKWARD_GOLDEN.read_text())["cases"] if c["layer"] in ("rnn", "gru", "lstm")]
 RUNS = [(c, run) for c in CASES for run in c["runs"]]

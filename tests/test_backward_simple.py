@@ -38,6 +38,9 @@ def _on_batch(case):
 CASES = [c for c in ALL if not _on_batch(c)]
 TRAIN = Training(input_grad=True)
 
+#: the layers whose backward this file checks by brute force or by hand (read by test_registry_backward)
+BRUTE_FORCE = {"relu", "relu6", "leakyrelu", "sigmoid", "tanh", "gelu", "silu", "dropout", "flatten"}
+
 
 def _layer(case):
     kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in case["kwargs"].items()}

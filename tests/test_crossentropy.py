@@ -18,6 +18,9 @@ from convcalc.layers.training import Training
 from test_backward_simple import Tally, book, fd, total
 
 TRAIN = Training(input_grad=True)
+
+#: the layers whose backward this file checks by brute force or by hand (read by test_registry_backward)
+BRUTE_FORCE = {"crossentropy", "softmax"}
 FUSED = "dL/dx = (p - p*)*g/M (fused with cross-entropy, M rows)"
 JACOBIAN_ROUTE = "dL/dx = J^T dL/dp (unfused)"
 
