@@ -279,26 +279,35 @@ def test_frozen_block_freezes_every_layer_inside():
     assert Network.from_yaml(text).report().total["params"] == 30 + 30 + 6
 
 
-#: small networks ending in a layer whose backward may not be written yet
-WITHOUT = {
+#: small networks ending in a recurrent or autoregressive layer
+STACKS = {
     "maskedconv2d": "input: 3,6,6\nlayers:\n  - conv2d: {out_channels: 3, kernel_size: 1}\n  - maskedconv2d: {out_channels: 3, kernel_size: 3, mask: B}\n",
     "lstm": "input: 5,4\nlayers:\n  - linear: {out_features: 4}\n  - lstm: {input_size: 4, hidden_size: 3}\n",
     "wavenet": "input: 4,16\nlayers:\n  - conv1d: {out_channels: 4, kernel_size: 1}\n  - wavenet: {residual_channels: 4, dilation_channels: 4, skip_channels: 4, layers_per_block: 2, blocks: 1, output_classes: 4}\n",
 }
 
 
-def test_without_backward_one_line_error(tmp_path, capsys):
+@pytest.mark.parametrize("name", sorted(STACKS))
+def test_networks_of_recurrent_and_autoregressive_layers_train(name):
+    """The network's backward is its layers' backward: the last layer's row is that layer's own
+    report with dL/dx wanted (the layer before it has weights)."""
+    r = Network.from_yaml(STACKS[name]).report(training=Training(input_grad=False))
+    last = r.rows[-1]
+    assert last["type"] == name
+    assert sum(row["backward"]["total"]["flops"] for row in r.rows if "." not in row["path"]) == r.total["backward"]["total"]["flops"]
+    assert last["backward"]["grad_input"]["macs"] > 0 and last["backward"]["grad_weight"]["macs"] > 0
+
+
+def test_a_layer_without_backward_is_one_line_error(tmp_path, capsys, monkeypatch):
     from convcalc.layers.base import Layer
     from convcalc.layers.registry import LAYERS
 
-    missing = [name for name in WITHOUT if LAYERS[name].backward is Layer.backward]
-    if not missing:
-        pytest.skip("every layer here has its backward")
-    name = missing[0]
+    monkeypatch.setattr(LAYERS["lstm"], "backward", Layer.backward)
+    name = "lstm"
     with pytest.raises(ConvcalcError, match=rf"layers\[1\]: {name}: its backward pass is not written yet"):
-        Network.from_yaml(WITHOUT[name]).report(training=Training(input_grad=False))
+        Network.from_yaml(STACKS[name]).report(training=Training(input_grad=False))
     path = tmp_path / "n.yaml"
-    path.write_text(WITHOUT[name])
+    path.write_text(STACKS[name])
     assert main(["net", str(path), "--training"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("convcalc net: ") and f"{name}: its backward pass is not written yet" in err and err.count("\n") == 1
