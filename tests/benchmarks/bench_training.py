@@ -50,7 +50,7 @@ def main() -> None:
     theirs = [args.torch_python, "-c", TORCH.format(golden=str(ROOT / "tests" / "golden"))]
     has_torch = subprocess.run([args.torch_python, "-c", "import torch"], capture_output=True).returncode == 0
     counted = json.loads(subprocess.run(ours + ["-f", "json"], capture_output=True, text=True, check=True).stdout)
-    backward = counted["total"]["backward"]
+    backward = counted["total"]["backward"]  # {grad_input, grad_weight, total}
     print(f"convcalc: backward MACs {backward['total']['macs']:,} (dL/dx {backward['grad_input']['macs']:,}, "
           f"dL/dW {backward['grad_weight']['macs']:,}), backward flops {backward['total']['flops']:,}")
     if not has_torch:
