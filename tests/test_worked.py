@@ -120,3 +120,63 @@ def test_course_strided_conv_gradients_in_one_command():
     data = json.loads(result.stdout)
     assert data["gradients"]["weight"] == [1, 7, 3] and data["gradients"]["input"] == [7, 11]
     assert data["backward"]["grad_weight"]["adds"] == 21 * 4
+
+
+def test_course_attention_rnn_gradient_sources():
+    """000 1.2.2(e): for AttentionRNN(k), dL/dh[T] collects the steps T < t <= T + k (the
+    solution's slip: every t > T). Enumerated for k = 2 over 5 steps."""
+    T, k = 5, 2
+    expected = "; ".join(
+        f"h[{t}] <- " + (", ".join(str(u) for u in range(t + 1, min(t + k, T) + 1)) or "none") for t in range(1, T + 1)
+    )
+    report = LAYERS["attention-rnn"](3, 4, k=k).report((T, 3), training=Training())
+    assert f"later steps feeding dL/dh[t]: {expected}" in report.notes
+
+
+def test_course_gated_cell_gradient_shapes():
+    """000 1.2.1(d): dL/dW_x of the gated cell h_t = c_t * h_{t-1} + (1 - c_t) * W_x x_t has
+    W_x's shape m x n (hidden x input), summed over the K steps."""
+    report = LAYERS["gated-rnn"](3, 4).report((6, 3), training=Training(gradients=True))
+    assert report.gradients["W_x"] == (4, 3) and report.gradients["W_h"] == (4, 4) and report.gradients["W_c"] == (4, 3)
+
+
+def test_course_lstm_bptt_weight_gradient_sums_over_every_step():
+    """003 Problem 2: the gradient of w_ix sums over t = 1..T; PyTorch's layout stacks the four
+    gates' input weights in weight_ih_l0 (4H x D), computed as one product over all T*B rows."""
+    D, H, T, B = 3, 4, 7, 2
+    report = LAYERS["lstm"](input_size=D, hidden_size=H, bias=False).report((T, D), batch=B, training=Training(gradients=True))
+    assert report.gradients["weight_ih_l0"] == (4 * H, D)
+    # dW_ih = delta^T x: (4H x T*B) times (T*B x D); dW_hh = sum_t delta_t^T h[t-1]: T*B*4H*H; and
+    # the gradient through time dL/dh[t-1] = delta_t W_hh for t >= 2 (T - 1 steps), which dL/dW needs
+    assert report.backward["grad_weight"]["macs"] == T * B * 4 * H * D + T * B * 4 * H * H + (T - 1) * B * 4 * H * H
+
+
+def test_course_softmax_cross_entropy_gradient():
+    """004 4: e = crossEntropy(p*, softmax(x)) for K classes: de/dx = p - p*; the K x K Jacobian
+    route costs K^2 products to build and K^2 + 2 to apply, the fused gradient K + 1 (the p - p*
+    subtraction touches one element; g/M scales all K)."""
+    K = 10
+    report = LAYERS["crossentropy"]().report((K,), training=Training(gradients=True))
+    assert report.gradients["input"] == (K,)
+    fused = report.backward["grad_input"]
+    assert (fused["mults"], fused["adds"]) == (K + 1, 1)
+    jacobian = [v for name, v in report.work.items() if name.startswith("softmax Jacobian")][0]
+    assert jacobian["mults"] == K * K
+
+
+def test_course_residual_block_backward(tmp_path):
+    """004 5-6: y = x + relu(H x + v), K = 4: de/dx = de/dy + H^T I{0,1} de/dy. Per sample: H^T
+    times a vector (K*K products, K*(K-1) adds), the ReLU's mask (K comparisons), the sum at the
+    fork (K adds); de/dH = (I de/dy) x^T (K*K products, summed over the batch) and de/dv; the
+    forward saves x (for de/dH) and the ReLU's output (its mask)."""
+    from convcalc import Network
+
+    K = 4
+    text = f"input: {K}\nlayers:\n  - residual:\n      body:\n        - linear: {{out_features: {K}}}\n        - relu\n"
+    r = Network.from_yaml(text).report(training=Training(input_grad=True))
+    total = r.total["backward"]
+    assert total["grad_input"]["macs"] == K * K
+    assert total["grad_input"]["comparisons"] == K
+    assert total["grad_input"]["adds"] == K * (K - 1) + K
+    assert total["grad_weight"]["macs"] == K * K
+    assert r.total["saved_bytes"] == (K + K) * 4
