@@ -28,9 +28,10 @@ except ImportError:  # pragma: no cover - Typer on a separate click
 
 from . import __version__
 from .cli_support import COMMON_HELP as _COMMON_HELP
+from .cli_queries import layer_query, net_query, solve_net_query, solve_query
 from .cli_support import (
-    METAVAR_LEGEND, NETWORKS, REQUIRED, SOLVING, error_line, group, input_marker, label, layer_query, metavar,
-    net_query, panel_order, solve_net_query, solve_example, solve_query, unknown_command,
+    METAVAR_LEGEND, NETWORKS, REQUIRED, SOLVING, error_line, group, input_marker, label, metavar, panel_order,
+    solve_example, unknown_command,
 )
 from .cli_support import terminal_width as _width
 from .cli_support import use_color as _use_color
@@ -147,7 +148,7 @@ def _common_parameters(input_marker: str = "") -> list[inspect.Parameter]:
 
 def _training_parameters() -> list[inspect.Parameter]:
     """--training, --gradients, --optimizer, --mixed-precision, --input-grad: declared once,
-    for the layer commands and `net` (read by cli_support.training_from)."""
+    for the layer commands and `net` (read by cli_queries.training_from)."""
     h = _COMMON_HELP
     return [
         _option("training", bool, False, "--training", "-T", help=h["training"]),
@@ -204,42 +205,16 @@ solve_app = typer.Typer(
 
 
 @_escaping
-def solve_net(
-    file: Path = typer.Argument(..., help="The network file (YAML).", metavar="FILE"),
-    target: Optional[str] = typer.Option(
-        None, "--target", "-t", help="The output of the last spatial layer, e.g. 2048,7,7 or 2048,n,n (required unless --for batch).",
-        metavar="SHAPE"
-    ),
-    in_channels: Optional[str] = typer.Option(
-        None, "--in-channels", help="Input channels (default: the file's input).", metavar="EXPR"
-    ),
-    for_: Optional[str] = typer.Option(
-        None, "--for", help="batch: the largest batch whose training step fits in --memory (--training implied).", metavar="batch"
-    ),
-    memory: Optional[str] = typer.Option(
-        None, "--memory", "-m", help="With --for batch: the memory, e.g. 16GiB, 16GB, 1.5e9 (bytes).", metavar="SIZE"
-    ),
-    input: Optional[str] = typer.Option(
-        None, "--input", "-i", help="With --for batch: the input shape (default: the file's; symbols allowed).", metavar="SHAPE"
-    ),
-    dtype: str = typer.Option("float32", "--dtype", help=_COMMON_HELP["dtype"], metavar="DTYPE"),
-    format: Optional[Format] = typer.Option(None, "--format", "-f", help=_COMMON_HELP["format"]),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help=_COMMON_HELP["output"]),
-    **training_options: Any,
-) -> None:
+def solve_net(file: Path = typer.Argument(..., help="The network file (YAML).", metavar="FILE"), **values: Any) -> None:
     try:
-        report, fmt, output = solve_net_query(file, target, in_channels, format, output, for_=for_, memory=memory, input=input,
-                                              dtype=dtype, training=training_options)
+        report, fmt, output = solve_net_query(
+            file, values.pop("target"), values.pop("in_channels"), values.pop("format"), values.pop("output"),
+            for_=values.pop("for_"), memory=values.pop("memory"), input=values.pop("input"), dtype=values.pop("dtype"), training=values,
+        )
         _emit(fmt, report, output)
     except ConvcalcError as e:
         say(error_line("solve net", e))
         raise typer.Exit(2) from None
-
-
-solve_net.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-    [p for p in inspect.signature(solve_net).parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
-    + _network_training_parameters()
-)
 
 
 def _solve_parameters(cls: type[Layer]) -> list[inspect.Parameter]:
@@ -286,33 +261,21 @@ def _make_solve_command(cls: type[Layer]):
     return command
 
 
+def _common(*names: str) -> list[inspect.Parameter]:
+    """The common options of these names, as every command declares them."""
+    common = {p.name: p for p in _common_parameters()}
+    return [common[n] for n in names]
+
+
 @_escaping
-def net(
-    file: Path = typer.Argument(..., help="The network file (YAML).", metavar="FILE"),
-    input: Optional[str] = typer.Option(
-        None, "--input", "-i", help="Input shape; overrides the file's (symbols allowed).", metavar="SHAPE"
-    ),
-    depth: Optional[int] = typer.Option(
-        None, "--depth", "-d", help="Show rows down to this nesting depth (blocks below fold into one row)."
-    ),
-    by_op: bool = typer.Option(False, "--by-op", help="Add the totals broken down by layer type."),
-    batch: str = typer.Option("1", "--batch", "-b", help=_COMMON_HELP["batch"], metavar="EXPR"),
-    dtype: str = typer.Option("float32", "--dtype", help=_COMMON_HELP["dtype"], metavar="DTYPE"),
-    format: Optional[Format] = typer.Option(None, "--format", "-f", help=_COMMON_HELP["format"]),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help=_COMMON_HELP["output"]),
-    human: bool = typer.Option(False, "--human", "-H", help=_COMMON_HELP["human"]),
-    columns: Optional[str] = typer.Option(
-        None, "--columns", "-c", metavar="NAMES",
-        help="The table's columns, comma-separated, in order: type, output, params, macs, flops, activation, rf, share "
-        "(torchinfo's col_names too); with --training also backward, saved. Default: all that fit the width.",
-    ),
-    **training_options: Any,
-) -> None:
+def net(file: Path = typer.Argument(..., help="The network file (YAML).", metavar="FILE"), **values: Any) -> None:
+    columns = values.pop("columns")
     try:
-        report, fmt, output = net_query(file, input, depth, by_op, batch, dtype, format, output, training_options)
+        report, fmt, output = net_query(file, values.pop("input"), values.pop("depth"), values.pop("by_op"), values.pop("batch"),
+                                        values.pop("dtype"), values.pop("format"), values.pop("output"), values)
         chosen = None if columns is None else [c.strip() for c in columns.split(",") if c.strip()]
         try:
-            _emit(fmt, report, output, human, columns=chosen)
+            _emit(fmt, report, output, values.get("human", False), columns=chosen)
         except ConvcalcError as e:
             raise e.with_context(option="columns" if not e.option and chosen is not None else None) from None
     except ConvcalcError as e:
@@ -321,8 +284,31 @@ def net(
 
 
 net.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-    [p for p in inspect.signature(net).parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
-    + _network_training_parameters()
+    [inspect.signature(net).parameters["file"],
+     _option("input", Optional[str], None, "--input", "-i", help="Input shape; overrides the file's (symbols allowed).", metavar="SHAPE"),
+     _option("depth", Optional[int], None, "--depth", "-d", help="Show rows down to this nesting depth (blocks below fold into one row)."),
+     _option("by_op", bool, False, "--by-op", help="Add the totals broken down by layer type."),
+     *_common("batch", "dtype", "format", "output", "human"),
+     _option("columns", Optional[str], None, "--columns", "-c", metavar="NAMES",
+             help="The table's columns, comma-separated, in order: type, output, params, macs, flops, activation, rf, share "
+             "(torchinfo's col_names too); with --training also backward, saved. Default: all that fit the width."),
+     *_network_training_parameters()]
+)
+
+
+solve_net.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [inspect.signature(solve_net).parameters["file"],
+     _option("target", Optional[str], None, "--target", "-t", metavar="SHAPE",
+             help="The output of the last spatial layer, e.g. 2048,7,7 or 2048,n,n (required unless --for batch)."),
+     _option("in_channels", Optional[str], None, "--in-channels", help="Input channels (default: the file's input).", metavar="EXPR"),
+     _option("for_", Optional[str], None, "--for", metavar="batch",
+             help="batch: the largest batch whose training step fits in --memory (--training implied)."),
+     _option("memory", Optional[str], None, "--memory", "-m", metavar="SIZE",
+             help="With --for batch: the memory, e.g. 16GiB, 16GB, 1.5e9 (bytes)."),
+     _option("input", Optional[str], None, "--input", "-i", metavar="SHAPE",
+             help="With --for batch: the input shape (default: the file's; symbols allowed)."),
+     *_common("dtype", "format", "output"),
+     *_network_training_parameters()]
 )
 
 

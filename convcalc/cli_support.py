@@ -1,23 +1,19 @@
-"""The command line without Typer: from parsed option values to a report (layer_query,
-solve_query), help groups and metavars, the hints added to an --input error, did-you-mean for
-unknown commands, and the `convcalc COMMAND` label of errors. (cli.py builds the Typer commands
-on these; only it touches Typer.)"""
+"""The command line without Typer: help groups, metavars and texts, the hints added to an --input
+error, did-you-mean for unknown commands, and the `convcalc COMMAND` label of errors. What each
+command asks the library is in cli_queries.py. (cli.py builds the Typer commands on these; only
+it touches Typer.)"""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import sys
-from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from . import sizes
 from .errors import ConvcalcError, ShapeError
-from .expr import parse_expr, parse_shape
 from .layers.base import Layer, Opt
 from .layers.registry import _WHERE, LAYERS
-from .render import EXTENSIONS, Format
 from .report import DTYPE_BYTES
 
 #: help panel of a layer command, by the registry module its class lives in
@@ -104,21 +100,6 @@ COMMON_HELP = {
 
 #: the training options every command that reports a training step takes (declared once)
 TRAINING_OPTIONS = ("training", "gradients", "optimizer", "mixed_precision", "input_grad")
-
-
-def training_from(values: dict, *, input_grad: bool) -> Any:
-    """The ``Training`` the training options ask for (popped from values), or None when none
-    does. input_grad: the default when --input-grad/--no-input-grad is not given."""
-    on, gradients = values.pop("training", False), values.pop("gradients", False)
-    optimizer, mixed = values.pop("optimizer", None), values.pop("mixed_precision", None)
-    wanted = values.pop("input_grad", None)
-    if not (on or gradients or optimizer is not None or mixed is not None or wanted is not None):
-        return None
-    from .layers.training import Training
-
-    mixed = {"fp16": "float16", "bf16": "bfloat16"}.get(mixed, mixed)
-    return Training(optimizer="sgd" if optimizer is None else optimizer, input_grad=input_grad if wanted is None else wanted,
-                    mixed_precision=mixed, gradients=gradients)
 
 
 #: the narrowest width a table is laid out for
@@ -244,193 +225,6 @@ def error_line(command: str, err: ConvcalcError, hint: Any = None) -> str:
     where = "--" + err.option.replace("_", "-") if err.option else None
     parts = [f"convcalc {command}"] + ([where] if where else []) + [err.message]
     return ": ".join(parts) + (f"; {hint}" if hint else "")
-
-
-# -- queries -----------------------------------------------------------------------------------
-
-
-def parse_option(option: str, parse: Any, text: str) -> Any:
-    """A parsed option value; its errors name the option."""
-    try:
-        return parse(text)
-    except ConvcalcError as e:
-        raise e.with_context(option=option) from None
-
-
-def choose_format(fmt: Optional[Format], output: Optional[Path]) -> Format:
-    if fmt is not None:
-        return fmt
-    if output is None:
-        return Format.table
-    ext = output.suffix.lower()
-    if ext not in EXTENSIONS:
-        raise ConvcalcError(
-            f"cannot tell the format from the extension {ext or '(none)'!r}; use --format or one of {', '.join(EXTENSIONS)}",
-            option="output",
-        )
-    return EXTENSIONS[ext]
-
-
-def layer_query(cls: type[Layer], values: dict) -> tuple[Any, Format, Optional[Path], bool]:
-    """(report, format, output file, human) of a layer command from its parsed option values;
-    a shape error that is clearly a channels-last or batched --input carries a hint."""
-    shape = None
-    try:
-        explain = values.pop("explain", False)
-        described_by = [o.name for o in cls.OPTIONS if o.role == "input"]
-        sheet = explain and values.get("input") is None and not any(values.get(n) is not None for n in described_by)
-        for opt in cls.OPTIONS:
-            if opt.required and values.get(opt.name) is None:
-                if not explain:
-                    raise ConvcalcError(f"missing: give {opt.flag}", option=opt.name)
-                from .explain import FIELD_SYMBOLS
-
-                values[opt.name] = FIELD_SYMBOLS.get(opt.name, opt.name)
-        if explain and values.get("input") is None:
-            described = [o.name for o in cls.OPTIONS if o.role == "input"]
-            if described:
-                from .explain import FIELD_SYMBOLS
-
-                for name in described + ["input_size"]:
-                    if name in {o.name for o in cls.OPTIONS} and values.get(name) is None:
-                        values[name] = FIELD_SYMBOLS.get(name, name)
-            else:
-                from .explain import default_input
-
-                values["input"] = default_input(cls)
-        text = values.pop("input")
-        if text is not None:
-            shape = parse_option("input", parse_shape, text)
-        else:
-            described = {k: v for k, v in values.items() if v is not None and k in {o.name for o in cls.OPTIONS}}
-            shape = cls.input_from_options(cls.parse_options(described))
-            if shape is None:
-                described_by = [o.flag for o in cls.OPTIONS if o.role == "input"]
-                hint = f", or {' and '.join(described_by + ['--input-size'])}" if described_by else ""
-                raise ConvcalcError(f"missing: give --input {cls.INPUT}{hint}", option="input")
-        batch = parse_option("batch", parse_expr, values.pop("batch"))
-        dtype = values.pop("dtype")
-        output: Optional[Path] = values.pop("output")
-        fmt = choose_format(values.pop("format"), output)
-        human = values.pop("human")
-        training = training_from(values, input_grad=True)
-        options = {k: v for k, v in values.items() if v is not None}
-        layer = cls.build(shape, options)
-        if explain:
-            from .explain import explain_layer
-
-            report = explain_layer(layer, shape, batch=batch, dtype=dtype, sheet=sheet, training=training)
-        else:
-            report = layer.report(shape, batch=batch, dtype=dtype, training=training)
-        note = layout_note(cls, shape)
-        if note:
-            from .output import say
-
-            say(f"convcalc {cls.NAME}: note: {note}")
-        return report, fmt, output, human
-    except ConvcalcError as e:
-        hint = input_hint(cls, shape, e)
-        if hint is None:
-            raise
-        raise type(e)(f"{e.message}; {hint}", option=e.option, layer=e.layer) from None
-
-
-def solve_query(cls: type[Layer], values: dict) -> tuple[Any, Format, Optional[Path]]:
-    """(report, format, output file) of `solve LAYER` from its parsed option values."""
-    from .solve import probe_layer, solvable, solve_input, solve_params, tied_to
-
-    if not hasattr(cls, "size_maps"):
-        raise ConvcalcError(f"{cls.NAME} has no inverse: its output size is not a size map of its input")
-    target = parse_option("target", parse_shape, values.pop("target"))
-    text = values.pop("input")
-    shape = parse_option("input", parse_shape, text) if text is not None else None
-    names = values.pop("for_")
-    explain = values.pop("explain", False)
-    output: Optional[Path] = values.pop("output")
-    fmt = choose_format(values.pop("format"), output)
-    in_channels = values.pop("in_channels", None)
-    options = {k: v for k, v in values.items() if v is not None}
-    unknown = tuple(n.strip().replace("-", "_") for n in names.split(",") if n.strip()) if names else ()
-    fields = {f.name for f in dataclasses.fields(cls)}
-    if "out_channels" in fields and "out_channels" not in options:
-        options["out_channels"] = target[0]
-    if shape is not None:
-        probe = shape
-    elif "in_channels" in fields:
-        if in_channels is None:
-            raise ConvcalcError("give --in-channels or --input", option="in_channels")
-        probe = (parse_option("in_channels", parse_expr, in_channels),)
-    else:
-        probe = (target[0],)  # the channels pass through
-    for opt in cls.OPTIONS:
-        if opt.required and opt.role == "arg" and opt.name not in options and opt.name not in unknown:
-            hint = f" (or solve for it: --for {opt.flag[2:]})" if opt.name in solvable(cls) else ""
-            raise ConvcalcError(f"missing: give {opt.flag}{hint}", option=opt.name)
-    if unknown:
-        if shape is None:
-            raise ConvcalcError("solving for a parameter needs the input shape", option="input")
-        layer = probe_layer(cls, probe, options, unknown)
-        report = solve_params(layer, shape, target, unknown, tied=tied_to(cls, options, unknown))
-    else:
-        layer = cls.build(probe, options)
-        report = solve_input(layer, target, probe[0], explain=explain)
-    return report, fmt, output
-
-
-def net_query(file: Path, input: Optional[str], depth: Optional[int], by_op: bool, batch: str, dtype: str,
-              fmt: Optional[Format], output: Optional[Path], training: Optional[dict] = None) -> tuple[Any, Format, Optional[Path]]:
-    """(report, format, output file) of `net FILE`; training: the training options' values
-    (the first layer computes no dL/dx unless --input-grad)."""
-    from .network import evaluate
-
-    chosen = choose_format(fmt, output)
-    batch_value = parse_option("batch", parse_expr, batch)
-    if dtype not in DTYPE_BYTES:
-        raise ConvcalcError(f"{dtype!r} is not one of {', '.join(DTYPE_BYTES)}", option="dtype")
-    if depth is not None and depth < 0:
-        raise ConvcalcError(f"must be 0 or more, got {depth}", option="depth")
-    step = training_from(dict(training or {}), input_grad=False)
-    report = evaluate(file, input_shape=input, batch=batch_value, dtype=dtype, depth=depth, by_op=by_op, training=step)
-    return report, chosen, output
-
-
-def solve_net_query(file: Path, target: Optional[str], in_channels: Optional[str], fmt: Optional[Format],
-                    output: Optional[Path], *, for_: Optional[str] = None, memory: Optional[str] = None,
-                    input: Optional[str] = None, dtype: str = "float32",
-                    training: Optional[dict] = None) -> tuple[Any, Format, Optional[Path]]:
-    """(report, format, output file) of `solve net FILE`: the input sizes for --target, or with
-    --for batch the largest batch whose training step fits in --memory."""
-    from .network import solve_network
-
-    chosen = choose_format(fmt, output)
-    values = dict(training or {})
-    if for_ is not None:
-        if for_.strip().lower() != "batch":
-            raise ConvcalcError(f"{for_[:40]!r}: a network is solved for batch (or give --target for the input sizes)", option="for")
-        for name, given in (("target", target), ("in_channels", in_channels)):
-            if given is not None:
-                raise ConvcalcError("not with --for batch (it solves for the input sizes)", option=name)
-        if memory is None:
-            raise ConvcalcError("missing: give --memory (e.g. 16GiB)", option="memory")
-        if dtype not in DTYPE_BYTES:
-            raise ConvcalcError(f"{dtype!r} is not one of {', '.join(DTYPE_BYTES)}", option="dtype")
-        from .network import read, solve_batch
-        from .layers.training import Training
-
-        step = training_from(values, input_grad=False) or Training(input_grad=False)
-        parsed = read(file)
-        shape = None if input is None else parse_option("input", parse_shape, input)
-        return solve_batch(parsed, memory, step, input_shape=shape, dtype=dtype), chosen, output
-    for name, given in (("memory", memory), ("input", input)):
-        if given is not None:
-            raise ConvcalcError("only with --for batch", option=name)
-    if training_from(values, input_grad=False) is not None:
-        raise ConvcalcError("the training options go with --for batch", option="training")
-    if target is None:
-        raise ConvcalcError("missing: give --target (the output shape), or --for batch with --memory", option="target")
-    shape = parse_option("target", parse_shape, target)
-    channels = None if in_channels is None else parse_option("in_channels", parse_expr, in_channels)
-    return solve_network(file, shape, input_channels=channels), chosen, output
 
 
 def solve_example(cls: type[Layer]) -> str:

@@ -80,7 +80,7 @@ def gated_backward(layer: Any, shape: tuple, batch: Any) -> tuple[Backward, dict
     layer's dL/dW and parameters; the other layers' counts; what all of them save; the other
     layers' parameters, layers.i.*)."""
     from .training import Backward, Saved  # only a training query imports it
-    from .wavenet import both, gate_backward, plus
+    from .wavenet import gate_backward, plus
 
     C, H, W = shape
     h, d, bias = layer.channels, layer.layers, layer.bias
