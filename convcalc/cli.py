@@ -283,33 +283,37 @@ def net(file: Path = typer.Argument(..., help="The network file (YAML).", metava
         raise typer.Exit(2) from None
 
 
-net.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-    [inspect.signature(net).parameters["file"],
-     _option("input", Optional[str], None, "--input", "-i", help="Input shape; overrides the file's (symbols allowed).", metavar="SHAPE"),
-     _option("depth", Optional[int], None, "--depth", "-d", help="Show rows down to this nesting depth (blocks below fold into one row)."),
-     _option("by_op", bool, False, "--by-op", help="Add the totals broken down by layer type."),
-     *_common("batch", "dtype", "format", "output", "human"),
-     _option("columns", Optional[str], None, "--columns", "-c", metavar="NAMES",
-             help="The table's columns, comma-separated, in order: type, output, params, macs, flops, activation, rf, share "
-             "(torchinfo's col_names too); with --training also backward, saved. Default: all that fit the width."),
-     *_network_training_parameters()]
-)
+def _net_signature() -> inspect.Signature:
+    """`net`'s options (built when `net` is registered: a layer query builds none of them)."""
+    return inspect.Signature(
+        [inspect.signature(net).parameters["file"],
+         _option("input", Optional[str], None, "--input", "-i", help="Input shape; overrides the file's (symbols allowed).", metavar="SHAPE"),
+         _option("depth", Optional[int], None, "--depth", "-d", help="Show rows down to this nesting depth (blocks below fold into one row)."),
+         _option("by_op", bool, False, "--by-op", help="Add the totals broken down by layer type."),
+         *_common("batch", "dtype", "format", "output", "human"),
+         _option("columns", Optional[str], None, "--columns", "-c", metavar="NAMES",
+                 help="The table's columns, comma-separated, in order: type, output, params, macs, flops, activation, rf, share "
+                 "(torchinfo's col_names too); with --training also backward, saved. Default: all that fit the width."),
+         *_network_training_parameters()]
+    )
 
 
-solve_net.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-    [inspect.signature(solve_net).parameters["file"],
-     _option("target", Optional[str], None, "--target", "-t", metavar="SHAPE",
-             help="The output of the last spatial layer, e.g. 2048,7,7 or 2048,n,n (required unless --for batch)."),
-     _option("in_channels", Optional[str], None, "--in-channels", help="Input channels (default: the file's input).", metavar="EXPR"),
-     _option("for_", Optional[str], None, "--for", metavar="batch",
-             help="batch: the largest batch whose training step fits in --memory (--training implied)."),
-     _option("memory", Optional[str], None, "--memory", "-m", metavar="SIZE",
-             help="With --for batch: the memory, e.g. 16GiB, 16GB, 1.5e9 (bytes)."),
-     _option("input", Optional[str], None, "--input", "-i", metavar="SHAPE",
-             help="With --for batch: the input shape (default: the file's; symbols allowed)."),
-     *_common("dtype", "format", "output"),
-     *_network_training_parameters()]
-)
+def _solve_net_signature() -> inspect.Signature:
+    """`solve net`'s options (built when it is registered)."""
+    return inspect.Signature(
+        [inspect.signature(solve_net).parameters["file"],
+         _option("target", Optional[str], None, "--target", "-t", metavar="SHAPE",
+                 help="The output of the last spatial layer, e.g. 2048,7,7 or 2048,n,n (required unless --for batch)."),
+         _option("in_channels", Optional[str], None, "--in-channels", help="Input channels (default: the file's input).", metavar="EXPR"),
+         _option("for_", Optional[str], None, "--for", metavar="batch",
+                 help="batch: the largest batch whose training step fits in --memory (--training implied)."),
+         _option("memory", Optional[str], None, "--memory", "-m", metavar="SIZE",
+                 help="With --for batch: the memory, e.g. 16GiB, 16GB, 1.5e9 (bytes)."),
+         _option("input", Optional[str], None, "--input", "-i", metavar="SHAPE",
+                 help="With --for batch: the input shape (default: the file's; symbols allowed)."),
+         *_common("dtype", "format", "output"),
+         *_network_training_parameters()]
+    )
 
 
 def _register(names) -> None:
@@ -329,6 +333,7 @@ def _register_static(name: str) -> None:
     if name in _registered:
         return
     if name == "net":
+        net.__signature__ = _net_signature()  # type: ignore[attr-defined]
         app.command(
             "net",
             help="A whole network from a YAML file: a row per layer and block, the totals, receptive field and depth.",
@@ -338,6 +343,7 @@ def _register_static(name: str) -> None:
     elif name == "solve":
         app.add_typer(solve_app, name="solve", rich_help_panel=SOLVING)
     elif name == "solve net":
+        solve_net.__signature__ = _solve_net_signature()  # type: ignore[attr-defined]
         solve_app.command(
             "net",
             help="The input sizes a network file's spatial part maps to --target (pulled back layer by layer), or "
