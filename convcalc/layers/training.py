@@ -105,10 +105,14 @@ class Training:
 
 
 def _add(*values: Any) -> Any:
-    """The sum, or None when a term is unknown (None)."""
+    """The sum, or None when a term is unknown (None); a symbolic sum of polynomial parts is
+    expanded so that like terms collect (8*H*T + 4*H*(T - 1) -> 12*H*T - 4*H)."""
     if any(v is None for v in values):
         return None
-    return sizes.normalize(sum(values, start=0))
+    total = sizes.normalize(sum(values, start=0))
+    if not sizes.is_int(total) and total.is_Add and total.is_polynomial() and len(total.args) <= 64:
+        total = sizes.normalize(total.expand())
+    return total
 
 
 def with_flops(counts: dict) -> dict:
