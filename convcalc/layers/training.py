@@ -156,7 +156,7 @@ def fields(layer: Any, shape: tuple, out: tuple, batch: Any, dtype: str, trainin
         each = act if s.dtype == "act" else FIXED_BYTES.get(s.dtype, DTYPE_BYTES.get(s.dtype, width))
         saved.append({"name": s.name, "tensor": s.tensor, "dtype": s.dtype, "elements": sizes.normalize(s.elements),
                       "bytes": sizes.normalize(s.elements * each)})
-    saved_bytes = sizes.normalize(sum((s["bytes"] for s in saved), start=0))
+    saved_bytes = _add(*(s["bytes"] for s in saved))
     grad_bytes = sizes.normalize(trainable * master)
     optimizer_bytes = sizes.normalize(opt["state"] * trainable * master)
     # the backward's working set: dL/dy, and dL/dx when it is computed
@@ -182,7 +182,7 @@ def fields(layer: Any, shape: tuple, out: tuple, batch: Any, dtype: str, trainin
         "grad_bytes": grad_bytes,
         "optimizer_bytes": optimizer_bytes,
         "working_bytes": sizes.normalize(working),
-        "training_peak_bytes": sizes.normalize(weights + buffer_bytes + grad_bytes + optimizer_bytes + saved_bytes + working),
+        "training_peak_bytes": _add(weights, buffer_bytes, grad_bytes, optimizer_bytes, saved_bytes, working),
         "gradients": {**gradients, **jacobians},
         "gradient_layers": tuple(bw.as_layers),
         "sequential_steps_backward": bw.sequential_steps,
