@@ -70,3 +70,23 @@ def test_every_command_to_a_file(capsys, tmp_path, name, ext):
     _, err = capsys.readouterr()
     assert code == 0, err
     assert target.read_text().strip()
+
+
+@pytest.mark.parametrize("symbolic", [False, True], ids=["numeric", "symbolic"])
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_every_command_trains_in_every_format(capsys, name, symbolic):
+    """--training (and --gradients, --explain, --human, an optimizer, mixed precision) in every
+    format: exit 0 and the output parses; the JSON has the training keys."""
+    base = _args(name, symbolic)
+    runs = [[*base, "--gradients", "--format", fmt] for fmt in FORMATS]
+    runs += [[*base, "--training", "--explain"], [*base, "--optimizer", "adamw", "--mixed-precision", "bf16", "--human"]]
+    for args in runs:
+        code = main(args)
+        out, err = capsys.readouterr()
+        assert code == 0, (args, err)
+        fmt = args[args.index("--format") + 1] if "--format" in args else "table"
+        _check(fmt, out)
+        if fmt == "json":
+            data = json.loads(out)
+            for key in ("backward", "training_flops", "saved_bytes", "grad_bytes", "optimizer_bytes", "training_peak_bytes", "gradients"):
+                assert key in data, (name, key)
