@@ -30,36 +30,12 @@ import json
 from pathlib import Path
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
+
+from make_rnn_backward_ops import Record  # every aten op run, counted
 
 HERE = Path(__file__).parent
 
 
-class Record(TorchDispatchMode):
-    def __init__(self):
-        super().__init__()
-        self.ops: dict = {}
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        name = str(func.overloadpacket.__name__)
-        e = self.ops.setdefault(name, {"calls": 0, "elements": 0})
-        e["calls"] += 1
-        outs = out if isinstance(out, (tuple, list)) else [out]
-        e["elements"] += sum(t.numel() for t in outs if isinstance(t, torch.Tensor))
-        if name in ("mm", "addmm", "bmm"):
-            a, b = (args[1], args[2]) if name == "addmm" else (args[0], args[1])
-            batch = a.shape[0] if name == "bmm" else 1
-            m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
-            e["mkn"] = e.get("mkn", 0) + batch * m * k * n
-            e["mn"] = e.get("mn", 0) + batch * m * n
-        if name == "sum":
-            e["in"] = e.get("in", 0) + args[0].numel()
-        if name == "_softmax_backward_data":
-            e["rows"] = e.get("rows", 0) + out.numel() // out.shape[args[2]]
-        if name in ("add", "add_", "sub", "sub_") and len(args) > 2 and args[2] != 1:
-            e["scaled"] = e.get("scaled", 0) + out.numel()
-        return out
 
 
 def measure(build, params, x_shape, input_grad, frozen):

@@ -22,6 +22,10 @@ HERE = Path(__file__).parent
 
 
 class Record(TorchDispatchMode):
+    """Every aten op run under it: calls, output elements, and for matrix products the m*k*n
+    products and m*n outputs (bmm per batch), for sums their inputs, for softmax's backward its
+    rows, for add/sub with a scale the scaled elements."""
+
     def __init__(self):
         super().__init__()
         self.ops: dict = {}
@@ -29,18 +33,22 @@ class Record(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         name = str(func.overloadpacket.__name__)
-        entry = self.ops.setdefault(name, {"calls": 0, "elements": 0})
-        entry["calls"] += 1
+        e = self.ops.setdefault(name, {"calls": 0, "elements": 0})
+        e["calls"] += 1
         outs = out if isinstance(out, (tuple, list)) else [out]
-        entry["elements"] += sum(t.numel() for t in outs if isinstance(t, torch.Tensor))
-        if name in ("mm", "addmm"):
-            a, b = (args[0], args[1]) if name == "mm" else (args[1], args[2])
-            entry["mkn"] = entry.get("mkn", 0) + a.shape[0] * a.shape[1] * b.shape[1]
-            entry["mn"] = entry.get("mn", 0) + a.shape[0] * b.shape[1]
+        e["elements"] += sum(t.numel() for t in outs if isinstance(t, torch.Tensor))
+        if name in ("mm", "addmm", "bmm"):
+            a, b = (args[1], args[2]) if name == "addmm" else (args[0], args[1])
+            batch = a.shape[0] if name == "bmm" else 1
+            m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
+            e["mkn"] = e.get("mkn", 0) + batch * m * k * n
+            e["mn"] = e.get("mn", 0) + batch * m * n
         if name == "sum":
-            entry["in"] = entry.get("in", 0) + args[0].numel()
+            e["in"] = e.get("in", 0) + args[0].numel()
+        if name == "_softmax_backward_data":
+            e["rows"] = e.get("rows", 0) + out.numel() // out.shape[args[2]]
         if name in ("add", "add_", "sub", "sub_") and len(args) > 2 and args[2] != 1:
-            entry["scaled"] = entry.get("scaled", 0) + out.numel()
+            e["scaled"] = e.get("scaled", 0) + out.numel()
         return out
 
 
