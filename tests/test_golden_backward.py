@@ -67,3 +67,24 @@ def test_gradient_shapes_match_pytorch(item):
                 assert [case["batch"], *r.gradients["input"]] == shape
         else:
             assert list(r.gradients[name]) == shape, name
+
+
+WAVENET = [(c, run) for c in DATA["cases"] if c["layer"] == "wavenet" for run in c["runs"]]
+
+
+@pytest.mark.parametrize("item", WAVENET, ids=[_id(x) for x in WAVENET])
+def test_wavenet_gradient_memory_is_the_gradients_pytorch_allocates(item):
+    """PyTorch gives the last residual convolution (its output unused) no .grad: gradient memory
+    (and the optimizer's state and work) covers the parameters a gradient reaches."""
+    case, run = item
+    r = _report(case, run)
+    reached = sum(_numel(shape) for name, shape in run["grad_shapes"].items() if name != "input" and shape is not None)
+    assert r.grad_bytes == 4 * reached
+    assert r.training_counts["optimizer"]["mults"] == reached  # sgd: one mult per updated parameter
+
+
+def _numel(shape):
+    n = 1
+    for v in shape:
+        n *= v
+    return n

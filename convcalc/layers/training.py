@@ -64,16 +64,19 @@ class Backward:
     as_layers: the backward written as layers convcalc knows, (gradient, command, note).
     shared: counts either gradient needs (a recurrent layer's gradient through time): reported
     with grad_weight when the weights train, else with grad_input when dL/dx is wanted.
+    unreached: parameter elements no gradient reaches (a WaveNet's last residual convolution,
+    whose output is unused): PyTorch gives them no .grad, and the optimizer skips them.
     """
 
-    __slots__ = ("grad_input", "grad_weight", "saved", "params", "as_layers", "notes", "sequential_steps", "shared")
+    __slots__ = ("grad_input", "grad_weight", "saved", "params", "as_layers", "notes", "sequential_steps", "shared", "unreached")
 
     def __init__(self, grad_input: dict | None = None, grad_weight: dict | None = None, saved: tuple = (),
                  params: dict | None = None, as_layers: tuple = (), notes: tuple = (), sequential_steps: Any = None,
-                 shared: dict | None = None) -> None:
+                 shared: dict | None = None, unreached: Any = 0) -> None:
         self.grad_input = dict(grad_input or {})
         self.grad_weight = dict(grad_weight or {})
         self.shared = dict(shared or {})
+        self.unreached = unreached
         self.saved = tuple(saved)
         self.params = dict(params or {})
         self.as_layers = tuple(as_layers)
@@ -141,8 +144,9 @@ def fields(layer: Any, shape: tuple, out: tuple, batch: Any, dtype: str, trainin
         elif training.input_grad:
             grad_input = _plus(grad_input, with_flops(bw.shared))
     backward = _plus(grad_input, grad_weight)
+    updated = sizes.normalize(trainable - bw.unreached) if trainable != 0 else 0  # parameters that get a gradient
     opt = optimizers()[training.optimizer]
-    optimizer = with_flops({k: opt[k] * trainable for k in ("mults", "adds", "transcendentals")})
+    optimizer = with_flops({k: opt[k] * updated for k in ("mults", "adds", "transcendentals")})
     step = _plus(_plus(forward, backward), optimizer)
     width = DTYPE_BYTES[dtype]
     mixed = training.mixed_precision is not None
@@ -157,8 +161,8 @@ def fields(layer: Any, shape: tuple, out: tuple, batch: Any, dtype: str, trainin
         saved.append({"name": s.name, "tensor": s.tensor, "dtype": s.dtype, "elements": sizes.normalize(s.elements),
                       "bytes": sizes.normalize(s.elements * each)})
     saved_bytes = _add(*(s["bytes"] for s in saved))
-    grad_bytes = sizes.normalize(trainable * master)
-    optimizer_bytes = sizes.normalize(opt["state"] * trainable * master)
+    grad_bytes = sizes.normalize(updated * master)
+    optimizer_bytes = sizes.normalize(opt["state"] * updated * master)
     # the backward's working set: dL/dy, and dL/dx when it is computed
     working = sizes.prod(out) * batch * act + (sizes.prod(shape) * batch * act if training.input_grad else 0)
     weights = (params * master + params * act) if mixed else param_bytes

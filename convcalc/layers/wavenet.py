@@ -339,6 +339,7 @@ class WaveNet(Layer, example="--seq-len 16000 --residual-channels 32 --skip-chan
         )
         return Backward(
             grad_input=first.grad_input, grad_weight=grad_weight, saved=saved, params=params,
+            unreached=r * dc + (r if bias else 0),  # the last residual convolution's weight and bias
             notes=(f"i = 0 .. {sizes.to_text(sizes.normalize(n - 1))}: one filter-and-gate, residual and skip "
                    "convolution per layer (the last residual convolution gets no gradient: its output is unused)",
                    "dL/dx: the initial causal convolution's; the gradients inside the stack are counted with dL/dW"),
