@@ -326,26 +326,8 @@ def test_bptt_counts_equal_brute_force(kind, T, B, D, H):
         a + b for a, b in zip(ops.through_time, dx))
 
 
-#: a frozen layer (parameters with requires_grad False) whose input needs a gradient, T = 5, batch 2,
-#: x (5, 2, 3): FlopCounterMode's backward total and the activation elements saved_tensors_hooks saw
-#: (by storage, parameters apart), measured with torch 2.13.0+cpu (mkldnn off, train mode); with
-#: neither gradient wanted PyTorch saves nothing
-FROZEN_TORCH = [
-    (lambda: RNN(3, 4, num_layers=2), 1072, 80),
-    (lambda: GRU(3, 4), 1488, 240),
-    (lambda: LSTM(3, 4, num_layers=2), 4288, 480),
-    (lambda: LSTM(3, 4, proj_size=2), 1632, 240),
-    (lambda: LSTM(3, 4, num_layers=2, bidirectional=True, dropout=0.5), 11136, 1040),
-]
-
-
-@pytest.mark.parametrize("make,flops,elements", FROZEN_TORCH)
-def test_frozen_layer_still_runs_bptt_for_its_input(make, flops, elements):
-    frozen = make().report((5, 3), batch=2, training=Training(frozen=True))
-    assert 2 * frozen.backward["total"]["macs"] == flops
-    assert frozen.backward["grad_weight"]["macs"] == 0
-    assert frozen.saved_bytes == 4 * elements
-    assert make().report((5, 3), batch=2, training=Training(frozen=True, input_grad=False)).saved_bytes == 0
+# a frozen layer whose input needs a gradient: tests/test_golden_backward.py against PyTorch
+# (tests/golden/make_frozen_backward_golden.py)
 
 
 # -- AttentionRNN(k): which later steps feed dL/dh[t] -------------------------------------------------

@@ -88,3 +88,21 @@ def _numel(shape):
     for v in shape:
         n *= v
     return n
+
+
+FROZEN = json.loads((Path(__file__).parent / "golden" / "frozen_backward_golden.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", FROZEN, ids=[f"{c['layer']}-{i}" for i, c in enumerate(FROZEN)])
+def test_frozen_layer_with_input_grad_matches_pytorch(case):
+    """A frozen layer (no dL/dW) inside a network still computes dL/dx through itself
+    (make_frozen_backward_golden.py): the backward's products and the saved tensors as PyTorch's."""
+    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in case["kwargs"].items()}
+    layer = LAYERS[case["layer"]](**kwargs)
+    r = layer.report(tuple(case["input"]), batch=case["batch"], training=Training(frozen=True, input_grad=True))
+    assert 2 * r.backward["total"]["macs"] == case["backward_flops"]
+    assert r.backward["grad_weight"]["macs"] == 0 and r.grad_bytes == case["grad_bytes"] == 0
+    assert r.saved_bytes == case["saved_activation_bytes"]
+    # with neither gradient wanted, PyTorch saves nothing and runs no backward
+    idle = layer.report(tuple(case["input"]), batch=case["batch"], training=Training(frozen=True, input_grad=False))
+    assert idle.saved_bytes == 0 and idle.backward["total"]["flops"] == 0

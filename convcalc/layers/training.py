@@ -152,8 +152,9 @@ def fields(layer: Any, shape: tuple, out: tuple, batch: Any, dtype: str, trainin
     mixed = training.mixed_precision is not None
     act = DTYPE_BYTES[training.mixed_precision] if mixed else width
     master = 4 if mixed else width  # float32 master weights, gradients and optimizer state
+    idle = trainable == 0 and not training.input_grad  # no gradient wanted: autograd records nothing
     saved = []
-    for s in bw.saved:
+    for s in () if idle else bw.saved:
         if ((s.needed_for == "input" and not training.input_grad) or (s.needed_for == "weight" and trainable == 0)
                 or (s.needed_for == "any" and not training.input_grad and trainable == 0)):
             continue
@@ -164,7 +165,7 @@ def fields(layer: Any, shape: tuple, out: tuple, batch: Any, dtype: str, trainin
     grad_bytes = sizes.normalize(updated * master)
     optimizer_bytes = sizes.normalize(opt["state"] * updated * master)
     # the backward's working set: dL/dy, and dL/dx when it is computed
-    working = sizes.prod(out) * batch * act + (sizes.prod(shape) * batch * act if training.input_grad else 0)
+    working = 0 if idle else sizes.prod(out) * batch * act + (sizes.prod(shape) * batch * act if training.input_grad else 0)
     weights = (params * master + params * act) if mixed else param_bytes
     gradients = {"output": tuple(out), **({"input": tuple(shape)} if training.input_grad else {})}
     if trainable != 0:

@@ -280,9 +280,10 @@ class WaveNet(Layer, example="--seq-len 16000 --residual-channels 32 --skip-chan
         causal convolutions as F.pad then Conv1d, z = tanh(a) * sigmoid(b) of the two halves of
         the filter-and-gate convolution, x + res(z), skips summed, ReLU, 1x1, ReLU, 1x1, softmax
         over the classes), for n = L*B layers:
-        - dL/dx is only the initial causal convolution's dL/dx; everything else (each
-          convolution's dL/dx and dL/dW, the gates, the ReLU masks, the softmax) is needed for
-          dL/dW and counted there;
+        - dL/dx is the initial causal convolution's dL/dx; dL/dW the convolutions' weight and
+          bias gradients; the gradient through the stack (each inner convolution's dL/dx, the
+          gates, the ReLU masks, the softmax) is shared: counted with dL/dW when the weights
+          train, else with dL/dx (a frozen WaveNet whose input needs a gradient);
         - the last layer's residual convolution and add feed nothing (their forward is computed,
           its result unused): no gradient reaches them;
         - a tensor read twice sums its two gradients (one add an element): z of every layer but
@@ -301,27 +302,37 @@ class WaveNet(Layer, example="--seq-len 16000 --residual-channels 32 --skip-chan
         def causal(cin: Any, cout: Any, d: Any) -> Backward:
             return CausalConv1d(cin, cout, k, dilation=d, bias=bias).backward((cin, T), (cout, T), batch)
 
-        def pointwise(cin: Any, cout: Any) -> dict:
-            return both(Conv1d(cin, cout, 1, bias=bias).backward((cin, T), (cout, T), batch))
+        def pointwise(cin: Any, cout: Any, part: str) -> dict:
+            return getattr(Conv1d(cin, cout, 1, bias=bias).backward((cin, T), (cout, T), batch), part)
+
+        def block(part: str) -> dict:
+            """One block's filter-and-gate convolutions (dilations 1, 2, ..., 2**(L - 1)): part of each."""
+            if sizes.is_int(L):
+                return plus(*(getattr(causal(r, 2 * dc, 2**i), part) for i in range(L)))
+            one = getattr(causal(r, 2 * dc, 1), part)
+            return {key: sizes.summation(lambda i, key=key: getattr(causal(r, 2 * dc, 2**i), part)[key], 0, L - 1)
+                    if value is not None else None for key, value in one.items()}
 
         first = causal(C, r, 1)
-        # the filter-and-gate convolutions over one block's dilations 1, 2, ..., 2**(L - 1)
-        if sizes.is_int(L):
-            dilated = plus(*(both(causal(r, 2 * dc, 2**i)) for i in range(L)))
-        else:
-            one = both(causal(r, 2 * dc, 1))
-            dilated = {key: sizes.summation(lambda i, key=key: both(causal(r, 2 * dc, 2**i))[key], 0, L - 1)
-                       if value is not None else None for key, value in one.items()}
+        # the weights' own gradients
         grad_weight = plus(
             first.grad_weight,
-            (dilated, B),
+            (block("grad_weight"), B),
+            (pointwise(dc, r, "grad_weight"), n - 1),  # the last residual convolution gets no gradient
+            (pointwise(dc, s, "grad_weight"), n),
+            pointwise(s, s, "grad_weight"),
+            pointwise(s, classes, "grad_weight"),
+        )
+        # the gradient through the stack, which every weight but the output's and dL/dx need
+        through = plus(
+            (block("grad_input"), B),
             (gate_backward(dc * rows), n),
-            (pointwise(dc, r), n - 1),  # the last residual convolution gets no gradient
-            (pointwise(dc, s), n),
+            (pointwise(dc, r, "grad_input"), n - 1),
+            (pointwise(dc, s, "grad_input"), n),
             ({"adds": (dc + r) * rows}, n - 1),  # z and the residual stream, read twice
             relu_backward(2 * s * rows),
-            pointwise(s, s),
-            pointwise(s, classes),
+            pointwise(s, s, "grad_input"),
+            pointwise(s, classes, "grad_input"),
             softmax_backward(rows, classes),
         )
         params = {"first.weight": (r, C, k), "filt.i.weight": (2 * dc, r, k), "res.i.weight": (r, dc, 1),
@@ -338,11 +349,12 @@ class WaveNet(Layer, example="--seq-len 16000 --residual-channels 32 --skip-chan
             Saved("softmax output", batch * classes * T, tensor="output"),
         )
         return Backward(
-            grad_input=first.grad_input, grad_weight=grad_weight, saved=saved, params=params,
+            grad_input=first.grad_input, grad_weight=grad_weight, shared=through, saved=saved, params=params,
             unreached=r * dc + (r if bias else 0),  # the last residual convolution's weight and bias
             notes=(f"i = 0 .. {sizes.to_text(sizes.normalize(n - 1))}: one filter-and-gate, residual and skip "
                    "convolution per layer (the last residual convolution gets no gradient: its output is unused)",
-                   "dL/dx: the initial causal convolution's; the gradients inside the stack are counted with dL/dW"),
+                   "dL/dx: the initial causal convolution's; the gradient through the stack is counted with dL/dW "
+                   "(with dL/dx when the layer is frozen)"),
         )
 
     def _uncached(self, first, base, layer_fixed, output, T, dil_sum) -> dict | None:
