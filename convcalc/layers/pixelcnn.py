@@ -334,12 +334,13 @@ class PixelCNN(Layer, example="--input 3,32,32 --channels 128 --layers 15 --kern
         forward: masked convolutions as Conv2d over the whole kernel (their backward reused),
         nn.ReLU before each convolution after the first (it saves its output, which is also the
         next convolution's input), residual adds, and a softmax over the classes of each colour
-        channel. dL/dx is only the first convolution's; everything else is needed for dL/dW and
-        counted there: each convolution's dL/dx and dL/dW, the ReLU masks (one comparison an
-        element), the softmax's backward, and one add an element where a tensor is read twice
-        (a residual block's input: the block and the add). Sums pass dL/dy on unchanged."""
+        channel. dL/dx is the first convolution's; dL/dW the convolutions' weight and bias
+        gradients; the gradient through the stack (each inner convolution's dL/dx, the ReLU
+        masks: one comparison an element, the softmax's backward, one add an element where a
+        tensor is read twice: a residual block's input, the block and the add) is shared: counted
+        with dL/dW when the weights train, else with dL/dx. Sums pass dL/dy on unchanged."""
         from .training import Backward, Saved  # only a training query imports it
-        from .wavenet import both, plus, relu_backward, softmax_backward
+        from .wavenet import plus, relu_backward, softmax_backward
 
         C, H, W = shape
         h, d, n_out = self.channels, self.layers, self.output_layers
@@ -352,7 +353,7 @@ class PixelCNN(Layer, example="--input 3,32,32 --channels 128 --layers 15 --kern
         if self.gated:
             from .pixelgated import gated_backward
 
-            first, body, saved, params = gated_backward(self, shape, batch)
+            first, (body_weights, body_through), saved, params = gated_backward(self, shape, batch)
         else:
             first = masked(C, h, self.first_kernel_size, "A")
             first.params = {f"first.{k}": v for k, v in first.params.items()}
@@ -361,22 +362,26 @@ class PixelCNN(Layer, example="--input 3,32,32 --channels 128 --layers 15 --kern
                 half = h // 2
                 convs = (masked(h, half, 1), masked(half, half, self.kernel_size), masked(half, h, 1))
                 params = named(*(f"blocks.i.{j}" for j in range(3)), *convs)
-                block = plus(relu_backward((h + 2 * half) * rows), *(both(c) for c in convs), {"adds": h * rows})  # the block's input: the block and the add
-                body = plus((block, d))
+                body_weights = plus((plus(*(c.grad_weight for c in convs)), d))
+                # the block's input is read twice (the block and the add): one add an element
+                body_through = plus((plus(relu_backward((h + 2 * half) * rows), *(c.grad_input for c in convs), {"adds": h * rows}), d))
                 saved.append(Saved("ReLU outputs in the blocks (the convolutions' inputs)", d * (h + 2 * half) * rows))
             else:
                 conv = masked(h, h, self.kernel_size)
-                body = plus((plus(relu_backward(h * rows), both(conv)), d))
+                body_weights = plus((conv.grad_weight, d))
+                body_through = plus((plus(relu_backward(h * rows), conv.grad_input), d))
                 params = named("layers.i", conv)
                 relus = relus + d
         classes = self.output_classes
         hidden, logits = masked(h, h, 1), masked(h, C * classes, 1)
-        grad_weight = plus(
-            first.grad_weight,
-            body,
-            (plus(relu_backward(h * rows), both(hidden)), n_out - 1),
+        grad_weight = plus(first.grad_weight, body_weights, (hidden.grad_weight, n_out - 1), logits.grad_weight)
+        # the gradient through the stack: every weight but the logits' needs it, and dL/dx does
+        through = plus(
+            first.shared,
+            body_through,
+            (plus(relu_backward(h * rows), hidden.grad_input), n_out - 1),
             relu_backward(h * rows),
-            both(logits),
+            logits.grad_input,
             softmax_backward(C * rows, classes),
         )
         saved = [
@@ -387,11 +392,13 @@ class PixelCNN(Layer, example="--input 3,32,32 --channels 128 --layers 15 --kern
         ]
         params = {**first.params, **params, **(named("output.j", hidden) if sizes.compare(n_out, 1) != 0 else {}),
                   **named("logits", logits)}
-        notes = ["dL/dx: the first layer's; the gradients inside the stack are counted with dL/dW",
+        notes = ["dL/dx: the first layer's; the gradient through the stack is counted with dL/dW (with dL/dx when the "
+                 "layer is frozen)",
                  f"i = 0 .. {sizes.to_text(sizes.normalize(d - 1))}: one per layer (or block)"]
         if sizes.compare(n_out, 1) != 0:
             notes.append(f"j = 0 .. {sizes.to_text(sizes.normalize(n_out - 2))}: the 1x1 output layers before the logits")
-        return Backward(grad_input=first.grad_input, grad_weight=grad_weight, saved=tuple(saved), params=params, notes=tuple(notes))
+        return Backward(grad_input=first.grad_input, grad_weight=grad_weight, shared=through, saved=tuple(saved), params=params,
+                        notes=tuple(notes))
 
     def _field(self) -> tuple[dict | None, str | None]:
         d, k, k1 = (sizes.known_int(v) for v in (self.layers, self.kernel_size, self.first_kernel_size))

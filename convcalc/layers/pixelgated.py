@@ -77,8 +77,9 @@ def gated_backward(layer: Any, shape: tuple, batch: Any) -> tuple[Backward, dict
     gate and the link), a layer's horizontal input (its convolution and the residual add) and
     the image (both stacks of the first layer). The last layer's vertical gate feeds nothing:
     no gradient reaches it. Returns (the first layer's Backward: dL/dx of the image, the first
-    layer's dL/dW and parameters; the other layers' counts; what all of them save; the other
-    layers' parameters, layers.i.*)."""
+    layer's dL/dW, the gradient through it (shared) and parameters; the other layers' (weight
+    gradients, gradient through them); what all of them save; the other layers' parameters,
+    layers.i.*)."""
     from .training import Backward, Saved  # only a training query imports it
     from .wavenet import gate_backward, plus
 
@@ -89,8 +90,9 @@ def gated_backward(layer: Any, shape: tuple, batch: Any) -> tuple[Backward, dict
     def conv(cin: Any, cout: Any, kh: Any, kw: Any, ph: Any, pw: Any) -> Backward:
         return Conv2d(cin, cout, (kh, kw), bias=bias).backward((cin, H + ph, W + pw), (cout, H, W), batch)
 
-    def stacks(cin: Any, kk: Any, first: bool) -> tuple[dict, dict, list, dict]:
-        """(dL/dx of the layer's inputs, the rest, saved, parameters) of one layer."""
+    def stacks(cin: Any, kk: Any, first: bool) -> tuple[dict, dict, dict, list, dict]:
+        """(dL/dx of the layer's inputs, its weights' gradients, the gradient through it, saved,
+        parameters) of one layer."""
         from .training import Saved  # only a training query imports it
         c = sizes.exact_div(kk - 1, 2)
         reading = [conv(cin, 2 * h, c + 1, kk, c, 2 * c)]  # the convolutions that read the layer's inputs
@@ -101,20 +103,23 @@ def gated_backward(layer: Any, shape: tuple, batch: Any) -> tuple[Backward, dict
         pointwise = [conv(2 * h, 2 * h, 1, 1, 0, 0), conv(h, h, 1, 1, 0, 0)]  # the link and the output 1x1
         twice = (cin * rows if len(reading) == 2 else 0) if first else h * rows
         inputs = plus(*(p.grad_input for p in reading), {"adds": twice})
-        rest = plus(*(p.grad_weight for p in reading + pointwise), *(p.grad_input for p in pointwise), gate_backward(h * rows))
+        weights = plus(*(p.grad_weight for p in reading + pointwise))
+        through = plus(*(p.grad_input for p in pointwise), gate_backward(h * rows))
         saved = [Saved(f"{'the image' if first else 'the stacks'} padded for the convolutions",
                        sum((p.saved[0].elements for p in reading), start=0)),
                  Saved("shifted vertical features, the gates' tanh and sigmoid outputs, the horizontal gate's output"
                        + ("" if first else ", every layer"), 7 * h * rows)]
         names = ["vertical", "horizontal"][:len(reading)] + ["link", "out"]
         params = {f"{piece}.{name}": shape for piece, p in zip(names, reading + pointwise) for name, shape in p.params.items()}
-        return inputs, rest, saved, params
+        return inputs, weights, through, saved, params
 
-    first_inputs, first_rest, saved, first_params = stacks(C, layer.first_kernel_size, True)
-    inputs, rest, more, params = stacks(h, layer.kernel_size, False)
+    first_inputs, first_weights, first_through, saved, first_params = stacks(C, layer.first_kernel_size, True)
+    inputs, weights, through, more, params = stacks(h, layer.kernel_size, False)
     # every layer but the last: the vertical gate's backward and the vertical features' two gradients
     vertical = plus(gate_backward(h * rows), {"adds": 2 * h * rows})
-    body = plus((plus(inputs, rest), d), (vertical, d))
+    body_weights = plus((weights, d))
+    body_through = plus((plus(inputs, through), d), (vertical, d))
     saved += [Saved(s.name, s.elements * d) for s in more]
-    first = Backward(grad_input=first_inputs, grad_weight=first_rest, params={f"first.{k}": v for k, v in first_params.items()})
-    return first, body, saved, {f"layers.i.{k}": v for k, v in params.items()}
+    first = Backward(grad_input=first_inputs, grad_weight=first_weights, shared=first_through,
+                     params={f"first.{k}": v for k, v in first_params.items()})
+    return first, (body_weights, body_through), saved, {f"layers.i.{k}": v for k, v in params.items()}

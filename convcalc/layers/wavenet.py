@@ -123,11 +123,6 @@ def plus(*parts: Any) -> dict:
     return total
 
 
-def both(bw: Backward) -> dict:
-    """A convolution inside a stack: its dL/dx and dL/dW both computed."""
-    return plus(bw.grad_input, bw.grad_weight)
-
-
 def _sum_counts(parts: list[tuple[Counts, Any]]) -> dict:
     total = Counts()
     for part, times in parts:

@@ -4,7 +4,8 @@ a network still computes (dL/dx through it) and saves.
 
     python tests/golden/make_frozen_backward_golden.py   (torch==2.13.0, as make_backward_golden.py)
 
-Each case is built by make_backward_golden.build (the same modules as the unfrozen golden) and
+Each case is built by make_backward_golden.build (PixelCNN: make_pixelcnn_backward_golden's modules),
+the same modules as the unfrozen golden, and
 recorded by make_backward_golden.measure with input_grad=True after freezing the parameters:
 FlopCounterMode around loss.backward() and the tensors autograd saves (by storage). With neither
 gradient wanted PyTorch saves nothing and runs no backward, so that case needs no recording.
@@ -20,6 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from make_backward_golden import build, measure  # noqa: E402
+from make_pixelcnn_backward_golden import Gated, Vanilla  # noqa: E402
 
 OUT = Path(__file__).with_name("frozen_backward_golden.json")
 
@@ -38,7 +40,23 @@ CASES = [
                                     "blocks": 2, "kernel_size": 2, "output_classes": 6}, "input": [6, 18], "batch": 1},
     {"layer": "wavenet", "kwargs": {"residual_channels": 3, "dilation_channels": 2, "skip_channels": 2, "layers_per_block": 2,
                                     "blocks": 1, "kernel_size": 3, "output_classes": 4}, "input": [4, 12], "batch": 2},
+    {"layer": "pixelcnn", "kwargs": {"in_channels": 3, "channels": 6, "layers": 2, "kernel_size": 3, "first_kernel_size": 5,
+                                     "colour_groups": 3, "output_layers": 2, "output_classes": 4}, "input": [3, 5, 6], "batch": 2},
+    {"layer": "pixelcnn", "kwargs": {"in_channels": 1, "channels": 4, "layers": 2, "kernel_size": 3, "first_kernel_size": 3,
+                                     "residual": True, "output_layers": 1, "output_classes": 3, "bias": False},
+     "input": [1, 4, 5], "batch": 1},
+    {"layer": "pixelcnn", "kwargs": {"in_channels": 3, "channels": 4, "layers": 2, "kernel_size": 3, "first_kernel_size": 5,
+                                     "gated": True, "output_layers": 2, "output_classes": 3}, "input": [3, 5, 4], "batch": 2},
 ]
+
+
+def pixelcnn(case: dict):
+    """The PixelCNN modules of make_pixelcnn_backward_golden.py for a case's arguments."""
+    kw = {"colour_groups": 1, "residual": False, "gated": False, "bias": True, **case["kwargs"]}
+    C, h, d, k, k1 = (kw[n] for n in ("in_channels", "channels", "layers", "kernel_size", "first_kernel_size"))
+    if kw["gated"]:
+        return Gated(C, h, d, k, k1, kw["output_layers"], kw["output_classes"], kw["bias"])
+    return Vanilla(C, h, d, k, k1, kw["colour_groups"], kw["residual"], kw["output_layers"], kw["output_classes"], kw["bias"])
 
 
 def main() -> None:
@@ -46,7 +64,10 @@ def main() -> None:
     records = []
     for i, case in enumerate(CASES):
         torch.manual_seed(1000 + i)
-        module, shape, recurrent = build(case)
+        if case["layer"] == "pixelcnn":
+            module, shape, recurrent = pixelcnn(case), [case["batch"], *case["input"]], False
+        else:
+            module, shape, recurrent = build(case)
         for p in module.parameters():
             p.requires_grad_(False)
         x = torch.randn(shape)
