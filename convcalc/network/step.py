@@ -155,16 +155,19 @@ class Step:
 
     def total(self, leaves: list, forks: list, working: Any) -> dict:
         """The sums over leaf rows and forks."""
-        counts = {k: zero() for k in STAGES}
-        out = {k: 0 for k in SUMMED}
+        # every term gathered first and summed once (symbolic sums built term by term cost the
+        # square of the network's length)
+        terms: dict = {(stage, key): [] for stage in STAGES for key in zero()}
         for r in leaves:
-            for k in STAGES:
-                counts[k] = _plus(counts[k], r["training_counts"][k])
-            for k in SUMMED:
-                out[k] = _add(out[k], r[k])
+            for stage in STAGES:
+                for key, v in r["training_counts"][stage].items():
+                    terms[stage, key].append(v)
         for c in forks:
-            for k in ("grad_input", "backward", "step"):
-                counts[k] = _plus(counts[k], c)
+            for stage in ("grad_input", "backward", "step"):
+                for key, v in c.items():
+                    terms[stage, key].append(v)
+        counts = {stage: {key: _add(*terms[stage, key]) for key in zero()} for stage in STAGES}
+        out = {k: _add(*(r[k] for r in leaves)) for k in SUMMED}
         out["training_flops"] = counts["step"]["flops"]
         out["backward"] = {"grad_input": counts["grad_input"], "grad_weight": counts["grad_weight"], "total": counts["backward"]}
         out["working_bytes"] = working
