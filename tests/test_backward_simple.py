@@ -7,7 +7,6 @@ on counting numbers, the gradients they compute checked against finite differenc
 """
 
 import functools
-import itertools
 import json
 import math
 import operator
@@ -16,8 +15,6 @@ from pathlib import Path
 
 import pytest
 import sympy as sp
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from convcalc import LAYERS, ConvcalcError
 from convcalc.expr import symbol

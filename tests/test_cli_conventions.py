@@ -11,7 +11,6 @@ import pytest
 
 import convcalc
 from convcalc.cli import _width, main
-from convcalc.layers.registry import LAYERS
 
 ROOT = Path(__file__).resolve().parent.parent
 
