@@ -56,7 +56,11 @@ def _make(name: str, zero_ok: bool):
 
 
 def input_symbols(layer: Layer, n: int) -> tuple[str, ...]:
-    """Names for the entries of an input shape of n entries."""
+    """Names for the entries of an input shape of n entries (a layer may name its own: a loss's
+    classes are K, then positions S_1, S_2, ...)."""
+    own = getattr(type(layer), "INPUT_SYMBOLS", ())
+    if own:
+        return tuple(own[:n]) + tuple(f"S_{i + 1}" for i in range(n - len(own)))
     fields = {f.name for f in dataclasses.fields(layer)}
     if "input_size" in fields and n == 2:
         return ("T", "n_x")
@@ -343,6 +347,9 @@ def check(expl: Explanation) -> bool:
 
 def default_input(cls: type) -> str:
     """The symbolic input a formula sheet uses when no --input is given."""
+    own = getattr(cls, "INPUT_SYMBOLS", ())
+    if own:
+        return ",".join(own)
     fields = {f.name for f in dataclasses.fields(cls)}
     if "in_features" in fields:
         return "n_in"

@@ -211,3 +211,39 @@ def test_symbolic_input_backward_equals_numeric_property(k, s, p, d, h, w, batch
         for key, v in numeric.backward[part].items():
             assert sizes.substitute(general.backward[part][key], {"H": h, "W": w}) == v, (part, key)
     assert sizes.substitute(general.training_peak_bytes, {"H": h, "W": w}) == numeric.training_peak_bytes
+
+
+@pytest.mark.parametrize("n, kw, shape", [
+    (1, dict(in_channels=16, out_channels=8, kernel_size=4, stride=2, padding=1), (16, 50)),
+    (2, dict(in_channels=4, out_channels=6, kernel_size=(3, 2), stride=(2, 3), padding=(1, 0), output_padding=(1, 2)), (4, 5, 6)),
+    (2, dict(in_channels=4, out_channels=6, kernel_size=3, stride=2, padding=1, groups=2, dilation=2), (4, 5, 4)),
+])
+def test_transposed_backward_as_layers_give_the_gradient_shapes(n, kw, shape):
+    """The commands printed for a transposed convolution's dL/dx (a convolution of dL/dy) and
+    dL/dW, run through convcalc, give dL/dx's shape (its first input-size positions) and, in
+    their first kernel_size outputs, dL/dW's."""
+    import contextlib
+    import io
+    import json
+    import shlex
+
+    from convcalc.cli import main
+
+    layer = get(f"convtranspose{n}d")(**kw)
+    report = layer.report(shape, training=Training(gradients=True))
+    commands = {g: c for g, c, _ in report.gradient_layers}
+
+    def run(command):
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            assert main(shlex.split(command)[1:] + ["-f", "json"]) == 0
+        return json.loads(buf.getvalue())
+
+    grad_x = run(commands["input"])
+    assert grad_x["output_shape"][0] == shape[0]
+    assert all(got >= want for got, want in zip(grad_x["output_shape"][1:], shape[1:]))
+    if all(op < s for op, s in zip(layer.output_padding, layer.stride)):
+        assert tuple(grad_x["output_shape"]) == shape
+    grad_w = run(commands["weight"])
+    assert grad_w["output_shape"][0] == kw["in_channels"]
+    assert all(got >= k for got, k in zip(grad_w["output_shape"][1:], layer.kernel_size))

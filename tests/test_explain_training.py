@@ -16,3 +16,10 @@ def test_backward_formula_with_values_equals_the_number(name):
     assert {"saved_bytes", "training_peak_bytes"} <= names
     assert any(n.startswith("backward ") for n in names)
     assert check(expl)
+
+
+def test_crossentropy_derivation_names_the_classes_k():
+    from convcalc import CrossEntropyLoss
+
+    expl = explain_layer(CrossEntropyLoss(), (10, 4), batch=2, training=Training())
+    assert ("K", "classes", 10) in expl.legend and check(expl)

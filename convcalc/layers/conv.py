@@ -336,6 +336,30 @@ class _ConvTransposeNd(Layer):
                          "adds": weights * (terms - 1) + (self.out_channels * (out_terms - 1) if self.bias else 0)},
             saved=(Saved("input", batch * self.in_channels * in_positions, tensor="input"),),
             params=params,
+            as_layers=self._as_layers(shape, out),
+        )
+
+    def _as_layers(self, shape: tuple, out: tuple) -> tuple:
+        """dL/dx as a convolution of dL/dy with the same weights, stride, padding and dilation;
+        dL/dW as a convolution of dL/dy by x dilated by the stride, as commands."""
+        n = self.NDIM
+        groups = f" --groups {_arg(self.groups)}" if sizes.compare(self.groups, 1) != 0 else ""
+        grad_x = (
+            f"convcalc conv{n}d --input {_arg(out)} --out-channels {_arg(self.in_channels)} "
+            f"--kernel-size {_arg(self.kernel_size)} --stride {_arg(self.stride)} --padding {_arg(self.padding)} "
+            f"--dilation {_arg(self.dilation)}{groups} --no-bias"
+        )
+        grad_w = (
+            f"convcalc conv{n}d --input 1,{_arg(out[1:])} --out-channels {_arg(self.in_channels)} "
+            f"--kernel-size {_arg(shape[1:])} --stride {_arg(self.dilation)} --dilation {_arg(self.stride)} "
+            f"--padding {_arg(self.padding)} --no-bias --batch {_arg(self.out_channels)}"
+        )
+        return (
+            ("input", grad_x, "dL/dy through the same weights, stride, padding and dilation; its first input-size "
+                              "positions are dL/dx (all of them when output_padding < stride)"),
+            ("weight", grad_w, "each output channel of dL/dy (one sample; more sum over the batch) convolved with x "
+                               "dilated by the stride; the first kernel_size outputs of each are dL/dW"
+                               + (" (per group: the channels of its group)" if groups else "")),
         )
 
 

@@ -87,6 +87,8 @@ class CrossEntropyLoss(Layer, example="--input 1000", name="crossentropy"):
     reduction: str = "mean"
 
     INPUT = "C or C,d1,...,dk"
+    #: what a derivation calls the input's entries: K classes, then positions
+    INPUT_SYMBOLS = ("K",)
     OPTIONS = (REDUCTION,)
 
     def __post_init__(self) -> None:
