@@ -14,6 +14,7 @@ import itertools
 import random
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from convcalc import ConvcalcError, sizes
 from convcalc.expr import symbol
@@ -158,6 +159,27 @@ def test_symbolic_backward_substitutes_to_numeric(values):
         assert sizes.substitute(getattr(general, key), subs) == getattr(numeric, key), key
 
 
+def _gradient_commands(layer, shape) -> dict:
+    """The backward as layers the report prints: gradient -> command."""
+    report = layer.report(shape, training=Training(gradients=True))
+    return {g: c for g, c, _ in report.gradient_layers}
+
+
+def _run(command: str) -> dict:
+    """A printed `convcalc ...` command run through the CLI; its JSON report."""
+    import contextlib
+    import io
+    import json
+    import shlex
+
+    from convcalc.cli import main
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(shlex.split(command)[1:] + ["-f", "json"]) == 0
+    return json.loads(buf.getvalue())
+
+
 @pytest.mark.parametrize("n, kw, shape", [
     (1, dict(in_channels=7, out_channels=1, kernel_size=3, stride=2, bias=False), (7, 11)),
     (2, dict(in_channels=3, out_channels=4, kernel_size=(3, 2), stride=(2, 3), padding=(1, 0), dilation=(1, 2)), (3, 9, 10)),
@@ -167,31 +189,14 @@ def test_symbolic_backward_substitutes_to_numeric(values):
 def test_backward_as_layers_give_the_gradient_shapes(n, kw, shape):
     """The commands printed for dL/dx and dL/dW, run through convcalc, give dL/dx's shape and
     (their first kernel_size outputs) dL/dW's."""
-    import shlex
-
-    from convcalc.cli import main
-
     layer = get(f"conv{n}d")(**kw)
-    report = layer.report(shape, training=Training(gradients=True))
-    commands = {g: c for g, c, _ in report.gradient_layers}
-    import contextlib
-    import io
-    import json
-
-    def run(command):
-        buf = io.StringIO()
-        with contextlib.redirect_stdout(buf):
-            assert main(shlex.split(command)[1:] + ["-f", "json"]) == 0
-        return json.loads(buf.getvalue())
-
-    grad_x = run(commands["input"])
+    commands = _gradient_commands(layer, shape)
+    grad_x = _run(commands["input"])
     assert tuple(grad_x["output_shape"]) == shape
-    grad_w = run(commands["weight"])
+    grad_w = _run(commands["weight"])
     assert grad_w["output_shape"][0] == kw["out_channels"]
     assert all(got >= k for got, k in zip(grad_w["output_shape"][1:], layer.kernel_size))
 
-
-from hypothesis import given, settings, strategies as st  # noqa: E402
 
 
 @settings(max_examples=25, deadline=None)
@@ -222,28 +227,13 @@ def test_transposed_backward_as_layers_give_the_gradient_shapes(n, kw, shape):
     """The commands printed for a transposed convolution's dL/dx (a convolution of dL/dy) and
     dL/dW, run through convcalc, give dL/dx's shape (its first input-size positions) and, in
     their first kernel_size outputs, dL/dW's."""
-    import contextlib
-    import io
-    import json
-    import shlex
-
-    from convcalc.cli import main
-
     layer = get(f"convtranspose{n}d")(**kw)
-    report = layer.report(shape, training=Training(gradients=True))
-    commands = {g: c for g, c, _ in report.gradient_layers}
-
-    def run(command):
-        buf = io.StringIO()
-        with contextlib.redirect_stdout(buf):
-            assert main(shlex.split(command)[1:] + ["-f", "json"]) == 0
-        return json.loads(buf.getvalue())
-
-    grad_x = run(commands["input"])
+    commands = _gradient_commands(layer, shape)
+    grad_x = _run(commands["input"])
     assert grad_x["output_shape"][0] == shape[0]
     assert all(got >= want for got, want in zip(grad_x["output_shape"][1:], shape[1:]))
     if all(op < s for op, s in zip(layer.output_padding, layer.stride)):
         assert tuple(grad_x["output_shape"]) == shape
-    grad_w = run(commands["weight"])
+    grad_w = _run(commands["weight"])
     assert grad_w["output_shape"][0] == kw["in_channels"]
     assert all(got >= k for got, k in zip(grad_w["output_shape"][1:], layer.kernel_size))
