@@ -237,3 +237,14 @@ def test_transposed_backward_as_layers_give_the_gradient_shapes(n, kw, shape):
     grad_w = _run(commands["weight"])
     assert grad_w["output_shape"][0] == kw["in_channels"]
     assert all(got >= k for got, k in zip(grad_w["output_shape"][1:], layer.kernel_size))
+
+
+@pytest.mark.parametrize("lead, n_in, n_out, batch", [((), 5, 3, 1), ((4,), 6, 5, 3)])
+def test_linear_backward_as_layers_give_the_gradient_shapes(lead, n_in, n_out, batch):
+    """dL/dx = dL/dy W is a linear layer of dL/dy giving x's shape; dL/dW = dL/dy^T x is one of
+    dL/dy^T (out x the batch's rows) giving W's shape (out x in)."""
+    layer = get("linear")(in_features=n_in, out_features=n_out)
+    report = layer.report(lead + (n_in,), batch=batch, training=Training(gradients=True))
+    commands = {g: c for g, c, _ in report.gradient_layers}
+    assert tuple(_run(commands["input"])["output_shape"]) == lead + (n_in,)
+    assert tuple(_run(commands["weight"])["output_shape"]) == (n_out, n_in)

@@ -24,7 +24,7 @@ from ..sizes import Size, SizeArg
 from .base import ConfigError, Counts, Layer, ShapeError, expect_channels, expect_rank, show
 from .options import BIAS, DILATION, GROUPS, INT_PADDING, KERNEL_SIZE, OUT_CHANNELS, OUTPUT_PADDING, PADDING, PADDING_MODE, STRIDE
 from .convwindow import (  # noqa: F401 (check_work, reached_by_taps and the caps are re-exported)
-    MAX_FIT, MAX_KERNEL, MAX_SYMBOLIC_KERNEL, _arg, _check_fits, _check_groups, check_work, in_kernel_size, reached_by_taps,
+    MAX_FIT, MAX_KERNEL, MAX_SYMBOLIC_KERNEL, _check_fits, _check_groups, check_work, in_kernel_size, reached_by_taps,
 )
 from .window import conv_map, positions_reached, taps_inside, transposed_map
 
@@ -195,23 +195,20 @@ class _ConvNd(Layer):
             sizes.normalize(L + 2 * p - d * (kk - 1) - 1 - (o - 1) * s)
             for L, o, kk, s, d, p in zip(shape[1:], out[1:], self.kernel_size, self.stride, self.dilation, pads)
         )
-        groups = f" --groups {_arg(self.groups)}" if sizes.compare(self.groups, 1) != 0 else ""
-        grad_x = (
-            f"convcalc convtranspose{n}d --input {_arg(out)} --out-channels {_arg(self.in_channels)} "
-            f"--kernel-size {_arg(self.kernel_size)} --stride {_arg(self.stride)} --padding {_arg(pads)} "
-            f"--output-padding {_arg(crop)} --dilation {_arg(self.dilation)}{groups} --no-bias"
-        )
-        grad_w = (
-            f"convcalc conv{n}d --input 1,{_arg(shape[1:])} --out-channels {_arg(self.out_channels)} "
-            f"--kernel-size {_arg(out[1:])} --stride {_arg(self.dilation)} --dilation {_arg(self.stride)} "
-            f"--padding {_arg(pads)} --no-bias --batch {_arg(self.in_channels)}"
-        )
+        from .training import command
+
+        groups = self.groups if sizes.compare(self.groups, 1) != 0 else None
+        grad_x = command(f"convtranspose{n}d", input=out, out_channels=self.in_channels, kernel_size=self.kernel_size,
+                         stride=self.stride, padding=pads, output_padding=crop, dilation=self.dilation, groups=groups,
+                         bias=False)
+        grad_w = command(f"conv{n}d", input=(1,) + tuple(shape[1:]), out_channels=self.out_channels, kernel_size=out[1:],
+                         stride=self.dilation, dilation=self.stride, padding=pads, bias=False, batch=self.in_channels)
         return (
             ("input", grad_x, "dL/dy through the same weights, stride, padding and dilation; output_padding brings the "
                               "input's size back"),
             ("weight", grad_w, "each input channel of x (one sample; more sum over the batch) convolved with dL/dy "
                                "dilated by the stride; the first kernel_size outputs of each are dL/dW"
-                               + (" (per group: the channels of its group)" if groups else "")),
+                               + (" (per group: the channels of its group)" if groups is not None else "")),
         )
 
 
@@ -343,23 +340,19 @@ class _ConvTransposeNd(Layer):
         """dL/dx as a convolution of dL/dy with the same weights, stride, padding and dilation;
         dL/dW as a convolution of dL/dy by x dilated by the stride, as commands."""
         n = self.NDIM
-        groups = f" --groups {_arg(self.groups)}" if sizes.compare(self.groups, 1) != 0 else ""
-        grad_x = (
-            f"convcalc conv{n}d --input {_arg(out)} --out-channels {_arg(self.in_channels)} "
-            f"--kernel-size {_arg(self.kernel_size)} --stride {_arg(self.stride)} --padding {_arg(self.padding)} "
-            f"--dilation {_arg(self.dilation)}{groups} --no-bias"
-        )
-        grad_w = (
-            f"convcalc conv{n}d --input 1,{_arg(out[1:])} --out-channels {_arg(self.in_channels)} "
-            f"--kernel-size {_arg(shape[1:])} --stride {_arg(self.dilation)} --dilation {_arg(self.stride)} "
-            f"--padding {_arg(self.padding)} --no-bias --batch {_arg(self.out_channels)}"
-        )
+        from .training import command
+
+        groups = self.groups if sizes.compare(self.groups, 1) != 0 else None
+        grad_x = command(f"conv{n}d", input=out, out_channels=self.in_channels, kernel_size=self.kernel_size,
+                         stride=self.stride, padding=self.padding, dilation=self.dilation, groups=groups, bias=False)
+        grad_w = command(f"conv{n}d", input=(1,) + tuple(out[1:]), out_channels=self.in_channels, kernel_size=shape[1:],
+                         stride=self.dilation, dilation=self.stride, padding=self.padding, bias=False, batch=self.out_channels)
         return (
             ("input", grad_x, "dL/dy through the same weights, stride, padding and dilation; its first input-size "
                               "positions are dL/dx (all of them when output_padding < stride)"),
             ("weight", grad_w, "each output channel of dL/dy (one sample; more sum over the batch) convolved with x "
                                "dilated by the stride; the first kernel_size outputs of each are dL/dW"
-                               + (" (per group: the channels of its group)" if groups else "")),
+                               + (" (per group: the channels of its group)" if groups is not None else "")),
         )
 
 

@@ -13,13 +13,6 @@ from .base import ConfigError, ShapeError
 from .window import positions_reached
 
 
-def _arg(v: Any) -> str:
-    """A size or a tuple of sizes as a command-line value: 3, 3,3, 2*H."""
-    if isinstance(v, (tuple, list)):
-        return ",".join(_arg(x) for x in v)
-    return sizes.to_text(v).replace(" ", "")
-
-
 def reached_by_taps(n: Any, k: Any, s: Any, d: Any, lo: Any, L: Any) -> Any:
     """How many of the L input positions some tap of some window reads (their dL/dx has at least
     one term): positions_reached of the transposed map, or in closed form without padding and

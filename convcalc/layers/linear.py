@@ -72,15 +72,13 @@ class Linear(Layer, example="--input 512 --out-features 1000"):
         dL/dW = dL/dy^T x summed over the batch's rows R = batch*rows: in*out*R products,
         R - 1 adds each; dL/db sums dL/dy over the same rows. x is saved for dL/dW only (the
         weight, for dL/dx, is a parameter)."""
-        from .training import Backward, Saved  # only a training query needs them
+        from .training import Backward, Saved, command  # only a training query needs them
 
         rows = batch * sizes.prod(shape[:-1])
         products = rows * self.in_features * self.out_features
         params = {"weight": (self.out_features, self.in_features)}
         if self.bias:
             params["bias"] = (self.out_features,)
-        lead = ",".join(sizes.to_text(v).replace(" ", "") for v in shape[:-1])
-        lead = lead + "," if lead else ""
         return Backward(
             grad_input={"mults": products, "macs": products, "adds": rows * self.in_features * (self.out_features - 1)},
             grad_weight={"mults": products, "macs": products,
@@ -88,10 +86,9 @@ class Linear(Layer, example="--input 512 --out-features 1000"):
             saved=(Saved("input", rows * self.in_features, tensor="input", needed_for="weight"),),
             params=params,
             as_layers=(
-                ("input", f"convcalc linear --input {lead}{sizes.to_text(self.out_features)} --out-features "
-                          f"{sizes.to_text(self.in_features)} --no-bias", "dL/dy times W: a linear layer from out_features to in_features"),
-                ("weight", f"convcalc linear --input {sizes.to_text(self.out_features)},{sizes.to_text(sizes.normalize(rows)).replace(' ', '')} "
-                           f"--out-features {sizes.to_text(self.in_features)} --no-bias",
+                ("input", command("linear", input=tuple(shape[:-1]) + (self.out_features,), out_features=self.in_features, bias=False),
+                 "dL/dy times W: a linear layer from out_features to in_features"),
+                ("weight", command("linear", input=(self.out_features, sizes.normalize(rows)), out_features=self.in_features, bias=False),
                  "dL/dy transposed (out_features x the batch's rows) times x: its output is dL/dW"),
             ),
         )

@@ -84,6 +84,25 @@ class Backward:
         self.sequential_steps = sequential_steps
 
 
+def command(layer: str, **options: Any) -> str:
+    """A layer query as the command line writes it, for the backward written as layers:
+    ``convcalc LAYER --option value ...`` with sizes and tuples of sizes as 3, 3,3, 2*H; True and
+    False as --flag and --no-flag; None left out."""
+    def value(v: Any) -> str:
+        if isinstance(v, (tuple, list)):
+            return ",".join(value(x) for x in v)
+        return sizes.to_text(v).replace(" ", "")
+
+    words = ["convcalc", layer]
+    for name, v in options.items():
+        flag = name.replace("_", "-")
+        if isinstance(v, bool):
+            words.append(f"--{flag}" if v else f"--no-{flag}")
+        elif v is not None:
+            words += [f"--{flag}", value(v)]
+    return " ".join(words)
+
+
 @dataclass(frozen=True)
 class Training:
     """How a training step is counted: the optimizer, whether dL/dx of the input is wanted (a
@@ -107,7 +126,7 @@ class Training:
                 raise ConfigError("expected True or False", option=name)
 
 
-def _add(*values: Any) -> Any:
+def sum_known(*values: Any) -> Any:
     """The sum, or None when a term is unknown (None); a symbolic sum of polynomial parts is
     expanded so that like terms collect (8*H*T + 4*H*(T - 1) -> 12*H*T - 4*H)."""
     if any(v is None for v in values):
@@ -120,13 +139,14 @@ def _add(*values: Any) -> Any:
 
 def with_flops(counts: dict) -> dict:
     """A full count dict (every COUNT key) with flops = mults + adds + comparisons."""
-    out = {k: _add(counts.get(k, 0)) for k in BACKWARD_KEYS}
-    out["flops"] = _add(out["mults"], out["adds"], out["comparisons"])
+    out = {k: sum_known(counts.get(k, 0)) for k in BACKWARD_KEYS}
+    out["flops"] = sum_known(out["mults"], out["adds"], out["comparisons"])
     return {k: out[k] for k in ("mults", "adds", "comparisons", "macs", "flops", "transcendentals")}
 
 
-def _plus(a: dict, b: dict) -> dict:
-    return {k: _add(a[k], b[k]) for k in a}
+def plus_counts(a: dict, b: dict) -> dict:
+    """Two count dicts added key by key (None where either is unknown)."""
+    return {k: sum_known(a[k], b[k]) for k in a}
 
 
 def fields(layer: Any, shape: tuple, out: tuple, batch: Any, dtype: str, training: Training, forward: dict,
@@ -140,14 +160,14 @@ def fields(layer: Any, shape: tuple, out: tuple, batch: Any, dtype: str, trainin
     grad_weight = with_flops(bw.grad_weight) if trainable != 0 else zero
     if bw.shared:
         if trainable != 0:
-            grad_weight = _plus(grad_weight, with_flops(bw.shared))
+            grad_weight = plus_counts(grad_weight, with_flops(bw.shared))
         elif training.input_grad:
-            grad_input = _plus(grad_input, with_flops(bw.shared))
-    backward = _plus(grad_input, grad_weight)
+            grad_input = plus_counts(grad_input, with_flops(bw.shared))
+    backward = plus_counts(grad_input, grad_weight)
     updated = sizes.normalize(trainable - bw.unreached) if trainable != 0 else 0  # parameters that get a gradient
     opt = optimizers()[training.optimizer]
     optimizer = with_flops({k: opt[k] * updated for k in ("mults", "adds", "transcendentals")})
-    step = _plus(_plus(forward, backward), optimizer)
+    step = plus_counts(plus_counts(forward, backward), optimizer)
     width = DTYPE_BYTES[dtype]
     mixed = training.mixed_precision is not None
     act = DTYPE_BYTES[training.mixed_precision] if mixed else width
@@ -161,7 +181,7 @@ def fields(layer: Any, shape: tuple, out: tuple, batch: Any, dtype: str, trainin
         each = act if s.dtype == "act" else FIXED_BYTES.get(s.dtype, DTYPE_BYTES.get(s.dtype, width))
         saved.append({"name": s.name, "tensor": s.tensor, "dtype": s.dtype, "elements": sizes.normalize(s.elements),
                       "bytes": sizes.normalize(s.elements * each)})
-    saved_bytes = _add(*(s["bytes"] for s in saved))
+    saved_bytes = sum_known(*(s["bytes"] for s in saved))
     grad_bytes = sizes.normalize(updated * master)
     optimizer_bytes = sizes.normalize(opt["state"] * updated * master)
     # the backward's working set: dL/dy, and dL/dx when it is computed
@@ -187,7 +207,7 @@ def fields(layer: Any, shape: tuple, out: tuple, batch: Any, dtype: str, trainin
         "grad_bytes": grad_bytes,
         "optimizer_bytes": optimizer_bytes,
         "working_bytes": sizes.normalize(working),
-        "training_peak_bytes": _add(weights, buffer_bytes, grad_bytes, optimizer_bytes, saved_bytes, working),
+        "training_peak_bytes": sum_known(weights, buffer_bytes, grad_bytes, optimizer_bytes, saved_bytes, working),
         "gradients": {**gradients, **jacobians},
         "gradient_layers": tuple(bw.as_layers),
         "sequential_steps_backward": bw.sequential_steps,

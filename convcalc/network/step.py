@@ -26,7 +26,7 @@ import dataclasses
 from typing import Any
 
 from .. import sizes
-from ..layers.training import Training, with_flops
+from ..layers.training import Training, plus_counts, sum_known, with_flops
 
 #: the count dicts of the training step (as in a layer's training_counts)
 STAGES = ("forward", "grad_input", "grad_weight", "backward", "optimizer", "step")
@@ -34,16 +34,6 @@ STAGES = ("forward", "grad_input", "grad_weight", "backward", "optimizer", "step
 SUMMED = ("optimizer_flops", "training_flops", "saved_bytes", "grad_bytes", "optimizer_bytes", "weight_bytes")
 #: the layers whose output is their input's storage (a view), besides in-place ones
 VIEWS = ("flatten",)
-
-
-def _add(*values: Any) -> Any:
-    if any(v is None for v in values):
-        return None
-    return sizes.normalize(sum(values, start=0))
-
-
-def _plus(a: dict, b: dict) -> dict:
-    return {k: _add(a[k], b[k]) for k in a}
 
 
 def zero() -> dict:
@@ -64,7 +54,7 @@ def _nonzero(v: Any) -> bool:
 
 
 def _backward(grad_input: dict, grad_weight: dict) -> dict:
-    return {"grad_input": grad_input, "grad_weight": grad_weight, "total": _plus(grad_input, grad_weight)}
+    return {"grad_input": grad_input, "grad_weight": grad_weight, "total": plus_counts(grad_input, grad_weight)}
 
 
 class Step:
@@ -105,9 +95,9 @@ class Step:
                     if key in self.counted:
                         continue
                     self.counted.add(key)
-                saved = _add(saved, s["bytes"])
+                saved = sum_known(saved, s["bytes"])
             self.working.append(_per_sample(report.working_bytes, self.batch))
-        own = _add(report.grad_bytes, report.optimizer_bytes, report.saved_bytes, report.working_bytes, report.buffer_bytes)
+        own = sum_known(report.grad_bytes, report.optimizer_bytes, report.saved_bytes, report.working_bytes, report.buffer_bytes)
         counts = dict(report.training_counts)
         row = {
             "input_grad": requires_in,
@@ -142,7 +132,7 @@ class Step:
 
     def _row(self, forward: dict, grad_input: dict) -> dict:
         backward = _backward(grad_input, zero())
-        step = _plus(forward, backward["total"])
+        step = plus_counts(forward, backward["total"])
         counts = {"forward": forward, "grad_input": grad_input, "grad_weight": zero(), "backward": backward["total"],
                   "optimizer": zero(), "step": step}
         return {"input_grad": None, "frozen": False, "backward": backward, "optimizer_flops": 0, "training_flops": step["flops"],
@@ -166,8 +156,8 @@ class Step:
             for stage in ("grad_input", "backward", "step"):
                 for key, v in c.items():
                     terms[stage, key].append(v)
-        counts = {stage: {key: _add(*terms[stage, key]) for key in zero()} for stage in STAGES}
-        out = {k: _add(*(r[k] for r in leaves)) for k in SUMMED}
+        counts = {stage: {key: sum_known(*terms[stage, key]) for key in zero()} for stage in STAGES}
+        out = {k: sum_known(*(r[k] for r in leaves)) for k in SUMMED}
         out["training_flops"] = counts["step"]["flops"]
         out["backward"] = {"grad_input": counts["grad_input"], "grad_weight": counts["grad_weight"], "total": counts["backward"]}
         out["working_bytes"] = working
@@ -180,15 +170,15 @@ class Step:
             g.update(backward_macs=0, backward_flops=0, saved_bytes=0)
         for r in leaves:
             g = groups[r["type"]]
-            g["backward_macs"] = _add(g["backward_macs"], r["backward"]["total"]["macs"])
-            g["backward_flops"] = _add(g["backward_flops"], r["backward"]["total"]["flops"])
-            g["saved_bytes"] = _add(g["saved_bytes"], r["saved_bytes"])
+            g["backward_macs"] = sum_known(g["backward_macs"], r["backward"]["total"]["macs"])
+            g["backward_flops"] = sum_known(g["backward_flops"], r["backward"]["total"]["flops"])
+            g["saved_bytes"] = sum_known(g["saved_bytes"], r["saved_bytes"])
 
     def network_total(self, leaves: list, buffer_bytes: Any) -> dict:
         """The network's totals and the step's peak memory."""
         working = sizes.normalize(self.batch * max_of(self.working)) if self.working else 0
         out = self.total(leaves, [c for _, c in self.forks], working)
-        out["training_peak_bytes"] = _add(out["weight_bytes"], buffer_bytes, out["grad_bytes"], out["optimizer_bytes"],
+        out["training_peak_bytes"] = sum_known(out["weight_bytes"], buffer_bytes, out["grad_bytes"], out["optimizer_bytes"],
                                           out["saved_bytes"], working)
         return out
 
