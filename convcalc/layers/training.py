@@ -179,7 +179,8 @@ def fields(layer: Any, shape: tuple, out: tuple, batch: Any, dtype: str, trainin
                 or (s.needed_for == "any" and not training.input_grad and trainable == 0)):
             continue
         each = act if s.dtype == "act" else FIXED_BYTES.get(s.dtype, DTYPE_BYTES.get(s.dtype, width))
-        saved.append({"name": s.name, "tensor": s.tensor, "dtype": s.dtype, "elements": sizes.normalize(s.elements),
+        stored = (training.mixed_precision or dtype) if s.dtype == "act" else s.dtype  # the dtype it is kept in
+        saved.append({"name": s.name, "tensor": s.tensor, "dtype": stored, "elements": sizes.normalize(s.elements),
                       "bytes": sizes.normalize(s.elements * each)})
     saved_bytes = sum_known(*(s["bytes"] for s in saved))
     grad_bytes = sizes.normalize(updated * master)

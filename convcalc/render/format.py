@@ -315,7 +315,7 @@ def training_sections(report: Any, *, human: bool = False, latex: bool = False) 
     saved = getattr(report, "saved", None)
     if saved:
         rows = tuple(
-            (Cell(s["name"].replace("_", " ")), Cell(s["dtype"] if s["dtype"] != "act" else report.dtype if not report.training["mixed_precision"] else report.training["mixed_precision"]),
+            (Cell(s["name"].replace("_", " ")), Cell(s["dtype"]),
              _value_cell(s["elements"], Unit.COUNT, human=human, latex=latex), _value_cell(s["bytes"], Unit.BYTES, human=human, latex=latex))
             for s in saved
         )
