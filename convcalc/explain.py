@@ -31,9 +31,6 @@ FIELD_SYMBOLS = {
 #: arguments that may be 0 and only enter arithmetic (their symbols are non-negative); any other
 #: argument that is 0 (proj_size: none) switches a part off and stays the number 0
 MAY_BE_ZERO = {"padding", "output_padding"}
-#: arguments whose value 1 is a case of its own and stays the number 1 (adaptive average pooling
-#: to 1 is a mean over all positions: PyTorch runs x.mean(), which saves nothing for the backward)
-ONE_IS_A_CASE = {"output_size"}
 #: one meaning per symbol, in every derivation (JSON keys are unchanged: these are the symbols)
 MEANINGS = {
     "C_in": "input channels", "C_out": "output channels", "k": "kernel size", "s": "stride", "p": "padding",
@@ -108,8 +105,6 @@ def explain_layer(layer: Layer, shape: tuple, *, batch: Any = 1, dtype: str = "f
             continue
         zero_ok = name in MAY_BE_ZERO
         if not zero_ok and (v == 0 or (isinstance(v, tuple) and 0 in v)):
-            continue
-        if name in ONE_IS_A_CASE and all(x == 1 for x in (v if isinstance(v, tuple) else (v,))):
             continue
         if isinstance(v, tuple):
             if all(sizes.is_int(x) for x in v) and len(set(v)) == 1:

@@ -262,6 +262,12 @@ class _AdaptivePoolNd(Layer):
 class _AdaptiveAvgPoolNd(_AdaptivePoolNd):
     MAX = False
 
+    @property
+    def EXPLAIN_NUMERIC(self) -> tuple:  # noqa: N802 (the Layer attribute's name)
+        """Pooling to 1 is a case of its own (PyTorch runs x.mean(), which saves nothing for the
+        backward): a derivation keeps that output size the number 1."""
+        return ("output_size",) if all(sizes.known_int(v) == 1 for v in self.output_size) else ()
+
 
 @dataclass(frozen=True)
 class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
