@@ -302,8 +302,6 @@ class WaveNet(Layer, example="--seq-len 16000 --residual-channels 32 --skip-chan
 
         def block(part: str) -> dict:
             """One block's filter-and-gate convolutions (dilations 1, 2, ..., 2**(L - 1)): part of each."""
-            if sizes.is_int(L):
-                return plus(*(getattr(causal(r, 2 * dc, 2**i), part) for i in range(L)))
             one = getattr(causal(r, 2 * dc, 1), part)
             return {key: sizes.summation(lambda i, key=key: getattr(causal(r, 2 * dc, 2**i), part)[key], 0, L - 1)
                     if value is not None else None for key, value in one.items()}
