@@ -36,15 +36,6 @@ class CausalConv1d(_ConvNd, ndim=1, example="--input 32,T --out-channels 32 --ke
     def pads(self) -> tuple:
         return ((self.dilation[0] * (self.kernel_size[0] - 1), 0),)
 
-    def taps_on_input(self, shape: tuple, out: tuple) -> list:
-        """Tap j (j*d samples back) reads a real sample at T - j*d outputs when j*d < T: with
-        m = min(k, ceil(T/d)) such taps the sum is m*T - d*m*(m - 1)/2, whatever k (numbers)."""
-        T, k, d = shape[1], self.kernel_size[0], self.dilation[0]
-        if not sizes.all_int(T, k, d):
-            return super().taps_on_input(shape, out)
-        m = min(k, -(-T // d))
-        return [m * T - d * m * (m - 1) // 2]
-
     def padded(self) -> Conv1d:
         """The convolution PyTorch runs after ``F.pad(x, (d*(k - 1), 0))``: the same kernel,
         dilation and bias with padding 0, over the padded input."""
