@@ -278,11 +278,7 @@ class _ConvTransposeNd(Layer):
         for L, n, kk, s, d, p, op in dims:
             if sizes.is_int(kk) or not sizes.all_int(L, s, d, p, op):
                 landed.append(taps_inside(L, kk, s, d, p, n))
-                reached.append(positions_reached(L, kk, s, d, p, n))
-                if reached[-1] is None and (sizes.known_int(p), sizes.known_int(op), sizes.known_int(d)) == (0, 0, 1):
-                    # nothing cropped; the taps of input i cover [i*s, i*s + k): every position up to
-                    # (L - 1)*s + k when k >= s, else k of every s (the gaps between inputs)
-                    reached[-1] = L * sizes.smin(kk, s) + sizes.smax(0, kk - s)
+                reached.append(reached_by_taps(L, kk, s, d, p, n))  # output_padding only adds unreached positions
                 continue
             # a symbolic kernel over a numeric input: both counts are piecewise affine in the kernel
             # size, saturating once it spans the padding and the gaps between input positions

@@ -14,10 +14,10 @@ from .window import positions_reached
 
 
 def reached_by_taps(n: Any, k: Any, s: Any, d: Any, lo: Any, L: Any) -> Any:
-    """How many of the L input positions some tap of some window reads (their dL/dx has at least
-    one term): positions_reached of the transposed map, or in closed form without padding and
-    dilation (windows at 0, s, 2s, ... of k taps: every position up to (n - 1)*s + k - 1 when
-    k >= s, else k of every s)."""
+    """How many of L positions the taps of n windows at stride s reach: the input elements a
+    convolution's dL/dx gives a term to, or the output elements a transposed convolution writes.
+    positions_reached, or in closed form without padding and dilation (windows at 0, s, 2s, ...
+    of k taps: every position up to (n - 1)*s + k - 1 when k >= s, else k of every s)."""
     got = positions_reached(n, k, s, d, lo, L)
     if got is None and (sizes.known_int(lo), sizes.known_int(d)) == (0, 1):
         got = n * sizes.smin(k, s) + sizes.smax(0, k - s)
