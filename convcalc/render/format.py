@@ -302,16 +302,22 @@ def gradient_name(name: str) -> str:
     return {"input": "dL/dx", "output": "dL/dy"}.get(name, f"dL/d{name}")
 
 
-def training_sections(report: Any, *, human: bool = False, latex: bool = False) -> list[Section]:
-    """The training step: Forward / Backward / Step counts side by side, the saved tensors, and
-    with --gradients the gradients' shapes and the backward as layers."""
-    counts = report.training_counts
+def step_section(counts: dict, *, human: bool = False, latex: bool = False) -> Section:
+    """A training step's counts (a layer's or a network's training_counts): a row per count, a
+    column per stage (Forward / dL/dx / dL/dW / Backward / Optimizer / Step); comparisons and
+    transcendentals only where some stage has them."""
     keys = [k for k in COUNT_TITLES if k not in ("comparisons", "transcendentals") or any(c[k] for c in counts.values())]
     rows = tuple(
         (Cell(COUNT_TITLES[k]),) + tuple(_value_cell(counts[c][k], Unit.COUNT, human=human, latex=latex) for c in STEP_COLUMNS)
         for k in keys
     )
-    out = [Section("Training step", ("Count",) + tuple(STEP_COLUMNS.values()), rows, drop=(1, 2, 3, 5))]
+    return Section("Training step", ("Count",) + tuple(STEP_COLUMNS.values()), rows, drop=(1, 2, 3, 5))
+
+
+def training_sections(report: Any, *, human: bool = False, latex: bool = False) -> list[Section]:
+    """The training step: Forward / Backward / Step counts side by side, the saved tensors, and
+    with --gradients the gradients' shapes and the backward as layers."""
+    out = [step_section(report.training_counts, human=human, latex=latex)]
     saved = getattr(report, "saved", None)
     if saved:
         rows = tuple(

@@ -9,7 +9,7 @@ import csv
 import io
 
 from ..sizes import is_int, to_latex, to_text
-from .format import json_text, NOTE, TITLES, TRANSCENDENTAL_NOTE, Cell, Section, number, plain, shape
+from .format import json_text, NOTE, TITLES, TRANSCENDENTAL_NOTE, Cell, Section, number, plain, shape, step_section
 from ..report import Quantity, Unit
 
 BAR_WIDTH = 10
@@ -186,11 +186,6 @@ def sections(report, *, human: bool = False, latex: bool = False, columns=None) 
     return out
 
 
-#: the training step's stages: training_counts key -> row title
-STAGES = (("forward", "Forward"), ("grad_input", "Backward dL/dx"), ("grad_weight", "Backward dL/dW"),
-          ("backward", "Backward"), ("optimizer", "Optimizer"), ("step", "Step"))
-STAGE_COLUMNS = (("mults", "Mults"), ("adds", "Adds"), ("comparisons", "Comparisons"), ("macs", "MACs"), ("flops", "FLOPs"),
-                 ("transcendentals", "Transc."))
 #: the step's memory: total key -> title
 MEMORY_ROWS = (
     ("weight_bytes", TITLES[Quantity.PARAM_BYTES]),
@@ -204,13 +199,8 @@ MEMORY_ROWS = (
 
 
 def training_sections(total: dict, *, human: bool, latex: bool) -> list[Section]:
-    """The step's counts (a row per stage) and its memory."""
-    counts = total["training_counts"]
-    rows = tuple(
-        (Cell(title_),) + tuple(_num(counts[key][k], human=human, latex=latex) for k, _ in STAGE_COLUMNS)
-        for key, title_ in STAGES
-    )
-    out = [Section("Training step", ("Stage",) + tuple(t for _, t in STAGE_COLUMNS), rows)]
+    """The step's counts (as a layer's) and its memory."""
+    out = [step_section(total["training_counts"], human=human, latex=latex)]
     mrows = tuple((Cell(title_), _num(total[key], human=human, latex=latex, unit=Unit.BYTES)) for key, title_ in MEMORY_ROWS)
     out.append(Section("Training memory", ("Quantity", "Value"), mrows))
     return out
