@@ -125,6 +125,12 @@ class Training:
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError("expected True or False", option=name)
 
+    def describe(self) -> dict:
+        """The options as a report states them (its ``training`` key), with the optimizer's rule."""
+        return {"optimizer": self.optimizer, "input_grad": self.input_grad, "frozen": self.frozen,
+                "mixed_precision": self.mixed_precision, "optimizer_rule": optimizers()[self.optimizer]["rule"],
+                "gradients": self.gradients}
+
 
 def sum_known(*values: Any) -> Any:
     """The sum, or None when a term is unknown (None); a symbolic sum of polynomial parts is
@@ -195,9 +201,7 @@ def fields(layer: Any, shape: tuple, out: tuple, batch: Any, dtype: str, trainin
     if trainable != 0:
         jacobians.update({f"dy/d{name}": tuple(out) + tuple(s) for name, s in bw.params.items()})
     return {
-        "training": {"optimizer": training.optimizer, "input_grad": training.input_grad, "frozen": training.frozen,
-                     "mixed_precision": training.mixed_precision, "optimizer_rule": opt["rule"],
-                     "gradients": training.gradients},
+        "training": training.describe(),
         "backward": {"grad_input": grad_input, "grad_weight": grad_weight, "total": backward},
         "training_counts": {"forward": forward, "grad_input": grad_input, "grad_weight": grad_weight, "backward": backward,
                             "optimizer": optimizer, "step": step},

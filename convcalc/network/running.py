@@ -392,8 +392,7 @@ def run(parsed: Parsed, *, input_shape: Any = None, batch: Any = 1, dtype: str =
         notes += (f"valid for {' and '.join(domain)}: only there do the sizes joined agree ({'; '.join(ctx.joins)}); PyTorch refuses other inputs",)
     options = None
     if training is not None:
-        options = {"optimizer": training.optimizer, "input_grad": training.input_grad, "frozen": training.frozen,
-                   "mixed_precision": training.mixed_precision}
+        options = training.describe()
     return NetworkReport(name, tuple(shape), final.shape, tuple(rows), total, groups, batch, dtype, notes, depth, domain, options)
 
 

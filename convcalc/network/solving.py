@@ -206,8 +206,7 @@ def solve_batch(path: str | os.PathLike | Parsed, memory: Any, training: Any, *,
         raise NetworkError(f"{parsed.label}: training: expected a Training, got {type(training).__name__}")
     limit = parse_memory(memory)
     shape = _input_shape(input_shape if input_shape is not None else parsed.input, parsed.label)
-    options = {"optimizer": training.optimizer, "input_grad": training.input_grad, "frozen": training.frozen,
-               "mixed_precision": training.mixed_precision}
+    options = training.describe()
     note = ("peak of the training step = fixed + per_sample * batch (parameters, gradients and optimizer state are "
             "fixed; saved tensors and the backward's working set grow with the batch)")
     if all(sizes.is_int(v) for v in shape):

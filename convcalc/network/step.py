@@ -197,7 +197,5 @@ NOTE = (
     "with --input-grad, and from parameters that are not frozen: the first layer computes no dL/dx); saved "
     "tensors counted once per tensor, on the row of the first layer that saves them; a residual or concat "
     "block's row adds the sum of its branches' dL/dx at the fork (one add per element per extra branch; not in "
-    "the totals by layer type); "
-    "peak = parameters (+ their half-precision copy with mixed precision) + buffers + gradients + optimizer "
-    "state + every saved tensor + the largest backward working set of one layer (its dL/dy and dL/dx)"
+    "the totals by layer type); the peak as for one layer, its working set the largest of any layer"
 )

@@ -349,7 +349,8 @@ def training_footer(training: dict) -> list[str]:
     """How the training step was counted, in words."""
     mixed = training.get("mixed_precision")
     lines = [f"optimizer {training['optimizer']}: {training['optimizer_rule']}",
-             "peak = parameters + gradients + optimizer state + saved tensors + the largest backward working set (dL/dy and dL/dx)"]
+             "peak = parameters (+ buffers, + their half-precision copy with mixed precision) + gradients + optimizer state "
+             "+ saved tensors + the largest backward working set (dL/dy and dL/dx)"]
     if mixed:
         lines.append(f"mixed precision: {mixed} activations and saved tensors; float32 master weights (plus a {mixed} copy), "
                      "gradients and optimizer state")

@@ -9,7 +9,7 @@ import csv
 import io
 
 from ..sizes import is_int, to_latex, to_text
-from .format import json_text, NOTE, TITLES, TRANSCENDENTAL_NOTE, Cell, Section, number, plain, shape, step_section
+from .format import json_text, NOTE, TITLES, TRANSCENDENTAL_NOTE, Cell, Section, number, plain, shape, step_section, training_footer
 from ..report import Quantity, Unit
 
 BAR_WIDTH = 10
@@ -209,10 +209,7 @@ def training_sections(total: dict, *, human: bool, latex: bool) -> list[Section]
 def footer(report) -> list[str]:
     lines = [f"batch {report.batch}, {report.dtype}; {NOTE}"]
     if _training(report):
-        t = report.training
-        precision = (f", mixed precision: {t['mixed_precision']} activations and a copy of the parameters, float32 master "
-                     "parameters, gradients and optimizer state") if t["mixed_precision"] else ""
-        lines.append(f"training step: optimizer {t['optimizer']}, dL/dx of the input {'yes' if t['input_grad'] else 'no'}{precision}")
+        lines += training_footer(report.training)
     if report.total["transcendentals"] != 0:
         lines.append(TRANSCENDENTAL_NOTE)
     lines += legend(report)
