@@ -29,6 +29,19 @@ if TYPE_CHECKING:
 INPLACE = Opt("inplace", "flag", False, "Overwrite the input (PyTorch's inplace; counts and shapes do not change).")
 
 
+def per_element(counts: tuple, n: Any) -> dict:
+    """A count dict of n elements from one element's (mults, adds, comparisons, transcendentals):
+    a layer's PER_ELEMENT or BACKWARD, also for the activations inside stacks (PixelCNN, WaveNet)."""
+    m, a, c, t = counts
+    return {"mults": m * n, "adds": a * n, "comparisons": c * n, "transcendentals": t * n}
+
+
+def softmax_backward(rows: Any, n: Any) -> dict:
+    """_softmax_backward_data(g, y) over rows of n: dL/dx = y*(g - sum(g*y)): n mults and n - 1
+    adds for the sum, n subtractions, n mults: 2n mults and 2n - 1 adds a row."""
+    return {"mults": 2 * rows * n, "adds": rows * (2 * n - 1)}
+
+
 @dataclass(frozen=True)
 class _Elementwise(Layer):
     """Counts per element: (mults, adds, comparisons, transcendentals)."""
@@ -58,10 +71,8 @@ class _Elementwise(Layer):
         PyTorch's derivatives.yaml): BACKWARD's counts per element, times the batch's elements."""
         from .training import Backward, Saved  # only a training query imports it
         n = batch * sizes.prod(shape)
-        m, a, c, t = self.BACKWARD
         name, tensor = self.saves()
-        return Backward(grad_input={"mults": m * n, "adds": a * n, "comparisons": c * n, "transcendentals": t * n},
-                        saved=(Saved(name, n, tensor=tensor),))
+        return Backward(grad_input=per_element(self.BACKWARD, n), saved=(Saved(name, n, tensor=tensor),))
 
     def saves(self) -> tuple[str, str]:
         """(name, tensor) of the saved tensor. In place (inplace=True), the input is gone once
@@ -252,16 +263,14 @@ class Softmax(_Elementwise, example="--input 1000"):
         return Counts(transcendentals=rows * n, adds=rows * (n - 1), mults=rows * n)
 
     def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
-        """_softmax_backward_data(g, y): dL/dx = y*(g - sum(g*y)) per row of n: n mults and
-        n - 1 adds for the sum, n subtractions, n mults: 2n mults and 2n - 1 adds a row. Saved:
-        the output. The K x K Jacobian route and the fused softmax + cross-entropy gradient are
+        """_softmax_backward_data(g, y) per row of n (``softmax_backward``). Saved: the output. The K x K Jacobian route and the fused softmax + cross-entropy gradient are
         set beside it in the report's Work table (``_report``)."""
         from .training import Backward, Saved  # only a training query imports it
         i = self.axis(shape)
         n = shape[i]
         rows = batch * sizes.prod(shape[:i] + shape[i + 1 :])
         return Backward(
-            grad_input={"mults": 2 * rows * n, "adds": rows * (2 * n - 1)},
+            grad_input=softmax_backward(rows, n),
             saved=(Saved("output", rows * n, tensor="output"),),
             notes=("softmax backward: the Jacobian dy/dx of a row of n is n x n, J = diag(y) - y y^T; PyTorch never builds "
                    "it and computes J^T g = y*(g - <g, y>) (2n mults, 2n - 1 adds a row); followed by cross-entropy the "

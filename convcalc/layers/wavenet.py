@@ -85,20 +85,25 @@ INPUT_CH = Opt("input_channels", "size", None, "Input channels (default: one-hot
 
 def gate_backward(elements: Any) -> dict:
     """z = tanh(a) * sigmoid(b), from the saved t = tanh(a) and s = sigmoid(b): dz/dt = g*s and
-    dz/ds = g*t (2 mults), tanh's backward g_t*(1 - t*t) (2 mults, 1 add), sigmoid's
-    g_s*(1 - s)*s (2 mults, 1 add): 6 mults and 2 adds an element, no transcendental."""
-    return {"mults": 6 * elements, "adds": 2 * elements}
+    dz/ds = g*t (2 mults), then tanh's and sigmoid's own backward (their layers' BACKWARD): 6 mults
+    and 2 adds an element, no transcendental."""
+    from .elementwise import Sigmoid, Tanh, per_element
+
+    return plus({"mults": 2 * elements}, per_element(Tanh.BACKWARD, elements), per_element(Sigmoid.BACKWARD, elements))
 
 
 def relu_backward(elements: Any) -> dict:
-    """ReLU's backward from its saved output: the mask y > 0, one comparison an element."""
-    return {"comparisons": elements}
+    """ReLU's backward from its saved output (ReLU's BACKWARD): the mask y > 0."""
+    from .elementwise import ReLU, per_element
+
+    return per_element(ReLU.BACKWARD, elements)
 
 
 def softmax_backward(groups: Any, size: Any) -> dict:
-    """Softmax's backward from its saved output y, per group of K: dL/dx = y*(g - sum(g*y)):
-    K products g*y, K - 1 adds for the sum, K subtractions, K products by y."""
-    return {"mults": groups * 2 * size, "adds": groups * (2 * size - 1)}
+    """Softmax's backward over groups of K (the softmax layer's own count)."""
+    from .elementwise import softmax_backward
+
+    return softmax_backward(groups, size)
 
 
 def plus(*parts: Any) -> dict:
