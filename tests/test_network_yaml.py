@@ -124,7 +124,7 @@ def test_earlier_anchors_in_a_merge_list_win(tmp_path):
         ("layers:\n  - maxpol2d: {kernel_size: 2}\n", r"unknown layer 'maxpol2d' \(did you mean 'maxpool2d'\?\)"),
         ("layers:\n  - residul: {body: [relu]}\n", r"unknown layer 'residul' \(did you mean 'residual'\?\)"),
         ("layers:\n  - qqqqqq\n", r"unknown layer 'qqqqqq'$"),
-        ("layers:\n  - residual: {bodi: [relu]}\n", r"residual has no 'bodi' \(did you mean 'body'\? it takes body, shortcut, repeat, name\)"),
+        ("layers:\n  - residual: {bodi: [relu]}\n", r"residual has no 'bodi' \(did you mean 'body'\? it takes body, shortcut, repeat, name, save\)"),
         ("layer:\n  - relu\n", r"unknown key 'layer' \(did you mean 'layers'; known: name, input, layers\)"),
     ],
 )

@@ -1,50 +1,61 @@
-"""Reading a network file: the bytes, the YAML nodes, and the items (layers and blocks).
-
-Hostile files are refused before they can cost anything: only a regular file (checked on the
-opened descriptor, so that a FIFO cannot block), at most MAX_FILE_BYTES, UTF-8 text without NUL
-bytes; the YAML event stream is scanned for nesting deeper than MAX_NESTING before any node is
-built (libyaml's composer recurses in C and would crash the interpreter); the composed node graph
-is walked with a budget of MAX_NODES visits (aliases are shared nodes, so an alias bomb explodes
-only when walked); merge keys (``<<: *anchor``) are flattened in every mapping. Every error names
-the file, the line and the layer path.
+"""Reading a network file into items (layers and blocks); the bytes and YAML nodes: source.py.
 
 The format: a mapping with ``name``, ``input`` (a shape such as ``3,224,224`` or ``3,H,W``) and
 ``layers``, a list whose items are a layer (``conv2d: {out_channels: 64, kernel_size: 7}``, a bare
-name such as ``relu``, or one value such as ``dropout: 0.1``) or a block (``residual: {body,
-shortcut}``, ``concat: {branches}``, ``sequential: {layers}``). Beside the layer or block, an
-item may have ``name:`` (shown in the rows), ``repeat: N`` (N copies, one after the other) and
+name such as ``relu``, or one value such as ``dropout: 0.1``) or a block:
+
+- ``residual: {body, shortcut}``: body(x) + shortcut(x);
+- ``concat: {branches, dim}``: every branch takes the input, the outputs concatenated along dim
+  (PyTorch's dim, the batch at 0: 1, the channels, by default);
+- ``add: {branches}``, ``multiply: {branches}``: every branch takes the input, the outputs added
+  or multiplied elementwise with PyTorch's broadcasting;
+- ``scale: {body}``: x * body(x), body's output broadcast against x (squeeze-and-excitation);
+- ``chunk: {chunks, dim, branches, join}``, ``split: {split_size_or_sections, dim, branches,
+  join}``: the input cut as torch.chunk / torch.split along dim, branch i taking part i, the
+  outputs joined by ``join``: concat (the default, along the same dim), add or multiply;
+- ``sequential: {layers}``.
+
+Beside the layer or block, an item may have ``name:`` (shown in the rows), ``repeat: N`` (N
+copies, one after the other), ``save: NAME`` (remember the item's output under NAME) and
 ``frozen: true``: its parameters get no gradient (PyTorch's ``requires_grad_(False)``), so with
 ``--training`` the layer computes no dL/dW and needs no gradient or optimizer memory; on a block
-it freezes every layer inside. A block takes ``repeat``, ``name`` and ``frozen`` inside its
-mapping too, and a layer ``frozen`` among its parameters.
+it freezes every layer inside. A block takes ``repeat``, ``name``, ``save`` and ``frozen`` inside
+its mapping too, and a layer ``frozen`` among its parameters. The item ``from: NAME`` continues
+from a saved output (also as a branch's first item: the branch starts from it instead of the
+block's input), so that skips spanning several blocks (U-Net, FPN) can be written.
 """
 
 from __future__ import annotations
 
 import difflib
-import errno
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConvcalcError
 from ..layers.registry import LAYERS
+from .source import (MAX_FILE_BYTES, MAX_NESTING, MAX_NODES, NetworkError, _scalar_or_list, compose, decode, fail,  # noqa: F401
+                     mapping, read_bytes, value, walk_and_flatten)
 
-#: a file larger than this is refused
-MAX_FILE_BYTES = 4_000_000
-#: YAML collections nested deeper than this are refused (about 30 levels of blocks)
-MAX_NESTING = 100
-#: the composed node graph may be walked through at most this many nodes (aliases counted each time)
-MAX_NODES = 200_000
-
-BLOCKS = ("residual", "concat", "sequential")
-BLOCK_FIELDS = {"residual": ("body", "shortcut"), "concat": ("branches",), "sequential": ("layers",)}
-
-
-class NetworkError(ConvcalcError):
-    """An error in a network file, with the file, line and layer path in its message."""
+#: block kind -> the fields its mapping takes (besides repeat, name, save, frozen)
+BLOCK_FIELDS = {
+    "residual": ("body", "shortcut"),
+    "concat": ("branches", "dim"),
+    "sequential": ("layers",),
+    "add": ("branches",),
+    "multiply": ("branches",),
+    "scale": ("body",),
+    "chunk": ("chunks", "dim", "branches", "join"),
+    "split": ("split_size_or_sections", "dim", "branches", "join"),
+}
+BLOCKS = tuple(BLOCK_FIELDS)
+#: the fields a block must have
+REQUIRED = {"residual": ("body",), "concat": ("branches",), "sequential": ("layers",), "add": ("branches",),
+            "multiply": ("branches",), "scale": ("body",), "chunk": ("chunks", "branches"),
+            "split": ("split_size_or_sections", "branches")}
+#: how blocks combine their branches
+JOINS = ("concat", "add", "multiply")
 
 
 @dataclass
@@ -58,6 +69,7 @@ class Item:
     line: int
     path: str
     frozen: bool = False  # no gradient for its parameters (every layer inside, for a block)
+    save: str | None = None  # the name its output is remembered under (``save:``)
 
 
 @dataclass
@@ -68,159 +80,6 @@ class Parsed:
     input: Any
     items: list
     label: str
-
-
-def fail(label: str, line: int | None, path: str | None, message: str) -> NetworkError:
-    where = f"{label}:{line}" if line else label
-    return NetworkError(f"{where}: {path + ': ' if path else ''}{message}")
-
-
-# -- bytes -----------------------------------------------------------------------------------------
-
-
-def read_bytes(path: str | os.PathLike, label: str) -> bytes:
-    """The file's bytes; anything but a readable regular file of bounded size is refused."""
-    try:
-        fd = os.open(os.fspath(path), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
-    except OSError as e:
-        if e.errno == errno.EISDIR:
-            raise NetworkError(f"{label}: is a directory, not a network file") from None
-        raise NetworkError(f"{label}: cannot read: {e.strerror or e}") from None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise NetworkError(f"{label}: is a directory, not a network file")
-        if not stat.S_ISREG(info.st_mode):
-            raise NetworkError(f"{label}: not a regular file (a FIFO, device or socket is not read)")
-        if info.st_size > MAX_FILE_BYTES:
-            raise NetworkError(f"{label}: {info.st_size} bytes is more than the {MAX_FILE_BYTES} a network file may have")
-        chunks, total = [], 0
-        while True:
-            try:
-                chunk = os.read(fd, 1 << 20)
-            except BlockingIOError:
-                break  # not a regular file after all: nothing more to read without waiting
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-            if total > MAX_FILE_BYTES:
-                raise NetworkError(f"{label}: more than the {MAX_FILE_BYTES} bytes a network file may have")
-        return b"".join(chunks)
-    except OSError as e:
-        raise NetworkError(f"{label}: cannot read: {e.strerror or e}") from None
-    finally:
-        os.close(fd)
-
-
-def decode(data: bytes, label: str) -> str:
-    if b"\x00" in data:
-        raise NetworkError(f"{label}: contains NUL bytes (a binary file?), not a network file")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise NetworkError(f"{label}: not UTF-8 text (byte {e.start} is invalid)") from None
-
-
-# -- YAML nodes ------------------------------------------------------------------------------------
-
-
-def _yaml_reason(e: BaseException) -> str:
-    return getattr(e, "problem", None) or (str(e).splitlines() or [type(e).__name__])[0]
-
-
-def compose(text: str, label: str):
-    """The root node of the text, after the nesting scan; None for an empty document."""
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    if len(text) > MAX_FILE_BYTES:
-        raise NetworkError(f"{label}: more than the {MAX_FILE_BYTES} characters a network file may have")
-    try:
-        depth = 0
-        starts = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
-        ends = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
-        for event in yaml.parse(text, Loader=loader):  # an event stream: flat, whatever the nesting
-            if isinstance(event, starts):
-                depth += 1
-                if depth > MAX_NESTING:
-                    line = event.start_mark.line + 1
-                    raise NetworkError(f"{label}:{line}: nested more than {MAX_NESTING} levels deep; refused")
-            elif isinstance(event, ends):
-                depth -= 1
-        return yaml.compose(text, Loader=loader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise NetworkError(f"{label}{line}: not valid YAML: {_yaml_reason(e)}") from None
-    except RecursionError:
-        raise NetworkError(f"{label}: nested more than {MAX_NESTING} levels deep; refused") from None
-
-
-def walk_and_flatten(root, label: str) -> None:
-    """Walk the node graph with a budget (an alias is walked each time it is used, which is
-    what makes an alias bomb explode), then flatten the merge keys of every mapping."""
-    import yaml
-
-    visits, stack, mappings, seen = 0, [(root, 1)], [], set()
-    while stack:
-        node, depth = stack.pop()
-        visits += 1
-        if visits > MAX_NODES:
-            line = node.start_mark.line + 1
-            raise NetworkError(f"{label}:{line}: aliases expand to more than {MAX_NODES} YAML nodes; refused")
-        if depth > MAX_NESTING:
-            line = node.start_mark.line + 1
-            raise NetworkError(f"{label}:{line}: nested more than {MAX_NESTING} levels deep (through aliases); refused")
-        if isinstance(node, yaml.MappingNode):
-            if id(node) not in seen:
-                seen.add(id(node))
-                mappings.append(node)
-            for k, v in node.value:
-                stack.append((k, depth + 1))
-                stack.append((v, depth + 1))
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend((child, depth + 1) for child in node.value)
-    constructor = yaml.SafeLoader("")
-    for node in reversed(mappings):  # inner mappings first
-        try:
-            constructor.flatten_mapping(node)
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None) or node.start_mark
-            raise NetworkError(f"{label}:{mark.line + 1}: not valid YAML: {_yaml_reason(e)}") from None
-
-
-def value(node, label: str, path: str | None = None) -> Any:
-    """A node's Python value through the safe constructor; tags it refuses are an error."""
-    import yaml
-
-    try:
-        return yaml.SafeLoader("").construct_object(node, deep=True)
-    except yaml.YAMLError as e:
-        raise fail(label, node.start_mark.line + 1, path, f"not valid YAML: {_yaml_reason(e)}") from None
-    except (ValueError, OverflowError) as e:  # an integer of more than 4300 digits, ...
-        reason = "a number with too many digits" if "digits" in str(e) else _yaml_reason(e)
-        raise fail(label, node.start_mark.line + 1, path, f"not a usable value: {reason}") from None
-
-
-def mapping(node, label: str, path: str | None) -> dict:
-    """The (flattened) mapping node as {text key: value node}; keys that are not text are refused."""
-    import yaml
-
-    out = {}
-    for k, v in node.value:
-        key = value(k, label, path) if isinstance(k, yaml.ScalarNode) else None
-        if not isinstance(key, str):
-            shown = repr(key) if isinstance(k, yaml.ScalarNode) else "a " + ("list" if isinstance(k, yaml.SequenceNode) else "mapping")
-            raise fail(label, k.start_mark.line + 1, path, f"keys must be text, got {shown}")
-        out[key] = v
-    return out
-
-
-def _scalar_or_list(v: Any) -> bool:
-    scalar = (int, float, str, bool, type(None))
-    return isinstance(v, scalar) or (isinstance(v, list) and all(isinstance(x, scalar) and x is not None for x in v))
-
 
 # -- items -----------------------------------------------------------------------------------------
 
@@ -254,6 +113,7 @@ def item(node, label: str, path: str) -> Item:
     name_node = fields.pop("name", None)
     repeat_node = fields.pop("repeat", None)
     frozen_node = fields.pop("frozen", None)
+    save_node = fields.pop("save", None)
     if len(fields) != 1:
         raise fail(label, line, path, f"expected one layer or block, found {', '.join(fields) or 'none'}")
     kind, body = next(iter(fields.items()))
@@ -261,8 +121,15 @@ def item(node, label: str, path: str) -> Item:
     name = None if name_node is None else value(name_node, label, path)
     repeat = 1 if repeat_node is None else value(repeat_node, label, path)
     frozen = False if frozen_node is None else _frozen(frozen_node, label, path)
+    save = None if save_node is None else _name(save_node, label, path, "save")
+    if kind == "from":
+        if name_node is not None or repeat_node is not None or frozen_node is not None or save_node is not None:
+            raise fail(label, line, path, "from takes the name of a saved output and nothing beside it")
+        return Item("from", "from", {"from": _name(body, label, path, "from")}, {}, 1, None, line, path)
     if kind in BLOCKS:
-        return _block(kind, body, name, repeat, label, line, path, frozen)
+        block = _block(kind, body, name, repeat, label, line, path, frozen)
+        block.save = block.save or save
+        return block
     if kind not in LAYERS:
         hint = did_you_mean(kind, [*LAYERS, *BLOCKS])
         raise fail(label, line, path, f"unknown layer {kind!r}" + (f" ({hint})" if hint else ""))
@@ -285,7 +152,16 @@ def item(node, label: str, path: str) -> Item:
                 continue
             params[key] = v
     _check_name(name, label, line, path)
-    return Item("layer", kind, params, {}, repeat, name, line, path, frozen)
+    return Item("layer", kind, params, {}, repeat, name, line, path, frozen, save)
+
+
+def _name(node, label: str, path: str, what: str) -> str:
+    """The name of a saved output (``save: NAME``, ``from: NAME``)."""
+    v = None if node is None else value(node, label, path)
+    if isinstance(v, bool) or not isinstance(v, (str, int)) or not str(v).strip():
+        line = (node.start_mark.line + 1) if node is not None else None
+        raise fail(label, line, path, f"{what} takes the name of an output (text), got {v!r}")
+    return str(v)
 
 
 def _frozen(node, label: str, path: str) -> bool:
@@ -303,7 +179,8 @@ def _check_name(name: Any, label: str, line: int, path: str) -> None:
 def _block(kind: str, body, name: Any, repeat: Any, label: str, line: int, path: str, frozen: bool = False) -> Item:
     import yaml
 
-    takes = {"residual": "body, shortcut", "concat": "branches", "sequential": "layers"}[kind]
+    allowed = BLOCK_FIELDS[kind]
+    takes = ", ".join(allowed)
     if body is None or not isinstance(body, yaml.MappingNode):
         raise fail(label, line, path, f"{kind} needs a mapping ({takes})")
     fields = mapping(body, label, path)
@@ -313,31 +190,57 @@ def _block(kind: str, body, name: Any, repeat: Any, label: str, line: int, path:
         name = value(fields.pop("name"), label, path)
     if "frozen" in fields:
         frozen = _frozen(fields.pop("frozen"), label, path) or frozen
+    save = _name(fields.pop("save"), label, path, "save") if "save" in fields else None
     _check_name(name, label, line, path)
-    allowed = BLOCK_FIELDS[kind]
     unknown = sorted(set(fields) - set(allowed))
     if unknown:
         hint = did_you_mean(unknown[0], allowed)
-        raise fail(label, line, path, f"{kind} has no {unknown[0]!r} ({hint + ' ' if hint else ''}it takes {takes}, repeat, name)")
+        raise fail(label, line, path, f"{kind} has no {unknown[0]!r} ({hint + ' ' if hint else ''}it takes {takes}, repeat, name, save)")
+    for need in REQUIRED[kind]:
+        if need not in fields:
+            what = "a list of branches, each a list of layers" if need == "branches" else need
+            raise fail(label, line, path, f"{kind} needs {what}")
     children: dict = {}
     sub = f"{path}.{kind}"
     if kind == "residual":
-        if "body" not in fields:
-            raise fail(label, line, path, "residual needs a body")
         children["body"] = items(fields["body"], label, f"{sub}.body")
         shortcut = fields.get("shortcut")
         empty = shortcut is None or (isinstance(shortcut, yaml.ScalarNode) and shortcut.tag.endswith(":null"))
         children["shortcut"] = [] if empty else items(shortcut, label, f"{sub}.shortcut")
-    elif kind == "concat":
-        branches = fields.get("branches")
-        if branches is None or not isinstance(branches, yaml.SequenceNode) or not branches.value:
-            raise fail(label, line, path, "concat needs a list of branches, each a list of layers")
-        children["branches"] = [items(b, label, f"{sub}.branches[{j}]") for j, b in enumerate(branches.value)]
+    elif kind in ("scale", "sequential"):
+        key = "body" if kind == "scale" else "layers"
+        children[key] = items(fields[key], label, f"{sub}.{key}")
     else:
-        if "layers" not in fields:
-            raise fail(label, line, path, "sequential needs layers")
-        children["layers"] = items(fields["layers"], label, f"{sub}.layers")
-    return Item(kind, kind, {}, children, repeat, None if name is None else str(name), line, path, frozen)
+        branches = fields["branches"]
+        if not isinstance(branches, yaml.SequenceNode) or not branches.value:
+            raise fail(label, line, path, f"{kind} needs a list of branches, each a list of layers")
+        children["branches"] = [items(b, label, f"{sub}.branches[{j}]") for j, b in enumerate(branches.value)]
+    params = {}
+    for key in ("dim", "chunks", "split_size_or_sections", "join"):
+        if key in fields:
+            params[key] = _block_param(kind, key, fields[key], label, path)
+    return Item(kind, kind, params, children, repeat, None if name is None else str(name), line, path, frozen, save)
+
+
+def _block_param(kind: str, key: str, node, label: str, path: str) -> Any:
+    """dim (a whole number, negative from the end), chunks (a positive whole number),
+    split_size_or_sections (one size or a list: whole numbers or expressions such as C/2,
+    read when the network runs), join (concat, add or multiply)."""
+    v = value(node, label, f"{path}: {kind}: {key}")
+    line = node.start_mark.line + 1
+    if key == "join":
+        if v not in JOINS:
+            raise fail(label, line, path, f"{kind}: join must be one of {', '.join(JOINS)}, got {v!r}")
+        return v
+    if key == "split_size_or_sections":
+        parts = v if isinstance(v, list) else [v]
+        if not parts or not all(isinstance(x, (int, str)) and not isinstance(x, bool) for x in parts):
+            raise fail(label, line, path, f"{kind}: {key} must be a size or a list of sizes, got {v!r}")
+        return tuple(parts) if isinstance(v, list) else v
+    if isinstance(v, bool) or not isinstance(v, int) or (key == "chunks" and v < 1):
+        want = "a positive whole number" if key == "chunks" else "a whole number (PyTorch's dim: the batch is 0)"
+        raise fail(label, line, path, f"{kind}: {key} must be {want}, got {v!r}")
+    return v
 
 
 # -- the whole file --------------------------------------------------------------------------------

@@ -2,31 +2,27 @@
 
 Each layer is built from its command name and PyTorch's parameter names, its
 in_channels/in_features/num_features taken from the incoming shape, and reported with the same
-code as a single-layer command; blocks (residual, concat, sequential) combine their rows. Where
+code as a single-layer command (flow.py); blocks combine their rows (blocks.py). Where
 a block joins symbolic sizes that are equal only for some inputs, the condition goes into the
 report's ``domain``; where they are never equal, the network is refused.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .. import sizes
 from ..errors import ConvcalcError
 from ..expr import parse_expr, parse_shape
-from ..layers.registry import LAYERS
 from ..report import DTYPE_BYTES, Printable
 from . import receptive
-from .joins import same as _same
-from .reading import Item, NetworkError, Parsed, did_you_mean, fail
+from .flow import MAX_LAYERS, _count_layers, _run  # noqa: F401 (MAX_LAYERS re-exported)
+from .reading import NetworkError, Parsed
+from .state import ROW_COUNTS, _Ctx, _State, _sum  # noqa: F401 (_Ctx re-exported)
 
-#: a network that expands (repeats included) to more layers than this is refused: about 0.3 ms a
-#: layer numerically (15 s here), about 10 ms a layer with a symbolic input
-MAX_LAYERS = 50_000
+#: a symbolic network of more layers than this is refused: about 10 ms a layer
 MAX_SYMBOLIC_LAYERS = 2_000
-
-ROW_COUNTS = ("params", "buffers", "mults", "adds", "comparisons", "macs", "flops", "transcendentals", "activation_bytes", "param_bytes", "buffer_bytes")
 
 TRANSPOSED_RF_NOTE = (
     "receptive field not given after a transposed convolution ({path}): its window is symbolic, or some of its "
@@ -71,218 +67,6 @@ class NetworkReport(Printable):
     domain: tuple = ()
     training: dict | None = None
 
-
-@dataclass
-class _State:
-    """What flows through the network while it is evaluated."""
-
-    shape: tuple
-    rf: tuple | None  # per spatial dimension (size, jump); None once the spatial chain ends
-    held: Any = 0  # activation bytes kept alive by enclosing blocks
-    depth_seq: Any = 0  # sequential depth so far
-    tensor: int = 0  # the tensor's id in the training step (0: the network's input)
-
-
-@dataclass
-class _Ctx:
-    file: str
-    batch: Any
-    dtype: str
-    rows: list = field(default_factory=list)
-    peak: Any = 0
-    last_rf: tuple | None = None  # the receptive field before the spatial chain ended
-    cache: dict = field(default_factory=dict)  # (layer, input shape) -> LayerReport
-    trace: list = field(default_factory=list)  # the layers as run: ("layer", layer, path, output shape) and blocks
-    domain: list = field(default_factory=list)  # conditions (equations) under which the joins' sizes agree
-    residues: dict = field(default_factory=dict)  # symbol -> Residues: the conditions on one symbol, combined
-    joins: list = field(default_factory=list)  # where the conditions come from
-    rf_cut: str | None = None  # the first transposed convolution: no receptive field after it
-    step: Any = None  # the training step (a step.Step), when one is counted
-
-
-# -- evaluating ------------------------------------------------------------------------------------
-
-
-def _repeat_count(item: Item, ctx: _Ctx) -> int:
-    r = item.repeat
-    if isinstance(r, bool) or not isinstance(r, int) or r < 1:
-        raise fail(ctx.file, item.line, item.path, f"repeat must be a positive whole number, got {r!r}")
-    return r
-
-
-def _count_layers(items: list[Item], ctx: _Ctx) -> int:
-    """How many layers the items expand to, repeats included; refused beyond MAX_LAYERS before
-    anything is computed."""
-    total = 0
-    for item in items:
-        n = _repeat_count(item, ctx)
-        if item.kind == "layer":
-            inner = 1
-        elif item.kind == "concat":
-            inner = sum(_count_layers(branch, ctx) for branch in item.children["branches"])
-        else:
-            inner = sum(_count_layers(group, ctx) for group in item.children.values())
-        total += n * inner
-        if total > MAX_LAYERS:
-            raise fail(ctx.file, item.line, item.path, f"expands to more than {MAX_LAYERS} layers; refused (it could not be computed in seconds)")
-    return total
-
-
-def _row(ctx: _Ctx, item: Item, path: str, depth: int, kind: str, shape: tuple, counts: dict, rf: tuple | None, block: bool) -> dict:
-    row = {"path": path, "name": item.name, "type": kind, "depth": depth, "block": block, "output_shape": shape}
-    row.update(counts)
-    row["receptive_field"], row["jump"] = receptive.sizes_and_jumps(rf)
-    return row
-
-
-def _leaf(item: Item, state: _State, ctx: _Ctx, path: str, depth: int) -> _State:
-    cls = LAYERS[item.type]
-    accepted = [o.name for o in cls.OPTIONS]
-    known = set(accepted) | set(cls.__dataclass_fields__)
-    unknown = sorted(set(item.params) - known)
-    if unknown:
-        hint = did_you_mean(unknown[0], accepted)
-        raise fail(ctx.file, item.line, path, f"{item.type} has no parameter {unknown[0]!r} ({hint + ' ' if hint else ''}it takes {', '.join(accepted)})")
-    params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in item.params.items()}
-    try:
-        layer = cls.build(state.shape, params)
-        training = None if ctx.step is None else ctx.step.layer_training(state.tensor, item.frozen)
-        key = (layer, state.shape, training)
-        report = ctx.cache.get(key)
-        if report is None:  # repeated blocks meet the same layer on the same shape
-            report = ctx.cache[key] = layer.report(state.shape, batch=ctx.batch, dtype=ctx.dtype, training=training)
-    except NotImplementedError:
-        raise fail(ctx.file, item.line, path, f"{item.type}: its backward pass is not written yet; --training cannot count it") from None
-    except ConvcalcError as e:
-        msg = e.message if not e.option else f"{e.option}: {e.message}"
-        raise fail(ctx.file, item.line, path, f"{item.type}: {msg}") from None
-    except (TypeError, AttributeError, ArithmeticError, ValueError, RecursionError) as e:
-        # a value no layer check foresaw: still one line, never a traceback
-        raise fail(ctx.file, item.line, path, f"{item.type}: cannot use these parameters ({type(e).__name__}: {e})") from None
-    counts = {k: getattr(report, k) for k in ROW_COUNTS}
-    rf = receptive.through(state.rf, layer)
-    if rf is not None:
-        ctx.last_rf = rf
-    elif state.rf is not None and item.type.startswith("convtranspose") and ctx.rf_cut is None:
-        ctx.rf_cut = path
-    row = _row(ctx, item, path, depth, item.type, report.output_shape, counts, rf, False)
-    tensor = state.tensor
-    if ctx.step is not None:
-        extra, tensor = ctx.step.leaf(layer, report, state.tensor)
-        row.update(extra)
-    ctx.rows.append(row)
-    ctx.trace.append(("layer", layer, path, report.output_shape))
-    width = DTYPE_BYTES[ctx.dtype]
-    live = sizes.normalize(state.held + sizes.prod(state.shape) * ctx.batch * width + report.activation_bytes)
-    if ctx.peak is not None:  # the peak is kept for numbers only: a Max over every layer helps nobody
-        ctx.peak = max(ctx.peak, live) if sizes.is_int(live) else None
-    return _State(report.output_shape, rf, state.held, state.depth_seq + 1, tensor)
-
-
-def _sum(values: list) -> Any:
-    """The sum of counts; None when a layer could not give one (it is unknown, not zero)."""
-    if any(v is None for v in values):
-        return None
-    return sizes.normalize(sum(values, start=0))
-
-
-def _show(shape: tuple) -> str:
-    return "x".join(sizes.to_text(v) for v in shape)
-
-
-def _run(items: list[Item], state: _State, ctx: _Ctx, depth: int) -> _State:
-    for item in items:
-        for rep in range(_repeat_count(item, ctx)):
-            path = item.path if item.repeat == 1 else f"{item.path}@{rep + 1}"
-            state = _run_one(item, state, ctx, depth, path)
-    return state
-
-
-def _rebase(items: list[Item], old: str, new: str) -> list[Item]:
-    if old == new:
-        return items
-    out = []
-    for it in items:
-        children = {k: ([_rebase(b, old, new) for b in v] if k == "branches" else _rebase(v, old, new)) for k, v in it.children.items()}
-        out.append(Item(it.kind, it.type, it.params, children, it.repeat, it.name, it.line, it.path.replace(old, new, 1), it.frozen))
-    return out
-
-
-def _run_one(item: Item, state: _State, ctx: _Ctx, depth: int, path: str) -> _State:
-    if item.kind == "layer":
-        return _leaf(item, state, ctx, path, depth)
-    if ctx.step is None or not item.frozen:
-        return _block(item, state, ctx, depth, path)
-    ctx.step.frozen += 1
-    try:
-        return _block(item, state, ctx, depth, path)
-    finally:
-        ctx.step.frozen -= 1
-
-
-def _block(item: Item, state: _State, ctx: _Ctx, depth: int, path: str) -> _State:
-    start = len(ctx.rows)
-    ctx.rows.append(None)  # the block's own row, filled in below
-    width = DTYPE_BYTES[ctx.dtype]
-    input_bytes = sizes.prod(state.shape) * ctx.batch * width
-    kids = {k: ([_rebase(b, item.path, path) for b in v] if k == "branches" else _rebase(v, item.path, path)) for k, v in item.children.items()}
-    if item.kind == "sequential":
-        out = _run(kids["layers"], state, ctx, depth + 1)
-    elif item.kind == "residual":
-        outer, ctx.trace = ctx.trace, []
-        held = _State(state.shape, state.rf, state.held + input_bytes, state.depth_seq, state.tensor)
-        body = _run(kids["body"], held, ctx, depth + 1)
-        body_trace, ctx.trace = ctx.trace, []
-        short = _run(kids["shortcut"], _State(state.shape, state.rf, state.held + sizes.prod(body.shape) * ctx.batch * width, state.depth_seq, state.tensor), ctx, depth + 1)
-        outer.append(("residual", body_trace, ctx.trace, path, body.shape))
-        ctx.trace = outer
-        if not _same(body.shape, short.shape, ctx, f"{path}: the add joins {_show(body.shape)} and {_show(short.shape)}"):
-            never = "" if all(sizes.all_int(*x) for x in zip(body.shape, short.shape)) else ", which are equal for no input"
-            raise fail(ctx.file, item.line, path, f"the add joins shapes {_show(body.shape)} (body) and {_show(short.shape)} (shortcut){never}")
-        elements = sizes.prod(body.shape) * ctx.batch
-        adds = {k: 0 for k in ROW_COUNTS}
-        adds.update(adds=sizes.normalize(elements), flops=sizes.normalize(elements), activation_bytes=sizes.normalize(elements * width))
-        rf = receptive.merge([body.rf, short.rf])
-        row = _row(ctx, item, f"{path}.add", depth + 1, "add", body.shape, adds, rf, False)
-        tensor = 0
-        if ctx.step is not None:
-            extra, tensor = ctx.step.join(adds, [body.tensor, short.tensor])
-            row.update(extra)
-            ctx.step.fork(start, state.tensor, sizes.prod(state.shape) * ctx.batch, 2)
-        ctx.rows.append(row)
-        out = _State(body.shape, rf, state.held, sizes.smax(body.depth_seq, short.depth_seq), tensor)
-    else:  # concat
-        outs, traces = [], []
-        outer = ctx.trace
-        held = state.held + input_bytes
-        for branch in kids["branches"]:
-            ctx.trace = []
-            result = _run(branch, _State(state.shape, state.rf, held, state.depth_seq, state.tensor), ctx, depth + 1)
-            traces.append(ctx.trace)
-            held = held + sizes.prod(result.shape) * ctx.batch * width
-            outs.append(result)
-        ctx.trace = outer
-        first = outs[0].shape
-        for j, o in enumerate(outs[1:], start=1):
-            where = f"{path}: the concat joins {_show(first[1:])} and {_show(o.shape[1:])}"
-            if len(o.shape) != len(first) or not _same(o.shape[1:], first[1:], ctx, where):
-                never = "" if all(sizes.is_int(v) for v in first + o.shape) else " (equal for no input)"
-                raise fail(ctx.file, item.line, path, f"concat joins branches of shapes {_show(first)} (branch 0) and {_show(o.shape)} (branch {j}): all but the channels must match{never}")
-        shape = (sizes.normalize(sum((o.shape[0] for o in outs), start=0)),) + tuple(first[1:])
-        rfs = [o.rf for o in outs]
-        rf = receptive.merge(rfs)
-        tensor = 0
-        if ctx.step is not None:
-            tensor = ctx.step.merge([o.tensor for o in outs])
-            ctx.step.fork(start, state.tensor, sizes.prod(state.shape) * ctx.batch, len(outs))
-        out = _State(shape, rf, state.held, sizes.smax(*[o.depth_seq for o in outs]), tensor)
-        outer.append(("concat", traces, path, shape))
-    children = [r for r in ctx.rows[start + 1 :] if r is not None and not r["block"]]
-    totals = {k: _sum([r[k] for r in children]) for k in ROW_COUNTS}
-    ctx.rows[start] = _row(ctx, item, path, depth, item.kind, out.shape, totals, out.rf, True)
-    if ctx.step is not None:
-        ctx.rows[start].update(ctx.step.block(children, start, len(ctx.rows)))
-    return out
 
 def _input_shape(source: Any, label: str) -> tuple:
     """The input shape from the file's value or the caller's (text such as "3,H,W", or a sequence)."""

@@ -52,7 +52,11 @@ def _pull(trace: list, ranges: list) -> list:
                 hi = None if r[1] is None else sizes.normalize(m.greatest(r[1]))
                 new.append(None if hi is not None and sizes.compare(lo, hi) == 1 else (lo, hi))
             ranges = new
+        elif node[0] == "from":
+            raise ConvcalcError(f"a branch reads a saved output ({node[2]}); solving does not go through named outputs")
         else:
+            if node[0] != "residual" and len(node) > 4 and node[4] != 0:
+                raise ConvcalcError(f"{node[2]}: {node[0]} along dim {node[4] + 1} changes a spatial size; cannot solve through it")
             branches = [node[1], node[2]] if node[0] == "residual" else node[1]
             pulled = [_pull(b, ranges) for b in branches]
             ranges = [_intersect([p[d] for p in pulled]) for d in range(len(ranges))]

@@ -69,6 +69,7 @@ class Step:
         self.frozen = 0  # how many frozen blocks enclose the current item
         self.working: list = []  # per-sample working set of every layer that runs a backward
         self.forks: list = []  # (row index of the block, counts of its fork's sum)
+        self.storage: dict = {}  # tensor id -> (id of the tensor whose storage it views, that storage's bytes)
 
     def tensor(self, requires: bool) -> int:
         """A new tensor's id."""
@@ -91,11 +92,13 @@ class Step:
         if node:
             for s in report.saved:
                 key = {"input": tensor, "output": out}.get(s["tensor"])
+                nbytes = s["bytes"]
                 if key is not None:
+                    key, nbytes = self.storage.get(key, (key, nbytes))
                     if key in self.counted:
                         continue
                     self.counted.add(key)
-                saved = sum_known(saved, s["bytes"])
+                saved = sum_known(saved, nbytes)
             self.working.append(_per_sample(report.working_bytes, self.batch))
         own = sum_known(report.grad_bytes, report.optimizer_bytes, report.saved_bytes, report.working_bytes, report.buffer_bytes)
         counts = dict(report.training_counts)
@@ -115,11 +118,39 @@ class Step:
         }
         return row, out
 
-    def join(self, forward: dict, tensors: list) -> tuple[dict, int]:
-        """(training values, output tensor) of a residual add: its forward only; its backward
-        routes dL/dy to both branches without arithmetic."""
-        fwd = with_flops({k: forward.get(k, 0) for k in ("mults", "adds", "comparisons", "macs", "transcendentals")})
-        return self._row(fwd, zero()), self.tensor(any(self.requires[t] for t in tensors))
+    def join(self, counts: dict, tensors: list, width: int) -> tuple[dict, int]:
+        """(training values, output tensor) of an elementwise join of branches (layers/combine.py
+        ``join_counts``): its forward, the gradients of the branches that require grad, and the
+        operands ``mul`` saves (a branch's tensor counted once, an intermediate result anew)."""
+        requires = [self.requires[t] for t in tensors]
+        out = self.tensor(any(requires))
+        fwd = with_flops({k: counts["forward"].get(k, 0) for k in ("mults", "adds", "comparisons", "macs", "transcendentals")})
+        if not any(requires):
+            return self._row(fwd, zero()), out
+        row = self._row(fwd, with_flops(counts["grad_input"]))
+        saved = 0
+        for operand, elements in counts["saved"]:
+            nbytes = sizes.normalize(elements * width)
+            if isinstance(operand, int):
+                key, nbytes = self.storage.get(tensors[operand], (tensors[operand], nbytes))
+                if key in self.counted:
+                    continue
+                self.counted.add(key)
+            saved = sum_known(saved, nbytes)
+        row["saved_bytes"] = saved
+        return row, out
+
+    def view(self, tensor: int, nbytes: Any) -> int:
+        """A view of a tensor (a part of a split or chunk): its own id, the storage of its base
+        (of nbytes), which a layer that saves the view keeps alive whole, as PyTorch does."""
+        view = self.tensor(self.requires[tensor])
+        self.storage[view] = self.storage.get(tensor, (tensor, nbytes))
+        return view
+
+    def reuse(self, row: int, tensor: int, elements: Any) -> None:
+        """A saved output read again (``from:``): its gradients from one more consumer are summed."""
+        if self.requires[tensor]:
+            self.forks.append((row, with_flops({"adds": elements})))
 
     def merge(self, tensors: list) -> int:
         """The output tensor of a concat (a copy: a new tensor)."""
