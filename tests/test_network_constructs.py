@@ -201,3 +201,34 @@ def test_cli_bad_construct_is_one_line(tmp_path):
     run = subprocess.run([sys.executable, "-m", "convcalc", "net", str(p)], capture_output=True, text=True)
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr.count("\n") == 1 and run.stderr.startswith("convcalc net: ") and "no output saved as 'nowhere'" in run.stderr
+
+
+SE_NET = """input: 16,32,32
+layers:
+  - conv2d: {out_channels: 16, kernel_size: 3, stride: 2, padding: 1}
+  - scale:
+      body:
+        - adaptiveavgpool2d: {output_size: 1}
+        - conv2d: {out_channels: 4, kernel_size: 1}
+        - conv2d: {out_channels: 16, kernel_size: 1}
+        - sigmoid
+  - maxpool2d: {kernel_size: 2}
+"""
+
+
+def test_solve_goes_through_a_scale_whose_branch_broadcasts():
+    """Enumerated: the input sizes H for which the network gives 8x8 (the SE branch bounds nothing)."""
+    net = Network.from_yaml(SE_NET, label="se")
+    found = [h for h in range(20, 50) if net.report(input=f"16,{h},{h}").output_shape == (16, 8, 8)]
+    r = net.solve((16, 8, 8))
+    assert r.input_ranges[0] == (found[0], found[-1]) and found == list(range(found[0], found[-1] + 1))
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("  - concat: {dim: 2, branches: [[], []]}\n", "along dim 2 changes a spatial size"),
+    ("    save: s\n  - relu\n  - from: s\n", "named outputs"),
+])
+def test_solve_refuses_what_it_cannot_invert(extra, message):
+    net = Network.from_yaml(SE_NET + extra, label="se")
+    with pytest.raises(ConvcalcError, match=message):
+        net.solve((16, 8, 8) if "dim" not in extra else (16, 16, 8))

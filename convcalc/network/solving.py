@@ -58,6 +58,18 @@ def _pull(trace: list, ranges: list) -> list:
             if node[0] != "residual" and len(node) > 4 and node[4] != 0:
                 raise ConvcalcError(f"{node[2]}: {node[0]} along dim {node[4] + 1} changes a spatial size; cannot solve through it")
             branches = [node[1], node[2]] if node[0] == "residual" else node[1]
+            if node[0] in ("add", "multiply"):
+                # a branch pooled to a size 1 that broadcasts (squeeze-and-excitation) bounds nothing
+                pulled = []
+                for b in branches:
+                    try:
+                        pulled.append(_pull(b, ranges))
+                    except ConvcalcError:
+                        continue
+                if not pulled:
+                    pulled = [_pull(branches[0], ranges)]
+                ranges = [_intersect([p[d] for p in pulled]) for d in range(len(ranges))]
+                continue
             pulled = [_pull(b, ranges) for b in branches]
             ranges = [_intersect([p[d] for p in pulled]) for d in range(len(ranges))]
     return ranges
@@ -98,8 +110,10 @@ def solve_network(path: str | os.PathLike | Parsed, target: tuple, *, input_chan
     if not prefix:
         raise NetworkError(f"{label}: the first layer does not keep spatial sizes; nothing to solve")
     last = prefix[-1]
-    out_shape = last[3] if last[0] == "layer" else last[-1]
-    where = last[2]
+    # trace nodes: ("layer", layer, path, shape), ("residual", body, shortcut, path, shape),
+    # (a join, branches, path, shape[, dim]), ("from", [], name, shape)
+    out_shape = last[4] if last[0] == "residual" else last[3]
+    where = last[3] if last[0] == "residual" else last[2]
     if len(target) != len(out_shape):
         raise ShapeError(f"has {len(target)} entries; {where}, the last spatial layer, gives {len(out_shape)}", option="target")
     if sizes.compare(target[0], out_shape[0]) not in (0, None):
