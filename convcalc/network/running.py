@@ -163,6 +163,8 @@ def run(parsed: Parsed, *, input_shape: Any = None, batch: Any = 1, dtype: str =
         "flatten, a linear or adaptive pooling, and the total gives the last one before",
         "sequential depth: the longest chain of layers (blocks' branches run side by side)",
     )
+    if ctx.wanted:
+        notes += ("outputs saved (save:) and read again (from:) stay alive for the activation peak from where they are saved to the end",)
     if ctx.step is not None:
         from .step import NOTE
 

@@ -12,9 +12,13 @@ asked and which tensors are the same:
   the layer before it output (a ReLU saving its output and the next convolution saving its
   input are one tensor; the body and shortcut of a residual block share their input), and a
   flatten or an in-place layer (``inplace: true``) outputs its input's storage.
-- a residual or concat block's fork (its input fed to every branch) sums the branches' dL/dx:
-  one add per element per extra branch, counted on the block's row and in the totals; the
-  add's own backward routes dL/dy to both branches (no arithmetic), concat's slices it.
+- a block's fork (its input fed to every branch) sums the branches' dL/dx: one add per element
+  per extra branch, counted on the block's row and in the totals; a saved output read again by
+  ``from:`` likewise (one add per element per extra reader). An add join's backward routes dL/dy
+  to its operands (summed over the dims an operand was broadcast along), a multiply's multiplies
+  it by the other operand, which ``mul`` saved (layers/combine.py); concat's slices it.
+- the parts of a chunk or split are views: a layer that saves one keeps its base's whole storage
+  alive (counted once, with the base's bytes), as PyTorch's saved tensors do.
 - the peak of the step: the parameters (with mixed precision, their half-precision working copy
   too), buffers, gradients, optimizer state, every tensor saved, and the largest backward
   working set of one layer (each layer's ``working_bytes``).
