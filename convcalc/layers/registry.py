@@ -56,6 +56,9 @@ _WHERE = {
     "dropout": "elementwise:Dropout",
     "flatten": "elementwise:Flatten",
     "crossentropy": "loss:CrossEntropyLoss",
+    # issue 12: resampling (upsample, interpolate)
+    "upsample": "resample:Upsample",
+    "interpolate": "resample:Interpolate",
 }
 
 
