@@ -28,6 +28,8 @@ NOT_IN_TORCH = {"mdrnn", "gated-rnn", "attention-rnn", "pixelcnn", "causalconv1d
                 "relu", "relu6", "leakyrelu", "sigmoid", "tanh", "gelu", "silu", "softmax", "dropout", "flatten",
                 # a loss: checked against torch_backward_golden.json (tests/test_crossentropy.py)
                 "crossentropy"}
+# issue 12: resampling, checked against resample_backward_golden.json (tests/test_resample.py)
+NOT_IN_TORCH |= {"upsample", "interpolate"}
 FIELDS = json.loads(GOLDEN.read_text())["fields"]
 
 

@@ -52,9 +52,10 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass
-from typing import Any, ClassVar, TYPE_CHECKING
+from typing import Any, ClassVar, Optional, Tuple, TYPE_CHECKING, Union
 
 from .. import sizes
+from ..sizes import Size
 from .base import ConfigError, Counts, Layer, Opt, ShapeError, show, to_float, to_value
 from .values import _short
 if TYPE_CHECKING:
@@ -69,8 +70,9 @@ LAYOUT = {1: "C,L", 2: "C,H,W", 3: "C,D,H,W"}
 
 class _ValuesOpt(Opt):
     """An option that is one value for every spatial dimension or one per dimension, kept apart
-    as PyTorch keeps them (a list must have one entry per dimension): ``floats`` reads numbers
-    (scale_factor), ``ints`` sizes (size); ``none`` is None."""
+    as PyTorch keeps them (a list must have one entry per dimension): ``scales`` reads numbers
+    (scale_factor; text is read here, the constructor takes numbers only), ``ints`` sizes (size);
+    ``none`` is None."""
 
     def parse(self, raw: Any) -> Any:
         if not isinstance(raw, str):
@@ -79,7 +81,7 @@ class _ValuesOpt(Opt):
         if text.lower() == "none":
             return None
         parts = [p for p in text.replace("x", ",").split(",")] if self.kind == "ints" else text.split(",")
-        if self.kind == "floats":
+        if self.kind == "scales":
             values = tuple(to_float(p, self.name) for p in parts)
         else:
             values = tuple(to_value(p.strip(), self.name) for p in parts)
@@ -100,7 +102,7 @@ class _TriOpt(Opt):
 
 
 SIZE = _ValuesOpt("size", "ints", None, "Output size: one value for every spatial dimension or one per dimension (56 or 28,56).")
-SCALE_FACTOR = _ValuesOpt("scale_factor", "floats", None, "Multiplier of the spatial size: one number for every dimension or one per dimension (2 or 1.5,2).")
+SCALE_FACTOR = _ValuesOpt("scale_factor", "scales", None, "Multiplier of the spatial size: one number for every dimension or one per dimension (2 or 1.5,2).")
 MODE = Opt("mode", "choice", "nearest", "The interpolation: linear needs C,L, bilinear and bicubic C,H,W, trilinear C,D,H,W.", choices=MODES)
 ALIGN_CORNERS = _TriOpt("align_corners", "bool_or_none", None, "true/false: align the corner pixels (interpolating modes only; none = false).")
 RECOMPUTE = _TriOpt("recompute_scale_factor", "bool_or_none", None, "true: the kernel uses L/out instead of 1/scale_factor (the output size is the same).")
@@ -175,15 +177,17 @@ def _rational(s: float) -> tuple[int, int]:
     return f.numerator, f.denominator
 
 
-@dataclass(frozen=True)
-class Upsample(Layer, example="--input 64,28,28 --scale-factor 2 --mode bilinear"):
-    """Upsampling (torch.nn.Upsample): nearest, nearest-exact, linear, bilinear, bicubic or trilinear, by size or scale_factor."""
+#: one float for every spatial dimension, or one per dimension
+Scale = Union[float, Tuple[float, ...], None]
 
-    size: Any = None
-    scale_factor: Any = None
+
+@dataclass(frozen=True)
+class _Resample(Layer):
+    size: Union[Size, Tuple[Size, ...], None] = None
+    scale_factor: Scale = None
     mode: str = "nearest"
-    align_corners: Any = None
-    recompute_scale_factor: Any = None
+    align_corners: Optional[bool] = None
+    recompute_scale_factor: Optional[bool] = None
 
     INPUT = "C,L or C,H,W or C,D,H,W"
     OPTIONS = (SIZE, SCALE_FACTOR, MODE, ALIGN_CORNERS, RECOMPUTE)
@@ -213,10 +217,12 @@ class Upsample(Layer, example="--input 64,28,28 --scale-factor 2 --mode bilinear
             except Exception:  # an object without a truth value: refused below
                 pass
         if scale is not None:
-            if isinstance(scale, (tuple, list)):
-                scale = tuple(to_float(v, "scale_factor") for v in scale)
-            else:
-                scale = to_float(scale, "scale_factor")
+            values = scale if isinstance(scale, (tuple, list)) else (scale,)
+            for v in values:
+                if isinstance(v, str):  # the option parser reads text; the constructor takes numbers
+                    raise ConfigError(f"expected a number, got text {_short(v)}", option="scale_factor")
+            values = tuple(to_float(v, "scale_factor") for v in values)
+            scale = values if isinstance(scale, (tuple, list)) else values[0]
         object.__setattr__(self, "scale_factor", scale)
         if self.size is not None and scale is not None:
             raise ConfigError("only one of size or scale_factor should be defined (PyTorch's rule)", option="size")
@@ -323,6 +329,10 @@ class Upsample(Layer, example="--input 64,28,28 --scale-factor 2 --mode bilinear
         return Backward(grad_input={"mults": channels * outputs * taps * per_tap, "adds": adds}, notes=(BACKWARD_NOTE,))
 
 
+class Upsample(_Resample, example="--input 64,28,28 --scale-factor 2 --mode bilinear"):
+    """Upsampling (torch.nn.Upsample): nearest, nearest-exact, linear, bilinear, bicubic or trilinear, by size or scale_factor."""
+
+
 NEAREST_NOTE = "nearest upsampling copies (nothing counted); connections are the one tap per output element"
 INTERP_NOTE = ("interpolation counted as PyTorch's separable CPU kernel: per output element k+...+k^d mults and k^d - 1 adds "
                "(k = 2 linear, 4 bicubic; d spatial dims); the per-call index and weight tables are not counted")
@@ -331,12 +341,12 @@ BACKWARD_NOTE = ("upsample backward: dL/dy added into every tap (linear: d mults
 
 
 @dataclass(frozen=True)
-class Interpolate(Upsample, example="--input 3,32,32 --size 64 --mode bicubic --align-corners true"):
+class Interpolate(_Resample, example="--input 3,32,32 --size 64 --mode bicubic --align-corners true"):
     """torch.nn.functional.interpolate as a layer: size or scale_factor, nearest, nearest-exact, linear, bilinear, bicubic, trilinear."""
 
     antialias: bool = False
 
-    OPTIONS = Upsample.OPTIONS + (ANTIALIAS,)
+    OPTIONS = _Resample.OPTIONS + (ANTIALIAS,)
     FALSY_SCALE_IS_NONE = False
 
     def __post_init__(self) -> None:
