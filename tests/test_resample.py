@@ -308,3 +308,15 @@ def test_numeric_query_does_not_import_sympy():
             "sys.stdout.flush(); print('SYMPY' if 'sympy' in sys.modules else 'CLEAN', rc)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.stdout.strip().endswith("CLEAN 0"), proc.stdout + proc.stderr
+
+
+def test_large_sizes_stay_fast_and_integer_multiples_read_every_input():
+    import time
+
+    start = time.perf_counter()
+    r = LAYERS["upsample"](scale_factor=2, mode="bilinear").report((2, 300_000, 3), training=Training())
+    assert time.perf_counter() - start < 1
+    # r = L beyond the enumerated range: 2*(4*600000*6 - 300000*3) adds
+    assert r.backward["grad_input"]["adds"] == 2 * (4 * 600_000 * 6 - 300_000 * 3)
+    r = LAYERS["upsample"](size=(200_001, 3), mode="nearest").report((1, 100_000, 3), training=Training())
+    assert r.backward["grad_input"]["adds"] is None  # not enumerated, not a multiple: unknown

@@ -9,10 +9,12 @@ Output size, as PyTorch computes it: ``size``, or per dimension trunc(double(L) 
 (C++'s compute_output_size, and Python's int(L * s) with recompute_scale_factor; the same for a
 positive product); an output size below 1 is refused. With a symbolic L an integer scale factor s
 gives s*L; a non-integer one gives floor(L*p/q), p/q the exact rational of the decimal as written
-(the shortest repr of the float: 1.5 -> 3/2, 0.1 -> 1/10). PyTorch multiplies in double, so a
-product that double rounding lifts to an integer (L*0.7 with L = 10 is 7.000000000000001 in
-exact arithmetic of the float 0.7 but 7.0 in double) agrees with the decimal's rational, not with
-the float's; numeric inputs always follow PyTorch's double product.
+(the shortest repr of the float: 1.5 -> 3/2, 0.1 -> 1/10), not the float's binary value: PyTorch
+multiplies in double, and a product that double rounding lifts to an integer (10*0.7 is
+6.9999999999999996 with the float 0.7's exact value, 7.0 in double, and PyTorch's size is 7)
+agrees with the decimal (7/10). Where double rounding and the decimal disagree, substituting a
+number into the symbolic size can differ from PyTorch by one; numeric inputs always follow
+PyTorch's double product.
 
 Counting per output element (per channel and sample), as PyTorch's CPU kernel for contiguous
 (N, C, ...) tensors computes it (upsample_generic_Nd_kernel_impl; its per-dimension index and
@@ -37,9 +39,9 @@ per-dimension weights and the product with g); bicubic: += g * wy * wx (2 mults 
 input element reached by n terms costs n - 1 adds: adds = B*C*(taps*prod(out) - prod(r)), r_d the
 input positions of dimension d that some tap reaches (a tap clamped to the border reaches the
 edge again). r is enumerated with PyTorch's float32 source-index formulas (nearest_idx,
-nearest_exact_idx, compute_source_index_and_lambda, the cubic floor) for numeric sizes; for a
-symbolic size it is the whole input when the output is an integer multiple of it (integer scale
-factors), else unknown (adds reported as unknown). Autograd saves no tensor (only the sizes and
+nearest_exact_idx, compute_source_index_and_lambda, the cubic floor) for numeric outputs of up to
+ENUMERATE positions; otherwise (larger or symbolic sizes) it is the whole input when the output
+is an integer multiple of it (integer scale factors), else unknown (adds reported as unknown). Autograd saves no tensor (only the sizes and
 scales): nothing is saved.
 
 antialias=True (interpolate) is refused: its filter's taps and normalisation depend on the scale
@@ -154,15 +156,21 @@ def source_taps(mode: str, L: int, n: int, o: int, align_corners: bool, scale: f
     return (i0, i0 + (1 if i0 < L - 1 else 0))
 
 
+#: the most output positions of one dimension whose taps are enumerated (a backward query stays fast)
+ENUMERATE = 100_000
+
+
 def reached(mode: str, L: Any, n: Any, align_corners: bool, scale: float | None) -> Any:
-    """r: how many input positions of one dimension some tap reaches; None when unknown."""
+    """r: how many input positions of one dimension some tap reaches: enumerated for numeric
+    sizes up to ENUMERATE outputs; else L when the output is an integer multiple of the input
+    (every position is read: steps of at most one, first and last reached); else None."""
     if sizes.all_int(L, n):
-        if n > sizes.MAX_TERMS:
-            return None
-        hit: set = set()
-        for o in range(n):
-            hit.update(source_taps(mode, L, n, o, align_corners, scale))
-        return len(hit)
+        if n <= ENUMERATE:
+            hit: set = set()
+            for o in range(n):
+                hit.update(source_taps(mode, L, n, o, align_corners, scale))
+            return len(hit)
+        return L if n % L == 0 else None
     ratio = sizes.normalize(sizes.as_expr(n) / sizes.as_expr(L))
     if sizes.known_int(ratio) is not None and ratio >= 1:
         return L  # an integer multiple: every input position is read
