@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from convcalc import sizes
 from convcalc.cli import main
@@ -320,3 +321,48 @@ def test_large_sizes_stay_fast_and_integer_multiples_read_every_input():
     assert r.backward["grad_input"]["adds"] == 2 * (4 * 600_000 * 6 - 300_000 * 3)
     r = LAYERS["upsample"](size=(200_001, 3), mode="nearest").report((1, 100_000, 3), training=Training())
     assert r.backward["grad_input"]["adds"] is None  # not enumerated, not a multiple: unknown
+
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_counts_by_brute_force_random(data):
+    mode = data.draw(st.sampled_from(["nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear"]))
+    d = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}.get(mode) or data.draw(st.integers(1, 3))
+    shape = (data.draw(st.integers(1, 2)),) + tuple(data.draw(st.integers(1, 6)) for _ in range(d))
+    kwargs = {"mode": mode}
+    if data.draw(st.booleans()):
+        kwargs["size"] = tuple(data.draw(st.integers(1, 9)) for _ in range(d))
+    else:
+        kwargs["scale_factor"] = tuple(data.draw(st.sampled_from([0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0])) for _ in range(d))
+        kwargs["recompute_scale_factor"] = data.draw(st.sampled_from([None, True, False]))
+    if mode not in ("nearest", "nearest-exact"):
+        kwargs["align_corners"] = data.draw(st.sampled_from([None, True, False]))
+    layer = LAYERS["interpolate"](**kwargs)
+    try:
+        r = layer.report(shape, training=Training())
+    except ConvcalcError as e:
+        assert "greater than 0" in str(e)  # a scale that leaves no output
+        return
+    want = brute(mode, shape, r.output_shape, bool(kwargs.get("align_corners")), layer.kernel_scales(d))
+    assert (r.mults, r.adds, r.connections) == (want["mults"], want["adds"], want["connections"])
+    assert (r.backward["grad_input"]["mults"], r.backward["grad_input"]["adds"]) == (want["bmults"], want["badds"])
+
+
+def test_in_a_network_file(tmp_path):
+    from convcalc import Network
+
+    f = tmp_path / "unet.yaml"
+    f.write_text("input: 3,H,W\nlayers:\n"
+                 "  - conv2d: {out_channels: 8, kernel_size: 3, padding: 1}\n"
+                 "  - maxpool2d: {kernel_size: 2}\n"
+                 "  - upsample: {scale_factor: 2, mode: bilinear, align_corners: true}\n"
+                 "  - interpolate: {scale_factor: [1.5, 2], mode: nearest}\n")
+    r = Network.from_yaml(f).report()
+    out = r.output_shape
+    assert sizes.substitute(out[1], {"H": 10}) == 15 and sizes.substitute(out[2], {"W": 10}) == 20
+    up = r.rows[2]
+    assert up["type"] == "upsample"
+    # bilinear on 8 x 5 x 5 (H = W = 10 after the pool): 8*10*10 outputs, 6 mults and 3 adds each
+    assert sizes.substitute(up["mults"], {"H": 10, "W": 10}) == 8 * 10 * 10 * 6
+    assert sizes.substitute(up["adds"], {"H": 10, "W": 10}) == 8 * 10 * 10 * 3
