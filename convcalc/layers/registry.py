@@ -56,6 +56,13 @@ _WHERE = {
     "dropout": "elementwise:Dropout",
     "flatten": "elementwise:Flatten",
     "crossentropy": "loss:CrossEntropyLoss",
+    # issue 12: per-sample normalisation
+    "groupnorm": "samplenorm:GroupNorm",
+    "layernorm": "samplenorm:LayerNorm",
+    "instancenorm1d": "samplenorm:InstanceNorm1d",
+    "instancenorm2d": "samplenorm:InstanceNorm2d",
+    "instancenorm3d": "samplenorm:InstanceNorm3d",
+    "localresponsenorm": "lrn:LocalResponseNorm",
 }
 
 
