@@ -67,8 +67,8 @@ class LocalResponseNorm(Layer, example="--input 96,55,55 --size 5"):
     def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
         """Autograd through local_response_norm's ops, E = B*C*R elements (R = prod of the
         entries after C), P = B*(C + size - 1)*R padded squares:
-        - x / d (DivBackward0): dL/dx += g/d (E mults); dL/dd = -g*((x/d)/d) (a negation, two
-          divisions and a mult: 4E mults);
+        - x / d (DivBackward0): dL/dx += g/d (E mults); dL/dd = -g*((x/d)/d) (two divisions and
+          a mult, the negation not counted: 3E mults);
         - d = u**beta (PowBackward0): g*(beta*u**(beta - 1)): a pow (``pow_cost(beta - 1)``)
           and 2 mults per element; beta = 0 gives zeros (nothing);
         - + k: nothing; * alpha: E mults;
@@ -83,7 +83,7 @@ class LocalResponseNorm(Layer, example="--input 96,55,55 --size 5"):
         c, rest = shape[0], sizes.prod(shape[1:])
         e = batch * c * rest
         padded = batch * (c + self.size - 1) * rest
-        mults, trans = 5 * e + e + e + 2 * e, 0
+        mults, trans = 4 * e + e + e + 2 * e, 0  # division, * alpha, the average's division, x*x
         if self.beta != 0:
             pm, pt = pow_cost(self.beta - 1)
             mults += (2 + pm) * e

@@ -32,7 +32,7 @@ integer beta |beta| - 1 mults and, when negative, a division; beta = 0 gives one
 
 The backward is counted in train() mode as PyTorch's CPU kernels compute it: see each
 ``backward``. No layer here computes a matrix product: FlopCounterMode counts 0, and so do macs.
-Divisions count as mults, a negation (-x) as a mult.
+Divisions count as mults; a negation (-x) is a sign flip and is not counted.
 """
 
 from __future__ import annotations
