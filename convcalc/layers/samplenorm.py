@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Optional, TYPE_CHECKING
 
 from .. import sizes
-from ..errors import ConfigError, ShapeError
+from ..errors import ConfigError, ConvcalcError, ShapeError
 from ..expr import parse_tuple
 from .base import Counts, Layer, Opt, expect_channels, expect_rank, read_shape, show, to_float, to_value
 if TYPE_CHECKING:
@@ -61,8 +61,8 @@ def divides(g: Any, c: Any) -> Optional[bool]:
     """Whether g divides c: True, False, or None while symbols leave it open."""
     if sizes.all_int(g, c):
         return c % g == 0
-    rest = sizes.normalize(c - g * (c // g))
-    return True if rest == 0 else None
+    rest = sizes.known_int(sizes.normalize(c - g * (c // g)))
+    return None if rest is None else rest == 0
 
 
 @dataclass(frozen=True)
@@ -186,7 +186,7 @@ class LayerNorm(Layer, example="--input 197,768"):
             if isinstance(ns, str):
                 try:
                     ns = parse_tuple(ns)
-                except ConfigError as e:
+                except ConvcalcError as e:
                     raise e.with_context(option="normalized_shape") from None
             values = tuple(ns) if isinstance(ns, (tuple, list)) else (ns,)
             if not values:
