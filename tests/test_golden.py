@@ -27,7 +27,9 @@ NOT_IN_TORCH = {"mdrnn", "gated-rnn", "attention-rnn", "pixelcnn", "causalconv1d
                 # weightless elementwise layers: shapes are checked inside the networks' golden rows
                 "relu", "relu6", "leakyrelu", "sigmoid", "tanh", "gelu", "silu", "softmax", "dropout", "flatten",
                 # a loss: checked against torch_backward_golden.json (tests/test_crossentropy.py)
-                "crossentropy"}
+                "crossentropy",
+                # issue 12: per-sample normalisation, recorded in samplenorm_backward_golden.json (tests/test_samplenorm.py)
+                "groupnorm", "layernorm", "instancenorm1d", "instancenorm2d", "instancenorm3d", "localresponsenorm"}
 FIELDS = json.loads(GOLDEN.read_text())["fields"]
 
 

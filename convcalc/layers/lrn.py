@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, TYPE_CHECKING
 
 from .. import sizes
+from ..sizes import Size
 from ..errors import ConfigError, ShapeError
 from .base import Counts, Layer, Opt, show, to_float
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ def pow_cost(e: float) -> tuple:
 class LocalResponseNorm(Layer, example="--input 96,55,55 --size 5"):
     """Local response normalisation across channels (torch.nn.LocalResponseNorm): x / (k + alpha * mean of x^2 over size channels)^beta."""
 
-    size: Any
+    size: Size
     alpha: float = 1e-4
     beta: float = 0.75
     k: float = 1.0

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Optional, TYPE_CHECKING
 
 from .. import sizes
+from ..sizes import Size, SizeArg
 from ..errors import ConfigError, ConvcalcError, ShapeError
 from ..expr import parse_tuple
 from .base import Counts, Layer, Opt, expect_channels, expect_rank, read_shape, show, to_float, to_value
@@ -69,8 +70,8 @@ def divides(g: Any, c: Any) -> Optional[bool]:
 class GroupNorm(Layer, example="--input 64,56,56 --num-groups 32"):
     """Group normalisation over C or C,* (torch.nn.GroupNorm): per sample, mean and variance of each of num_groups groups of C/num_groups channels."""
 
-    num_groups: Any
-    num_channels: Any
+    num_groups: Size
+    num_channels: Size
     eps: float = 1e-5
     affine: bool = True
 
@@ -167,7 +168,7 @@ class ShapeOpt(Opt):
 class LayerNorm(Layer, example="--input 197,768"):
     """Layer normalisation over the trailing entries normalized_shape (torch.nn.LayerNorm; by default the input's last entry)."""
 
-    normalized_shape: Any = None
+    normalized_shape: Optional[SizeArg] = None
     eps: float = 1e-5
     elementwise_affine: bool = True
     bias: bool = True
@@ -267,7 +268,7 @@ class LayerNorm(Layer, example="--input 197,768"):
 
 @dataclass(frozen=True)
 class _InstanceNormNd(Layer):
-    num_features: Any
+    num_features: Size
     eps: float = 1e-5
     momentum: Optional[float] = 0.1
     affine: bool = False
