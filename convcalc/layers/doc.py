@@ -12,6 +12,7 @@ INFERRED_HELP = {
     "in_channels": "Input channels (the first entry of the input shape on the command line and in network files).",
     "in_features": "Input features (the last entry of the input shape on the command line and in network files).",
     "num_features": "Channels C (the first entry of the input shape on the command line and in network files).",
+    "num_channels": "Channels C (the first entry of the input shape on the command line and in network files).",
     "input_size": "Features per grid position (the first entry of the input shape on the command line).",
 }
 

@@ -59,6 +59,13 @@ _WHERE = {
     # issue 12: resampling (upsample, interpolate)
     "upsample": "resample:Upsample",
     "interpolate": "resample:Interpolate",
+    # issue 12: per-sample normalisation
+    "groupnorm": "samplenorm:GroupNorm",
+    "layernorm": "samplenorm:LayerNorm",
+    "instancenorm1d": "samplenorm:InstanceNorm1d",
+    "instancenorm2d": "samplenorm:InstanceNorm2d",
+    "instancenorm3d": "samplenorm:InstanceNorm3d",
+    "localresponsenorm": "lrn:LocalResponseNorm",
 }
 
 
