@@ -22,12 +22,13 @@ from typing import Any, ClassVar, TYPE_CHECKING
 
 from .. import sizes
 from ..sizes import Size, SizeArg
-from .base import ConfigError, Counts, Layer, Opt, ShapeError, expect_rank
-from .options import CEIL_MODE, COUNT_INCLUDE_PAD, DILATION, INT_PADDING, KERNEL_SIZE, OUTPUT_SIZE, POOL_STRIDE
+from .base import ConfigError, Counts, Layer, Opt, ShapeError, expect_rank, per_dim, require
+from ..expr import parse_expr
+from .options import CEIL_MODE, COUNT_INCLUDE_PAD, DILATION, INT_PADDING, KERNEL_SIZE, POOL_STRIDE
 from .conv import check_work, reached_by_taps
 if TYPE_CHECKING:
     from .training import Backward
-from .window import ConstantMap, adaptive_taps, pool_map, taps_inside
+from .window import IDENTITY, ConstantMap, adaptive_taps, pool_map, taps_inside
 
 
 @dataclass(frozen=True)
@@ -207,28 +208,58 @@ class _AvgPoolNd(_PoolNd):
                     )
 
 
+class _TargetSizes(Opt):
+    """output_size of an adaptive pool: one size, or one per dimension where None (or none)
+    keeps that dimension's input size, as PyTorch allows: ``None,7``."""
+
+    def parse(self, raw: Any) -> Any:
+        if isinstance(raw, str) and "," in raw:
+            parts = [p.strip() for p in raw.split(",")]
+            return tuple(None if p.lower() == "none" else parse_expr(p) for p in parts)
+        return super().parse(raw)
+
+
+ADAPTIVE_OUTPUT_SIZE = _TargetSizes("output_size", "sizes", None, "Target output size: one value or one per dimension; "
+                                    "None in a dimension keeps its input size (None,7).", required=True)
+
+
 @dataclass(frozen=True)
 class _AdaptivePoolNd(Layer):
     output_size: SizeArg
 
     MAX: ClassVar[bool] = True
-    OPTIONS = (OUTPUT_SIZE,)
+    OPTIONS = (ADAPTIVE_OUTPUT_SIZE,)
 
     def __post_init__(self) -> None:
+        value = self.output_size
+        if isinstance(value, (tuple, list)) and any(v is None for v in value):
+            # PyTorch's None entries keep the input's size there; the others are sizes as usual
+            if len(value) != self.NDIM:
+                raise ConfigError(f"expected {self.NDIM} values when one is None, got {len(value)}", option="output_size")
+            known = [v for v in value if v is not None]
+            checked = iter(per_dim(tuple(known), len(known), "output_size")) if known else iter(())
+            values = tuple(None if v is None else next(checked) for v in value)
+            require(tuple(v for v in values if v is not None), "output_size", minimum=1)
+            object.__setattr__(self, "output_size", values)
+            return
         self.normalize(spatial={"output_size": 1})
 
     def check_input(self, shape: tuple) -> None:
         expect_rank(self, shape, self.NDIM + 1)
 
+    def targets(self, shape: tuple) -> tuple:
+        """The output size per spatial dimension: output_size, the input's size where it is None."""
+        return tuple(L if n is None else n for L, n in zip(shape[1:], self.output_size))
+
     def size_maps(self) -> tuple:
-        return tuple(ConstantMap(n) for n in self.output_size)
+        return tuple(IDENTITY if n is None else ConstantMap(n) for n in self.output_size)
 
     def output_shape(self, shape: tuple) -> tuple:
-        return (shape[0],) + tuple(self.output_size)
+        return (shape[0],) + self.targets(shape)
 
     def counts(self, shape: tuple, out: tuple) -> Counts:
         outputs = sizes.prod(out)
-        connections = shape[0] * sizes.prod(adaptive_taps(L, n) for L, n in zip(shape[1:], self.output_size))
+        connections = shape[0] * sizes.prod(adaptive_taps(L, n) for L, n in zip(shape[1:], self.targets(shape)))
         if self.MAX:
             return Counts(comparisons=connections - outputs, connections=connections)
         return Counts(adds=connections - outputs, mults=outputs, connections=connections)
@@ -246,11 +277,11 @@ class _AdaptivePoolNd(Layer):
         outputs = sizes.prod(out[1:])
         inputs = channels * sizes.prod(shape[1:])
         if self.MAX:
-            taus = [fewest_adaptive(L, n) for L, n in zip(shape[1:], self.output_size)]
+            taus = [fewest_adaptive(L, n) for L, n in zip(shape[1:], self.targets(shape))]
             adds = None if None in taus else channels * (outputs - sizes.prod(taus))
             return Backward(grad_input={"adds": adds}, notes=(MAX_NOTE,),
                             saved=(Saved("input", inputs, tensor="input"), Saved("indices", channels * outputs, dtype="int64")))
-        if all(sizes.known_int(n) == 1 for n in self.output_size):
+        if all(sizes.known_int(n) == 1 for n in self.targets(shape)):
             # PyTorch computes an output of ones as x.mean(spatial dims): its backward expands dL/dy
             # and divides every element by the count, and it saves no tensor
             return Backward(grad_input={"mults": inputs})
@@ -273,7 +304,7 @@ class _AdaptiveAvgPoolNd(_AdaptivePoolNd):
 class _AdaptiveMaxPoolNd(_AdaptivePoolNd):
     return_indices: bool = False
 
-    OPTIONS = (OUTPUT_SIZE, RETURN_INDICES)
+    OPTIONS = (ADAPTIVE_OUTPUT_SIZE, RETURN_INDICES)
 
 
 class MaxPool1d(_MaxPoolNd, ndim=1, example="--input 16,100 --kernel-size 3 --stride 2"):

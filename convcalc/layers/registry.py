@@ -66,6 +66,9 @@ _WHERE = {
     "instancenorm2d": "samplenorm:InstanceNorm2d",
     "instancenorm3d": "samplenorm:InstanceNorm3d",
     "localresponsenorm": "lrn:LocalResponseNorm",
+    # issue 12: embeddings and pooling (lppool, fractional max pooling)
+    "embedding": "embedding:Embedding",
+    "embeddingbag": "embedding:EmbeddingBag",
 }
 
 
