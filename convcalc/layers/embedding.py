@@ -198,7 +198,8 @@ class EmbeddingBag(_Table, example="--input 20 --num-embeddings 10000 --embeddin
         (all on one row). max: dL/dy[b, d] goes to grad_weight[argmax(b, d), d] (index_add_ per
         column): at most D*(B - 1) adds (every bag's maximum on one row). sparse: dL/dy gathered
         per index and, in mean mode, times 1/bag_size (B divisions, M*D mults), no adds. Saved (int64, as _embedding_bag's autograd node keeps
-        them): the indices (the input), the offsets (B), offset2bag (a storage of M + 1),
+        them): the indices (the input), the offsets (B), offset2bag (a storage of M + 1; empty
+        in sum mode without padding_idx, whose fast path does not fill it),
         bag_size (B) and max_indices (B*D in max mode, B otherwise)."""
         from .training import Backward, Saved  # only a training query imports it
         d, m = self.embedding_dim, batch * shape[0]
@@ -211,7 +212,7 @@ class EmbeddingBag(_Table, example="--input 20 --num-embeddings 10000 --embeddin
         return Backward(
             grad_weight=grad,
             saved=(Saved("indices", m, dtype="int64", tensor="input"), Saved("offsets", batch, dtype="int64"),
-                   Saved("offset2bag", m + 1, dtype="int64"), Saved("bag_size", batch, dtype="int64"),
+                   Saved("offset2bag", 0 if self.mode == "sum" and self.padding_idx is None else m + 1, dtype="int64"), Saved("bag_size", batch, dtype="int64"),
                    Saved("max_indices", batch * d if self.mode == "max" else batch, dtype="int64")),
             params={"weight": (self.num_embeddings, d)},
             notes=(COLLIDE_NOTE,),

@@ -277,7 +277,7 @@ class _AdaptivePoolNd(Layer):
         outputs = sizes.prod(out[1:])
         inputs = channels * sizes.prod(shape[1:])
         if self.MAX:
-            taus = [fewest_adaptive(L, n) for L, n in zip(shape[1:], self.targets(shape))]
+            taus = [L if n is None else fewest_adaptive(L, n) for L, n in zip(shape[1:], self.output_size)]  # None: windows of one
             adds = None if None in taus else channels * (outputs - sizes.prod(taus))
             return Backward(grad_input={"adds": adds}, notes=(MAX_NOTE,),
                             saved=(Saved("input", inputs, tensor="input"), Saved("indices", channels * outputs, dtype="int64")))

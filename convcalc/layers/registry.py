@@ -69,6 +69,11 @@ _WHERE = {
     # issue 12: embeddings and pooling (lppool, fractional max pooling)
     "embedding": "embedding:Embedding",
     "embeddingbag": "embedding:EmbeddingBag",
+    "lppool1d": "lppool:LPPool1d",
+    "lppool2d": "lppool:LPPool2d",
+    "lppool3d": "lppool:LPPool3d",
+    "fractionalmaxpool2d": "lppool:FractionalMaxPool2d",
+    "fractionalmaxpool3d": "lppool:FractionalMaxPool3d",
 }
 
 

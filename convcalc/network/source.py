@@ -179,4 +179,5 @@ def mapping(node, label: str, path: str | None) -> dict:
 
 def _scalar_or_list(v: Any) -> bool:
     scalar = (int, float, str, bool, type(None))
-    return isinstance(v, scalar) or (isinstance(v, list) and all(isinstance(x, scalar) and x is not None for x in v))
+    # a list may hold null: adaptive pools' output_size [null, 7] keeps that dimension (PyTorch's None)
+    return isinstance(v, scalar) or (isinstance(v, list) and all(isinstance(x, scalar) for x in v))
