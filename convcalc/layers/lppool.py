@@ -23,7 +23,7 @@ norm_type inf (PyTorch's max pooling of |x|) is refused; 0 is refused as PyTorch
 FractionalMaxPool: windows of kernel_size at pseudo-random starts (PyTorch draws the samples;
 the shapes do not depend on them): output_size, or output_ratio r with output int(L*r) (Python's
 float product, as torch.nn.functional does; a symbolic L uses r as the exact decimal fraction).
-PyTorch wants output + kernel - 1 <= input in every dimension. Every window lies inside the input:
+PyTorch wants output + kernel - 1 <= input in every dimension (< input in 3-D). Every window lies inside the input:
 prod(kernel) - 1 comparisons per output. Backward: dL/dy routed to the saved argmax indices
 (int64, one per output): the adds depend on the data and the samples; convcalc counts a bound:
 consecutive window starts differ by at least floor(j*alpha) over j steps (alpha = (L - k)/(n - 1)),
@@ -200,11 +200,12 @@ class _FractionalMaxPoolNd(Layer):
     def check_input(self, shape: tuple) -> None:
         expect_rank(self, shape, self.NDIM + 1)
         words = ("time", "height", "width")[3 - self.NDIM:]
+        strict = int(self.NDIM == 3)  # PyTorch's 3-D kernel wants output + kernel - 1 < input, the 2-D one <=
         for word, L, n, k in zip(words, shape[1:], self.targets(shape), self.kernel_size):
-            if sizes.is_known_lt(L, n + k - 1):
+            if sizes.is_known_lt(L, n + k - 1 + strict):
                 raise ShapeError(f"pool {word} {sizes.to_text(k)} too large relative to input {word} {sizes.to_text(L)} "
-                                 f"(output {sizes.to_text(n)} + kernel - 1 must be at most the input, PyTorch's rule)",
-                                 option="kernel_size")
+                                 f"(output {sizes.to_text(n)} + kernel - 1 must be {'below' if strict else 'at most'} the "
+                                 f"input, PyTorch's rule)", option="kernel_size")
 
     def output_shape(self, shape: tuple) -> tuple:
         return (shape[0],) + self.targets(shape)
