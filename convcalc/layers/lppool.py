@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, ClassVar, Optional, TYPE_CHECKING
+from typing import Any, ClassVar, Optional, Tuple, Union, TYPE_CHECKING
 
 from .. import sizes
 from ..sizes import SizeArg
@@ -156,7 +156,7 @@ FRACTIONAL_NOTE = ("fractional max pooling backward: adds bounded over every pla
 class _FractionalMaxPoolNd(Layer):
     kernel_size: SizeArg
     output_size: Optional[SizeArg] = None
-    output_ratio: Any = None
+    output_ratio: Union[float, Tuple[float, ...], None] = None
     return_indices: bool = False
 
     OPTIONS = (KERNEL_SIZE, FRACTIONAL_SIZE, OUTPUT_RATIO, RETURN_INDICES)
