@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 NUM_EMBEDDINGS = Opt("num_embeddings", "size", None, "Rows of the lookup table (the vocabulary).", required=True)
 EMBEDDING_DIM = Opt("embedding_dim", "size", None, "Size of each embedding vector.", required=True)
-PADDING_IDX = Opt("padding_idx", "size", None, "Row that gets no gradient (negative counts from the end; counts do not change).")
+PADDING_IDX = Opt("padding_idx", "size", None, "Row that gets no gradient (negative counts from the end; convcalc counts the most, no index being it).")
 MAX_NORM = Opt("max_norm", "float_or_none", None, "Renormalise looked-up rows to this norm (refused by convcalc: data-dependent).")
 NORM_TYPE = Opt("norm_type", "float", "2.0", "The p of max_norm's p-norm (counts do not change).")
 SCALE_GRAD = Opt("scale_grad_by_freq", "flag", False, "Scale gradients by the inverse frequency of each index in the batch.")

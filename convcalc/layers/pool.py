@@ -6,6 +6,8 @@ Counting (per sample): pooling has no weights and no MACs.
 - average pooling: adds = taps on real input minus one per output element, and one division per
   output element counted as a mult (count_include_pad changes the divisor, not the counts).
 - connections: edges from real input units to output units (unweighted here).
+- adaptive pools take None in output_size (``None,7``, YAML ``[null, 7]``), as PyTorch does: that
+  dimension keeps its input size (windows of one element).
 
 Backward (whole batch; see each ``backward``): max pooling routes each dL/dy to its window's
 argmax through the saved int64 indices (no mults, no comparisons); an input element that is
