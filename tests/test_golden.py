@@ -28,6 +28,9 @@ NOT_IN_TORCH = {"mdrnn", "gated-rnn", "attention-rnn", "pixelcnn", "causalconv1d
                 "relu", "relu6", "leakyrelu", "sigmoid", "tanh", "gelu", "silu", "softmax", "dropout", "flatten",
                 # a loss: checked against torch_backward_golden.json (tests/test_crossentropy.py)
                 "crossentropy"}
+# issue 12: rearranging and padding layers, against rearrange_backward_golden.json (tests/test_rearrange.py, tests/test_pad.py)
+NOT_IN_TORCH |= {"pixelshuffle", "pixelunshuffle", "channelshuffle", "unflatten", "unfold", "fold"}
+NOT_IN_TORCH |= {f"{kind}pad{n}d" for kind in ("zero", "constant", "reflection", "replication", "circular") for n in (1, 2, 3)}
 FIELDS = json.loads(GOLDEN.read_text())["fields"]
 
 

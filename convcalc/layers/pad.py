@@ -27,7 +27,7 @@ from typing import Any, ClassVar, TYPE_CHECKING
 from .. import sizes
 from ..sizes import SizeArg
 from ..expr import parse_tuple
-from .base import ConfigError, Counts, Layer, Opt, ShapeError, show, to_float, to_value
+from .base import ConfigError, ConvcalcError, Counts, Layer, Opt, ShapeError, show, to_float, to_value
 
 if TYPE_CHECKING:
     from .training import Backward
@@ -71,7 +71,10 @@ class _PadNd(Layer):
     def __post_init__(self) -> None:
         value = self.padding
         if isinstance(value, str):
-            value = PADDING.parse(value)
+            try:
+                value = PADDING.parse(value)
+            except ConvcalcError as e:
+                raise e.with_context(option="padding") from None
         if isinstance(value, (tuple, list)):
             if not value or len(value) % 2:
                 raise ConfigError(f"padding length must be divisible by 2, got {len(value)} values (PyTorch's check)", option="padding")

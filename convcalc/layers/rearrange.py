@@ -27,7 +27,7 @@ from typing import Any, ClassVar, TYPE_CHECKING
 
 from .. import sizes
 from ..sizes import Size, SizeArg
-from .base import ConfigError, Counts, Layer, Opt, ShapeError, per_dim, require, show, to_index, to_value
+from .base import ConfigError, ConvcalcError, Counts, Layer, Opt, ShapeError, per_dim, require, show, to_index, to_value
 from .convwindow import check_work, reached_by_taps
 from .options import DILATION, KERNEL_SIZE, STRIDE
 from .window import conv_map, taps_inside
@@ -193,7 +193,10 @@ class Unflatten(Layer, example="--input 48,7 --dim 1 --unflattened-size 3,-1"):
         object.__setattr__(self, "dim", to_index(self.dim, "dim"))
         value = self.unflattened_size
         if isinstance(value, str):
-            value = _SizesOpt("unflattened_size", "sizes", None, "").parse(value)
+            try:
+                value = _SizesOpt("unflattened_size", "sizes", None, "").parse(value)
+            except ConvcalcError as e:
+                raise e.with_context(option="unflattened_size") from None
         if not isinstance(value, (tuple, list)):
             raise ConfigError(f"expected a tuple of sizes such as (3, -1), got {sizes.to_text(value) if sizes.is_int(value) else type(value).__name__}",
                               option="unflattened_size")
@@ -217,7 +220,8 @@ class Unflatten(Layer, example="--input 48,7 --dim 1 --unflattened-size 3,-1"):
         product = sizes.prod(known)
         wanted = f"provided sizes {show(self.unflattened_size)} don't multiply up to the size of dim {self.dim} ({sizes.to_text(n)})"
         if -1 in self.unflattened_size:
-            if sizes.known_int(product) == 0:
+            p, v = sizes.known_int(product), sizes.known_int(n)
+            if p == 0 or (p is not None and v is not None and v % p):
                 raise ShapeError(wanted + " (PyTorch's check)", option="unflattened_size")
             note = divides(product, n, "unflatten infers -1", "unflattened_size")
             inferred = sizes.normalize(sizes.exact_div(n, product))
