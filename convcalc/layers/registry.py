@@ -74,6 +74,28 @@ _WHERE = {
     "lppool3d": "lppool:LPPool3d",
     "fractionalmaxpool2d": "lppool:FractionalMaxPool2d",
     "fractionalmaxpool3d": "lppool:FractionalMaxPool3d",
+    # issue 12: rearranging layers
+    "pixelshuffle": "rearrange:PixelShuffle",
+    "pixelunshuffle": "rearrange:PixelUnshuffle",
+    "channelshuffle": "rearrange:ChannelShuffle",
+    "unflatten": "rearrange:Unflatten",
+    "unfold": "rearrange:Unfold",
+    "fold": "rearrange:Fold",
+    "zeropad1d": "pad:ZeroPad1d",
+    "zeropad2d": "pad:ZeroPad2d",
+    "zeropad3d": "pad:ZeroPad3d",
+    "constantpad1d": "pad:ConstantPad1d",
+    "constantpad2d": "pad:ConstantPad2d",
+    "constantpad3d": "pad:ConstantPad3d",
+    "reflectionpad1d": "pad:ReflectionPad1d",
+    "reflectionpad2d": "pad:ReflectionPad2d",
+    "reflectionpad3d": "pad:ReflectionPad3d",
+    "replicationpad1d": "pad:ReplicationPad1d",
+    "replicationpad2d": "pad:ReplicationPad2d",
+    "replicationpad3d": "pad:ReplicationPad3d",
+    "circularpad1d": "pad:CircularPad1d",
+    "circularpad2d": "pad:CircularPad2d",
+    "circularpad3d": "pad:CircularPad3d",
 }
 
 
