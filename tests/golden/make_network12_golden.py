@@ -21,6 +21,9 @@ Per network and batch ("networks": [...]) it records:
   whose dL/dW FlopCounterMode counts groups times (BACKWARD_NOTES.md); backward_flops_corrected =
   backward_flops minus (groups - 1) x those forward FLOPs;
 - output_shape (the FPN: levels, the shape of each map).
+"reference" holds the FPN backbone as torchvision builds it by default (FrozenBatchNorm2d, conv1 and layer1
+frozen), which no example file writes: params, trainable_params, buffers, forward and backward FLOPs, saved
+activation bytes, gradient bytes, to state what the example's BatchNorm2d changes.
 """
 
 from __future__ import annotations
@@ -145,12 +148,24 @@ def main() -> None:
         for name, batch in PLAN:
             if not only or name in only:
                 networks.append(run_network(name, batch))
+    # for reference (no example file): the FPN backbone as resnet_fpn_backbone builds it by default
+    torch.manual_seed(7)
+    model = Levels(ResNet50FPN(torchvision=True))
+    x = torch.randn(1, 3, 224, 224)
+    with torch.backends.mkldnn.flags(enabled=False):
+        run = measure(model, x, loss_of(model), False, detail=False)
+    reference = [{"example": "resnet50_fpn", "variant": "torchvision's defaults: FrozenBatchNorm2d, trainable_layers=3 "
+                  "(conv1 and layer1 frozen)", "batch": 1, "input": [3, 224, 224],
+                  "params": sum(p.numel() for p in model.parameters()),
+                  "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+                  "buffers": sum(b.numel() for b in model.buffers()),
+                  **{k: run[k] for k in ("forward_flops", "backward_flops", "saved_activation_bytes", "grad_bytes")}}]
     meta = {"torch": torch.__version__, "python": sys.version.split()[0],
             "how": "models from torch.nn after torchvision 0.28 (tests/golden/network12_models.py says what differs); "
                    "CPU float32, torch.backends.mkldnn.flags(enabled=False); eval_forward_flops: eval(), no_grad; the "
                    "rest by make_backward_golden.measure: train(), x not requiring grad, loss = y.sum() (FPN: sum of "
                    "every level's sum), saved tensors by storage, backward FLOPs around loss.backward() only"}
-    OUT.write_text(dump({"meta": meta, "networks": networks}))
+    OUT.write_text(dump({"meta": meta, "networks": networks, "reference": reference}))
     print(f"wrote {OUT} ({OUT.stat().st_size} bytes)")
 
 

@@ -299,14 +299,29 @@ class UNet(nn.Module):
 
 # -- ResNet-50 FPN backbone (torchvision resnet_fpn_backbone, see the module docstring) ---------------
 
+class FrozenBatchNorm2d(nn.Module):
+    """torchvision.ops.misc.FrozenBatchNorm2d: weight, bias, running_mean, running_var are buffers; x * scale + bias."""
+
+    def __init__(self, n, eps=1e-5):
+        super().__init__()
+        self.eps = eps
+        for name, fill in (("weight", 1.0), ("bias", 0.0), ("running_mean", 0.0), ("running_var", 1.0)):
+            self.register_buffer(name, torch.full((n,), fill))
+
+    def forward(self, x):
+        scale = self.weight.reshape(1, -1, 1, 1) * (self.running_var.reshape(1, -1, 1, 1) + self.eps).rsqrt()
+        bias = self.bias.reshape(1, -1, 1, 1) - self.running_mean.reshape(1, -1, 1, 1) * scale
+        return x * scale + bias
+
+
 class Bottleneck(nn.Module):
-    def __init__(self, cin, width, stride):
+    def __init__(self, cin, width, stride, norm=nn.BatchNorm2d):
         super().__init__()
         cout = 4 * width
-        self.body = nn.Sequential(nn.Conv2d(cin, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
-                                  nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
-                                  nn.Conv2d(width, cout, 1, bias=False), nn.BatchNorm2d(cout))
-        self.downsample = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        self.body = nn.Sequential(nn.Conv2d(cin, width, 1, bias=False), norm(width), nn.ReLU(),
+                                  nn.Conv2d(width, width, 3, stride, 1, bias=False), norm(width), nn.ReLU(),
+                                  nn.Conv2d(width, cout, 1, bias=False), norm(cout))
+        self.downsample = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), norm(cout))
                            if stride != 1 or cin != cout else None)
         self.relu = nn.ReLU()
 
@@ -317,16 +332,22 @@ class Bottleneck(nn.Module):
 
 class ResNet50FPN(nn.Module):
     """IntermediateLayerGetter(resnet50, layer1..layer4 -> '0'..'3') + FeaturePyramidNetwork([256, 512, 1024, 2048],
-    256, LastLevelMaxPool()); returns the dict of the five maps '0', '1', '2', '3', 'pool'."""
+    256, LastLevelMaxPool()); returns the dict of the five maps '0', '1', '2', '3', 'pool'. With torchvision=True
+    as resnet_fpn_backbone's defaults: FrozenBatchNorm2d in the body, conv1 and layer1 frozen (trainable_layers=3)."""
 
-    def __init__(self):
+    def __init__(self, torchvision: bool = False):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1))
+        norm = FrozenBatchNorm2d if torchvision else nn.BatchNorm2d
+        self.stem = nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3, bias=False), norm(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1))
         stages, cin = [], 64
         for width, n, s in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)):
-            stages.append(nn.Sequential(*[Bottleneck(cin if i == 0 else 4 * width, width, s if i == 0 else 1) for i in range(n)]))
+            stages.append(nn.Sequential(*[Bottleneck(cin if i == 0 else 4 * width, width, s if i == 0 else 1, norm)
+                                          for i in range(n)]))
             cin = 4 * width
         self.layers = nn.ModuleList(stages)
+        if torchvision:
+            for p in [*self.stem.parameters(), *self.layers[0].parameters()]:
+                p.requires_grad_(False)
         self.inner_blocks = nn.ModuleList([nn.Conv2d(c, 256, 1) for c in (256, 512, 1024, 2048)])
         self.layer_blocks = nn.ModuleList([nn.Conv2d(256, 256, 3, padding=1) for _ in range(4)])
         self.ups = nn.ModuleList([nn.Upsample(scale_factor=2, mode="nearest") for _ in range(3)])
