@@ -96,6 +96,15 @@ def test_every_row_against_the_leaf_modules(n):
     assert rows == [(leaf[0], leaf[2]) for leaf in n["layers"]]
 
 
+@pytest.mark.parametrize("n", NETWORKS, ids=_id)
+def test_every_row_counts_against_the_leaf_modules(n):
+    """Per layer row: its parameters (the leaf module's own) and 2 x its MACs == the FLOPs FlopCounterMode
+    counted while that leaf module ran (eval mode)."""
+    rows = [(row["type"], row["params"], 2 * row["macs"]) for row in _leaf_rows(_report(n))]
+    expected = [(leaf[0], params, flops) for leaf, (params, flops) in zip(n["layers"], n["leaf_params_flops"])]
+    assert rows == expected
+
+
 def test_fpn_levels():
     """The five maps of the FPN are the rows named '0', '1', '2', '3' and 'pool'."""
     n = next(n for n in NETWORKS if n["example"] == "resnet50_fpn")

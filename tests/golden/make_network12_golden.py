@@ -20,6 +20,8 @@ Per network and batch ("networks": [...]) it records:
 - grouped_convs: [leaf index, groups, forward FLOPs at this batch] of every convolution with groups > 1,
   whose dL/dW FlopCounterMode counts groups times (BACKWARD_NOTES.md); backward_flops_corrected =
   backward_flops minus (groups - 1) x those forward FLOPs;
+- leaf_params_flops: per leaf module in the order it ran (as "layers"), [the numel of its own parameters, the
+  eval-mode forward FLOPs FlopCounterMode counted between its forward pre-hook and its forward hook];
 - output_shape (the FPN: levels, the shape of each map).
 "reference" holds the FPN backbone as torchvision builds it by default (FrozenBatchNorm2d, conv1 and layer1
 frozen), which no example file writes: params, trainable_params, buffers, forward and backward FLOPs, saved
@@ -77,26 +79,29 @@ def leaves(model: nn.Module) -> list:
     return [m for m in model.modules() if not list(m.children())]
 
 
-def eval_run(model: nn.Module, x: torch.Tensor) -> tuple[int, list]:
-    """FlopCounterMode's eval-mode forward, and [leaf index, groups, forward FLOPs] of every grouped convolution."""
-    calls, grouped, hooks = [0], [], []
+def eval_run(model: nn.Module, x: torch.Tensor) -> tuple[int, list, list]:
+    """FlopCounterMode's eval-mode forward; [leaf index, groups, forward FLOPs] of every grouped convolution;
+    and per leaf in the order it ran [its own parameters' numel, the FLOPs FlopCounterMode counted while it ran]."""
+    calls, grouped, hooks, per_leaf = [0], [], [], []
+    counter = FlopCounterMode(display=False)
 
     def pre(mod, args):
         calls[0] += 1
+        per_leaf.append([sum(p.numel() for p in mod.parameters(recurse=False)), -int(counter.get_total_flops())])
 
     def post(mod, args, out):  # each module runs once in these networks: the leaf index is the last pre's
+        per_leaf[calls[0] - 1][1] += int(counter.get_total_flops())
         if isinstance(mod, nn.Conv2d) and mod.groups > 1:
             kh, kw = mod.kernel_size
             grouped.append([calls[0] - 1, mod.groups, 2 * out.numel() * (mod.in_channels // mod.groups) * kh * kw])
     for m in leaves(model):
         hooks += [m.register_forward_pre_hook(pre), m.register_forward_hook(post)]
     model.eval()
-    counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
         model(x)
     for h in hooks:
         h.remove()
-    return int(counter.get_total_flops()), grouped
+    return int(counter.get_total_flops()), grouped, per_leaf
 
 
 def loss_of(model: nn.Module):
@@ -119,7 +124,7 @@ def run_network(name: str, batch: int) -> dict:
         with torch.no_grad():
             model.eval()(x)
         model.fpn.check_interpolate = False
-    eval_flops, grouped = eval_run(model, x)
+    eval_flops, grouped, per_leaf = eval_run(model, x)
     torch.manual_seed(8)  # the dropout masks
     rec = {"example": name, "batch": batch, "input": shape, "params": params,
            "buffers": sum(b.numel() for b in model.buffers()),
@@ -127,6 +132,8 @@ def run_network(name: str, batch: int) -> dict:
            "eval_forward_flops": eval_flops,
            **measure(model, x, loss_of(model), False, detail=False, leaves=True)}
     rec["grouped_convs"] = grouped
+    rec["leaf_params_flops"] = per_leaf
+    assert len(per_leaf) == len(rec["layers"]) and sum(f for _, f in per_leaf) == eval_flops
     rec["backward_flops_corrected"] = rec["backward_flops"] - sum((g - 1) * f for _, g, f in grouped)
     assert rec["forward_flops"] == eval_flops
     assert all(rec["layers"][i][0] == "conv2d" for i, _, _ in grouped)
