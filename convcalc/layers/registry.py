@@ -66,6 +66,20 @@ _WHERE = {
     "instancenorm2d": "samplenorm:InstanceNorm2d",
     "instancenorm3d": "samplenorm:InstanceNorm3d",
     "localresponsenorm": "lrn:LocalResponseNorm",
+    # issue 12: activations
+    "hardswish": "activation:Hardswish",
+    "hardsigmoid": "activation:Hardsigmoid",
+    "hardtanh": "activation:Hardtanh",
+    "mish": "activation:Mish",
+    "elu": "activation:ELU",
+    "selu": "activation:SELU",
+    "celu": "activation:CELU",
+    "softplus": "activation:Softplus",
+    "prelu": "activation:PReLU",
+    "glu": "activation:GLU",
+    "logsoftmax": "activation:LogSoftmax",
+    "softmax2d": "activation:Softmax2d",
+    "identity": "activation:Identity",
 }
 
 
