@@ -150,6 +150,14 @@ def test_symbolic_glu_of_unknown_parity_is_assumed_even_and_says_so():
     assert not LAYERS["glu"](dim=1).report(parse_shape("2*C,H")).notes
 
 
+def test_symbolic_prelu_weights_that_may_not_match_the_channels_are_assumed_to_and_noted():
+    shape = parse_shape("C,H")
+    r = LAYERS["prelu"].build(shape, {"num_parameters": "K"}).report(shape)
+    assert r.params == parse_shape("K")[0] and any("assumes num_parameters K is 1 or the channels C" in n for n in r.notes)
+    assert not LAYERS["prelu"].build(shape, {"num_parameters": "C"}).report(shape).notes
+    assert not LAYERS["prelu"].build(shape, {}).report(shape).notes
+
+
 def test_numeric_query_does_not_import_sympy():
     code = ("import sys; from convcalc.cli import main; "
             "rc = [main([n, '--input', '8,6,6'] + o + ['-f', 'json', '--training']) for n, o in "

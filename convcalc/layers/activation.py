@@ -17,11 +17,14 @@ Forward per element (mults, adds, comparisons, transcendentals):
 - mish x*tanh(log1p(exp(x))): (1, 0, 0, 3);
 - elu, selu, celu (the elu kernel: x <= 0 ? expm1(x*input_scale)*alpha*scale : x*scale):
   (2, 0, 1, 1);
-- softplus x*beta > threshold ? x : log1p(exp(x*beta))/beta: (2, 0, 1, 2);
+- softplus x*beta > threshold ? x : log1p(exp(x*beta))/beta: (2, 0, 1, 2) (x*beta computed once,
+  as in its backward);
 - prelu x > 0 ? x : weight*x: (1, 0, 1, 0);
 - glu a*sigmoid(b) over the two halves of ``dim``, per output element: (1, 0, 0, 1);
 - logsoftmax over a row of n (with softmax's convention, no max subtracted) x - log(sum exp x):
-  n exps and a log, n - 1 adds and n subtractions; softmax2d is softmax over the channels;
+  n exps and a log, n - 1 adds and n subtractions; softmax2d is softmax over the channels of
+  C,H,W (PyTorch takes 3-D or 4-D tensors and reduces dim -3; with the batch that is C,H,W,
+  while an H,W input would reduce over the batch: refused);
 - identity: nothing.
 The backward of each is in its ``backward``. No layer here computes a matrix product:
 FlopCounterMode counts 0, and so do macs.
@@ -250,8 +253,11 @@ class PReLU(Layer, example="--input 64,56,56 --num-parameters 64"):
         return tuple(shape)
 
     def counts(self, shape: tuple, out: tuple) -> Counts:
-        n = sizes.prod(shape)
-        return Counts(weights=self.num_parameters, mults=n, comparisons=n)
+        n, p = sizes.prod(shape), self.num_parameters
+        open_ = sizes.compare(p, 1) is None and sizes.compare(p, shape[0]) is None
+        notes = (f"prelu: assumes num_parameters {sizes.to_text(p)} is 1 or the channels {sizes.to_text(shape[0])} "
+                 "(PyTorch refuses otherwise)",) if open_ else ()
+        return Counts(weights=p, mults=n, comparisons=n, notes=notes)
 
     def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
         """_prelu_kernel_backward(g, x, w), PyTorch's CPU kernel, per element of the N =
