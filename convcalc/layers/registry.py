@@ -96,6 +96,20 @@ _WHERE = {
     "circularpad1d": "pad:CircularPad1d",
     "circularpad2d": "pad:CircularPad2d",
     "circularpad3d": "pad:CircularPad3d",
+    # issue 12: activations
+    "hardswish": "activation:Hardswish",
+    "hardsigmoid": "activation:Hardsigmoid",
+    "hardtanh": "activation:Hardtanh",
+    "mish": "activation:Mish",
+    "elu": "activation:ELU",
+    "selu": "activation:SELU",
+    "celu": "activation:CELU",
+    "softplus": "activation:Softplus",
+    "prelu": "activation:PReLU",
+    "glu": "activation:GLU",
+    "logsoftmax": "activation:LogSoftmax",
+    "softmax2d": "activation:Softmax2d",
+    "identity": "activation:Identity",
 }
 
 
