@@ -38,7 +38,7 @@ from typing import Any, Optional, TYPE_CHECKING
 from .. import sizes
 from ..sizes import Size
 from .base import ConfigError, Counts, Layer, Opt, ShapeError, expect_rank, to_float, to_index
-from .elementwise import INPLACE, _Elementwise, batch_dim, per_element, softmax_backward
+from .elementwise import INPLACE, _Elementwise, _OverDim, batch_dim, per_element, softmax_backward
 if TYPE_CHECKING:
     from .training import Backward
 
@@ -326,36 +326,12 @@ class GLU(Layer, example="--input 64,28,28 --dim 1"):
         return Backward(grad_input=per_element((4, 1, 0, 1), m), saved=(Saved("input", 2 * m, tensor="input"),))
 
 
-def softmax_dim(dim: Optional[int], rank: int) -> int:
-    """The input entry a softmax reduces: PyTorch's dim (batch at 0) or, for None, its legacy
-    implicit rule on the batched tensor (dim 0 for 0, 1 or 3 dimensions, else 1)."""
-    if dim is None:
-        dim = 0 if rank + 1 in (0, 1, 3) else 1
-    return batch_dim(dim, rank, "dim")
-
-
 @dataclass(frozen=True)
-class LogSoftmax(_Elementwise, example="--input 1000"):
+class LogSoftmax(_OverDim, example="--input 1000"):
     """LogSoftmax x - log(sum(exp x)) over one entry (PyTorch's dim, batch at 0; default the last): n exps and a log, 2n - 1 adds per row of n."""
 
-    dim: Optional[int] = -1
-
-    SCALAR = "dim"
-    OPTIONS = (Opt("dim", "size", "-1", "Dimension reduced, as PyTorch counts it (batch = 0, -1 the last)."),)
-
-    def __post_init__(self) -> None:
-        if self.dim is not None:
-            object.__setattr__(self, "dim", to_index(self.dim, "dim"))
-
-    def check_input(self, shape: tuple) -> None:
-        softmax_dim(self.dim, len(shape))
-
-    def _rows(self, shape: tuple) -> tuple:
-        i = softmax_dim(self.dim, len(shape))
-        return sizes.prod(shape[:i] + shape[i + 1:]), shape[i]
-
     def counts(self, shape: tuple, out: tuple) -> Counts:
-        rows, n = self._rows(shape)
+        rows, n = self.rows(shape)
         return Counts(transcendentals=rows * (n + 1), adds=rows * (2 * n - 1))
 
     def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
@@ -363,7 +339,7 @@ class LogSoftmax(_Elementwise, example="--input 1000"):
         for the sum, n exps, n mults, n subtractions: n mults, 2n - 1 adds and n transcendentals
         a row. Saved: the output."""
         from .training import Backward, Saved  # only a training query imports it
-        rows, n = self._rows(shape)
+        rows, n = self.rows(shape)
         rows = batch * rows
         return Backward(grad_input={"mults": rows * n, "adds": rows * (2 * n - 1), "transcendentals": rows * n},
                         saved=(Saved("output", rows * n, tensor="output"),))

@@ -233,9 +233,17 @@ def batch_dim(dim: Any, rank: int, what: str) -> int:
     return index - 1
 
 
+def softmax_dim(dim: Optional[int], rank: int) -> int:
+    """The input entry a softmax reduces: PyTorch's dim (batch at 0) or, for None, its legacy
+    implicit rule on the batched tensor (dim 0 for 0, 1 or 3 dimensions, else 1)."""
+    if dim is None:
+        dim = 0 if rank + 1 in (0, 1, 3) else 1
+    return batch_dim(dim, rank, "dim")
+
+
 @dataclass(frozen=True)
-class Softmax(_Elementwise, example="--input 1000"):
-    """Softmax over one entry (PyTorch's dim, batch at 0; default the last): exps, n - 1 adds and n divisions per row of n."""
+class _OverDim(_Elementwise):
+    """A layer reducing rows along PyTorch's ``dim`` (softmax, logsoftmax): the option, its check, the rows."""
 
     dim: Optional[int] = -1
 
@@ -247,28 +255,31 @@ class Softmax(_Elementwise, example="--input 1000"):
             object.__setattr__(self, "dim", to_index(self.dim, "dim"))
 
     def axis(self, shape: tuple) -> int:
-        rank = len(shape)
-        dim = self.dim
-        if dim is None:  # PyTorch's legacy rule for Softmax(dim=None), on the batched tensor
-            dim = 0 if rank + 1 in (0, 1, 3) else 1
-        return batch_dim(dim, rank, "dim")
+        return softmax_dim(self.dim, len(shape))
 
     def check_input(self, shape: tuple) -> None:
         self.axis(shape)
 
-    def counts(self, shape: tuple, out: tuple) -> Counts:
+    def rows(self, shape: tuple) -> tuple:
+        """(rows, n): the number of rows of one sample and each row's length."""
         i = self.axis(shape)
-        n = shape[i]
-        rows = sizes.prod(shape[:i] + shape[i + 1 :])
+        return sizes.prod(shape[:i] + shape[i + 1 :]), shape[i]
+
+
+@dataclass(frozen=True)
+class Softmax(_OverDim, example="--input 1000"):
+    """Softmax over one entry (PyTorch's dim, batch at 0; default the last): exps, n - 1 adds and n divisions per row of n."""
+
+    def counts(self, shape: tuple, out: tuple) -> Counts:
+        rows, n = self.rows(shape)
         return Counts(transcendentals=rows * n, adds=rows * (n - 1), mults=rows * n)
 
     def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
         """_softmax_backward_data(g, y) per row of n (``softmax_backward``). Saved: the output. The K x K Jacobian route and the fused softmax + cross-entropy gradient are
         set beside it in the report's Work table (``_report``)."""
         from .training import Backward, Saved  # only a training query imports it
-        i = self.axis(shape)
-        n = shape[i]
-        rows = batch * sizes.prod(shape[:i] + shape[i + 1 :])
+        rows, n = self.rows(shape)
+        rows = batch * rows
         return Backward(
             grad_input=softmax_backward(rows, n),
             saved=(Saved("output", rows * n, tensor="output"),),
@@ -283,10 +294,8 @@ class Softmax(_Elementwise, example="--input 1000"):
             return report
         from .loss import softmax_routes, with_work
 
-        shape = report.input_shape
-        i = self.axis(shape)
-        rows = report.batch * sizes.prod(shape[:i] + shape[i + 1 :])
-        return with_work(report, softmax_routes(rows, shape[i], from_log=False))
+        rows, n = self.rows(report.input_shape)
+        return with_work(report, softmax_routes(report.batch * rows, n, from_log=False))
 
 
 @dataclass(frozen=True)
