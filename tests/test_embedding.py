@@ -7,37 +7,26 @@ line on stderr and exit status 2. LPPool and fractional max pooling: tests/test_
 """
 
 import itertools
-import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import sympy as sp
 
 from convcalc import LAYERS, ConvcalcError
+from _family_golden import assert_cli_one_line, assert_numeric_queries_skip_sympy, assert_refused, build, case_id, cases
 from convcalc.expr import parse_shape
 from convcalc.layers.training import Training
 from convcalc.sizes import substitute
 
 BRUTE_FORCE = {"embedding", "embeddingbag"}
 
-GOLDEN = Path(__file__).parent / "golden" / "embedding_backward_golden.json"
-ALL = json.loads(GOLDEN.read_text())["cases"]
+ALL = cases("embedding")
 NAMES = ("embedding", "embeddingbag", "adaptiveavgpool1d", "adaptiveavgpool2d", "adaptiveavgpool3d",
          "adaptivemaxpool1d", "adaptivemaxpool2d", "adaptivemaxpool3d")
 CASES = [c for c in ALL if c["layer"] in NAMES]
 #: PyTorch runs max_norm (it renormalises rows in place, as the indices decide); convcalc refuses it
 CONVCALC_REFUSES = [c for c in CASES if not c["refused"] and c["kwargs"].get("max_norm") is not None]
 
-
-def _build(case):
-    return LAYERS[case["layer"]].build(tuple(case["input"]), dict(case["kwargs"]))
-
-
-def _id(case):
-    return f"{case['layer']}-{json.dumps(case['kwargs'], sort_keys=True)}-{case['input']}-{case['batch']}"
 
 
 # -- PyTorch's record ---------------------------------------------------------------------------
@@ -51,22 +40,21 @@ def test_golden_covers_every_layer_refusals_and_none():
     assert len(nones) >= 5
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c["refused"]], ids=_id)
+@pytest.mark.parametrize("case", [c for c in CASES if c["refused"]], ids=case_id)
 def test_refused_as_pytorch_refuses(case):
-    with pytest.raises(ConvcalcError):
-        _build(case).report(tuple(case["input"]), batch=case["batch"], training=Training())
+    assert_refused(case)
 
 
-@pytest.mark.parametrize("case", CONVCALC_REFUSES, ids=_id)
+@pytest.mark.parametrize("case", CONVCALC_REFUSES, ids=case_id)
 def test_max_norm_is_refused_with_a_reason(case):
     with pytest.raises(ConvcalcError, match="does not count max_norm") as info:
-        _build(case)
+        build(case)
     assert info.value.option == "max_norm"
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if not c["refused"] and c not in CONVCALC_REFUSES], ids=_id)
+@pytest.mark.parametrize("case", [c for c in CASES if not c["refused"] and c not in CONVCALC_REFUSES], ids=case_id)
 def test_matches_pytorch(case):
-    layer = _build(case)
+    layer = build(case)
     shape, batch = tuple(case["input"]), case["batch"]
     r = layer.report(shape, batch=batch)
     assert list(r.output_shape) == case["output_shape"]
@@ -168,14 +156,10 @@ def test_symbolic_equals_numeric(name, options, text, values):
 
 
 def test_numeric_query_does_not_import_sympy():
-    code = ("import sys; from convcalc.cli import main; "
-            "rc = [main(a + ['-f', 'json', '--training']) for a in "
-            "[['embedding', '--input', '4,16', '--num-embeddings', '100', '--embedding-dim', '8'], "
-            "['embeddingbag', '--input', '5', '--num-embeddings', '100', '--embedding-dim', '8', '--mode', 'max'], "
-            "['adaptiveavgpool2d', '--input', '3,8,8', '--output-size', 'None,2']]]; "
-            "sys.stdout.flush(); print('SYMPY' if 'sympy' in sys.modules else 'CLEAN', rc)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.stdout.strip().endswith("CLEAN [0, 0, 0]"), proc.stderr[-500:]
+    assert_numeric_queries_skip_sympy([
+        ["embedding", "--input", "4,16", "--num-embeddings", "100", "--embedding-dim", "8"],
+        ["embeddingbag", "--input", "5", "--num-embeddings", "100", "--embedding-dim", "8", "--mode", "max"],
+        ["adaptiveavgpool2d", "--input", "3,8,8", "--output-size", "None,2"]])
 
 
 # -- adaptive pools with None ------------------------------------------------------------------
@@ -244,8 +228,4 @@ CLI_BAD = [
 
 @pytest.mark.parametrize("args,prefix", CLI_BAD, ids=[" ".join(a[:1] + a[-2:]) for a, _ in CLI_BAD])
 def test_cli_bad_input_one_line_exit_2(args, prefix):
-    proc = subprocess.run([sys.executable, "-m", "convcalc", *args], capture_output=True, text=True,
-                          env={"PYTHONPATH": str(Path(__file__).parent.parent), "PATH": "/usr/bin:/bin"})
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stdout == "" and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
-    assert proc.stderr.startswith(prefix), proc.stderr
+    assert_cli_one_line(args, prefix)

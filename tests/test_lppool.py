@@ -7,35 +7,24 @@ symbolic == numeric substituted; bad input -> one ConvcalcError, one line on std
 """
 
 import itertools
-import json
 import math
 import random
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import sympy as sp
 
 from convcalc import LAYERS, ConvcalcError
+from _family_golden import assert_cli_one_line, assert_numeric_queries_skip_sympy, assert_refused, build, case_id, cases
 from convcalc.expr import parse_shape
 from convcalc.layers.training import Training
 from convcalc.sizes import substitute
 
 BRUTE_FORCE = {"lppool1d", "lppool2d", "lppool3d", "fractionalmaxpool2d", "fractionalmaxpool3d"}
 
-GOLDEN = Path(__file__).parent / "golden" / "embedding_backward_golden.json"
-CASES = [c for c in json.loads(GOLDEN.read_text())["cases"] if c["layer"] in BRUTE_FORCE]
+CASES = [c for c in cases("embedding") if c["layer"] in BRUTE_FORCE]
 #: PyTorch returns an empty output here (an output size of 0); convcalc refuses outputs below 1
 EMPTY = [c for c in CASES if not c["refused"] and 0 in c["output_shape"]]
 
-
-def _build(case):
-    return LAYERS[case["layer"]].build(tuple(case["input"]), dict(case["kwargs"]))
-
-
-def _id(case):
-    return f"{case['layer']}-{json.dumps(case['kwargs'], sort_keys=True)}-{case['input']}-{case['batch']}"
 
 
 def test_golden_covers_every_layer_and_refusals():
@@ -43,21 +32,20 @@ def test_golden_covers_every_layer_and_refusals():
     assert {c["layer"] for c in CASES if c["refused"]} == BRUTE_FORCE
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c["refused"]], ids=_id)
+@pytest.mark.parametrize("case", [c for c in CASES if c["refused"]], ids=case_id)
 def test_refused_as_pytorch_refuses(case):
-    with pytest.raises(ConvcalcError):
-        _build(case).report(tuple(case["input"]), batch=case["batch"], training=Training())
+    assert_refused(case)
 
 
-@pytest.mark.parametrize("case", EMPTY, ids=_id)
+@pytest.mark.parametrize("case", EMPTY, ids=case_id)
 def test_an_empty_output_is_refused(case):
     with pytest.raises(ConvcalcError, match="not positive"):
-        _build(case).report(tuple(case["input"]), batch=case["batch"])
+        build(case).report(tuple(case["input"]), batch=case["batch"])
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if not c["refused"] and c not in EMPTY], ids=_id)
+@pytest.mark.parametrize("case", [c for c in CASES if not c["refused"] and c not in EMPTY], ids=case_id)
 def test_matches_pytorch(case):
-    layer = _build(case)
+    layer = build(case)
     shape, batch = tuple(case["input"]), case["batch"]
     r = layer.report(shape, batch=batch)
     assert list(r.output_shape) == case["output_shape"]
@@ -213,13 +201,9 @@ def test_symbolic_equals_numeric(name, options, text, values):
 
 
 def test_numeric_query_does_not_import_sympy():
-    code = ("import sys; from convcalc.cli import main; "
-            "rc = [main(a + ['-f', 'json', '--training']) for a in "
-            "[['lppool2d', '--input', '4,9,9', '--norm-type', '2', '--kernel-size', '3', '--ceil-mode'], "
-            "['fractionalmaxpool2d', '--input', '4,9,9', '--kernel-size', '2', '--output-ratio', '0.5,0.7']]]; "
-            "sys.stdout.flush(); print('SYMPY' if 'sympy' in sys.modules else 'CLEAN', rc)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.stdout.strip().endswith("CLEAN [0, 0]"), proc.stderr[-500:]
+    assert_numeric_queries_skip_sympy([
+        ["lppool2d", "--input", "4,9,9", "--norm-type", "2", "--kernel-size", "3", "--ceil-mode"],
+        ["fractionalmaxpool2d", "--input", "4,9,9", "--kernel-size", "2", "--output-ratio", "0.5,0.7"]])
 
 
 # -- bad input ---------------------------------------------------------------------------------
@@ -261,8 +245,4 @@ CLI_BAD = [
 
 @pytest.mark.parametrize("args,prefix", CLI_BAD, ids=[" ".join(a[:1] + a[-2:]) for a, _ in CLI_BAD])
 def test_cli_bad_input_one_line_exit_2(args, prefix):
-    proc = subprocess.run([sys.executable, "-m", "convcalc", *args], capture_output=True, text=True,
-                          env={"PYTHONPATH": str(Path(__file__).parent.parent), "PATH": "/usr/bin:/bin"})
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stdout == "" and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
-    assert proc.stderr.startswith(prefix), proc.stderr
+    assert_cli_one_line(args, prefix)

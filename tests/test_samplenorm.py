@@ -6,32 +6,20 @@ one ConvcalcError, one line on stderr and exit status 2. The counts by enumerati
 tests/test_samplenorm_counting.py.
 """
 
-import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import sympy as sp
 
 from convcalc import LAYERS, ConvcalcError
+from _family_golden import assert_cli_one_line, assert_numeric_queries_skip_sympy, assert_refused, build, case_id, cases
 from convcalc.expr import parse_shape
 from convcalc.layers.training import Training
 from convcalc.sizes import substitute
 
-GOLDEN = Path(__file__).parent / "golden" / "samplenorm_backward_golden.json"
-CASES = json.loads(GOLDEN.read_text())["cases"]
+CASES = cases("samplenorm")
 NAMES = ("groupnorm", "layernorm", "instancenorm1d", "instancenorm2d", "instancenorm3d", "localresponsenorm")
 
-
-def _build(case):
-    kwargs = dict(case["kwargs"])
-    return LAYERS[case["layer"]].build(tuple(case["input"]), kwargs)
-
-
-def _id(case):
-    return f"{case['layer']}-{json.dumps(case['kwargs'], sort_keys=True)}-{case['input']}-{case['batch']}"
 
 
 # -- PyTorch's record ---------------------------------------------------------------------------
@@ -42,15 +30,14 @@ def test_golden_covers_every_layer_and_refusals():
     assert {c["layer"] for c in CASES if c["refused"]} >= {"groupnorm", "layernorm", "instancenorm1d", "localresponsenorm"}
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c["refused"]], ids=_id)
+@pytest.mark.parametrize("case", [c for c in CASES if c["refused"]], ids=case_id)
 def test_refused_as_pytorch_refuses(case):
-    with pytest.raises(ConvcalcError):
-        _build(case).report(tuple(case["input"]), batch=case["batch"], training=Training())
+    assert_refused(case)
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if not c["refused"]], ids=_id)
+@pytest.mark.parametrize("case", [c for c in CASES if not c["refused"]], ids=case_id)
 def test_matches_pytorch(case):
-    layer = _build(case)
+    layer = build(case)
     shape, batch = tuple(case["input"]), case["batch"]
     r = layer.report(shape, batch=batch)
     assert list(r.output_shape) == case["output_shape"]
@@ -101,13 +88,9 @@ def test_symbolic_equals_numeric(name, options, text, values):
 
 
 def test_numeric_query_does_not_import_sympy():
-    code = ("import sys; from convcalc.cli import main; "
-            "rc = [main([n, '--input', '8,6,6'] + o + ['-f', 'json', '--training']) for n, o in "
-            "[('groupnorm', ['--num-groups', '4']), ('layernorm', ['--normalized-shape', '6,6']), "
-            "('instancenorm2d', ['--affine']), ('localresponsenorm', ['--size', '3'])]]; "
-            "sys.stdout.flush(); print('SYMPY' if 'sympy' in sys.modules else 'CLEAN', rc)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.stdout.strip().endswith("CLEAN [0, 0, 0, 0]"), proc.stderr[-500:]
+    assert_numeric_queries_skip_sympy([[n, "--input", "8,6,6", *o] for n, o in [
+        ("groupnorm", ["--num-groups", "4"]), ("layernorm", ["--normalized-shape", "6,6"]),
+        ("instancenorm2d", ["--affine"]), ("localresponsenorm", ["--size", "3"])]])
 
 
 # -- bad input ---------------------------------------------------------------------------------
@@ -179,8 +162,4 @@ CLI_BAD = [
 
 @pytest.mark.parametrize("args,prefix", CLI_BAD, ids=[" ".join(a[:1] + a[-2:]) for a, _ in CLI_BAD])
 def test_cli_bad_input_one_line_exit_2(args, prefix):
-    proc = subprocess.run([sys.executable, "-m", "convcalc", *args], capture_output=True, text=True,
-                          env={"PYTHONPATH": str(Path(__file__).parent.parent), "PATH": "/usr/bin:/bin"})
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stdout == "" and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
-    assert proc.stderr.startswith(prefix), proc.stderr
+    assert_cli_one_line(args, prefix)
