@@ -63,6 +63,14 @@ layers:
         - []
         - [avgpool2d: {kernel_size: [6, 1]}, conv2d: {out_channels: 8, kernel_size: 1}]
 """,
+    "tied": """
+layers:
+  - embedding: {num_embeddings: 100, embedding_dim: 16}
+    name: wte
+  - layernorm
+  - linear: {out_features: 100, bias: false}
+    tie: wte
+""",
 }
 
 
@@ -158,6 +166,11 @@ BAD = [
     ("layers:\n  - from: x\n    repeat: 2\n", "nothing beside it"),
     ("layers:\n  - scale: {branches: [[]]}\n", "scale has no 'branches'"),
     ("layers:\n  - split: {branches: [[]]}\n", "split needs split_size_or_sections"),
+    ("layers:\n  - conv2d: {out_channels: 4, kernel_size: 1}\n    tie: w\n", "no earlier layer named 'w'"),
+    ("layers:\n  - conv2d: {out_channels: 4, kernel_size: 1}\n    name: a\n  - conv2d: {out_channels: 4, kernel_size: 3}\n"
+     "    tie: a\n", "has 148 parameters but 'a' has 20"),
+    ("layers:\n  - sequential: {layers: [relu]}\n    tie: a\n", "tie: is for a layer"),
+    ("layers:\n  - from: x\n    tie: a\n", "nothing beside it"),
 ]
 
 
@@ -232,3 +245,22 @@ def test_solve_refuses_what_it_cannot_invert(extra, message):
     net = Network.from_yaml(SE_NET + extra, label="se")
     with pytest.raises(ConvcalcError, match=message):
         net.solve((16, 8, 8) if "dim" not in extra else (16, 16, 8))
+
+
+def test_tied_layer_counts_its_parameters_once_and_sums_the_two_gradients():
+    """tie: the linear's weight is the embedding's: no parameters, gradient or optimizer state of its
+    own; its dL/dW adds one add per shared element to its own (AccumulateGrad sums the two
+    contributions), as derived by hand: dW = g^T x over B*T rows, (B*T - 1)*V*D adds, plus V*D."""
+    text = NETWORKS["tied"]
+    untied = text.replace("    tie: wte\n", "")
+    B, T, V, D = 3, 12, 100, 16
+    tied = Network.from_yaml(text, label="t").report(input=str(T), batch=B, training=Training(optimizer="adam"))
+    free = Network.from_yaml(untied, label="u").report(input=str(T), batch=B, training=Training(optimizer="adam"))
+    head_t, head_u = tied.rows[-1], free.rows[-1]
+    assert head_t["tied_to"] == "wte" and head_t["params"] == 0 and head_u["params"] == V * D
+    assert tied.total["params"] == free.total["params"] - V * D
+    assert head_u["backward"]["grad_weight"]["adds"] == (B * T - 1) * V * D
+    assert head_t["backward"]["grad_weight"]["adds"] == (B * T - 1) * V * D + V * D
+    assert tied.total["grad_bytes"] == free.total["grad_bytes"] - 4 * V * D
+    assert tied.total["optimizer_bytes"] == free.total["optimizer_bytes"] - 2 * 4 * V * D  # adam: two moments
+    assert tied.total["optimizer_flops"] < free.total["optimizer_flops"]

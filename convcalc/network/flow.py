@@ -81,6 +81,8 @@ def _leaf(item: Item, state: _State, ctx: _Ctx, path: str, depth: int) -> _State
     if ctx.step is not None:
         extra, tensor = ctx.step.leaf(layer, report, state.tensor)
         row.update(extra)
+    if item.tie is not None:
+        _tie(item, row, ctx, path)
     ctx.rows.append(row)
     ctx.trace.append(("layer", layer, path, report.output_shape))
     width = DTYPE_BYTES[ctx.dtype]
@@ -88,6 +90,24 @@ def _leaf(item: Item, state: _State, ctx: _Ctx, path: str, depth: int) -> _State
     if ctx.peak is not None:  # the peak is kept for numbers only: a Max over every layer helps nobody
         ctx.peak = max(ctx.peak, live) if sizes.is_int(live) else None
     return _State(report.output_shape, rf, state.held, state.depth_seq + 1, tensor)
+
+
+def _tie(item: Item, row: dict, ctx: _Ctx, path: str) -> None:
+    """``tie: NAME``: the layer's parameters are those of the earlier layer named NAME (tied input
+    and output embeddings): counted once, on that layer's row; with a training step the two
+    gradients are summed into one .grad (an add per element) and the optimizer steps it once."""
+    first = next((r for r in ctx.rows if not r["block"] and r["name"] == item.tie), None)
+    if first is None:
+        known = ", ".join(sorted({str(r["name"]) for r in ctx.rows if not r["block"] and r["name"] is not None})) or "none yet"
+        raise fail(ctx.file, item.line, path, f"tie: no earlier layer named {item.tie!r} (named: {known})")
+    if sizes.compare(first["params"], row["params"]) not in (0, None):
+        raise fail(ctx.file, item.line, path, f"tie: {item.type} has {sizes.to_text(row['params'])} parameters but "
+                   f"{item.tie!r} has {sizes.to_text(first['params'])}; tied layers share parameters of the same shapes")
+    shared = row["params"]
+    row["params"] = row["param_bytes"] = 0
+    row["tied_to"] = item.tie
+    if ctx.step is not None and "training_counts" in row:
+        ctx.step.tie(row, shared if first.get("frozen") is False and not row["frozen"] else 0)
 
 
 def _run(items: list[Item], state: _State, ctx: _Ctx, depth: int) -> _State:

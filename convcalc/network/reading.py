@@ -70,6 +70,7 @@ class Item:
     path: str
     frozen: bool = False  # no gradient for its parameters (every layer inside, for a block)
     save: str | None = None  # the name its output is remembered under (``save:``)
+    tie: str | None = None  # a layer's parameters are those of the earlier layer of this name (``tie:``)
 
 
 @dataclass
@@ -114,6 +115,7 @@ def item(node, label: str, path: str) -> Item:
     repeat_node = fields.pop("repeat", None)
     frozen_node = fields.pop("frozen", None)
     save_node = fields.pop("save", None)
+    tie_node = fields.pop("tie", None)
     if len(fields) != 1:
         raise fail(label, line, path, f"expected one layer or block, found {', '.join(fields) or 'none'}")
     kind, body = next(iter(fields.items()))
@@ -122,10 +124,13 @@ def item(node, label: str, path: str) -> Item:
     repeat = 1 if repeat_node is None else value(repeat_node, label, path)
     frozen = False if frozen_node is None else _frozen(frozen_node, label, path)
     save = None if save_node is None else _name(save_node, label, path, "save")
+    tie = None if tie_node is None else _name(tie_node, label, path, "tie")
     if kind == "from":
-        if name_node is not None or repeat_node is not None or frozen_node is not None or save_node is not None:
+        if name_node is not None or repeat_node is not None or frozen_node is not None or save_node is not None or tie_node is not None:
             raise fail(label, line, path, "from takes the name of a saved output and nothing beside it")
         return Item("from", "from", {"from": _name(body, label, path, "from")}, {}, 1, None, line, path)
+    if kind in BLOCKS and tie is not None:
+        raise fail(label, line, path, f"tie: is for a layer (its parameters shared with an earlier named layer), not a {kind} block")
     if kind in BLOCKS:
         block = _block(kind, body, name, repeat, label, line, path, frozen)
         block.save = block.save or save
@@ -152,7 +157,7 @@ def item(node, label: str, path: str) -> Item:
                 continue
             params[key] = v
     _check_name(name, label, line, path)
-    return Item("layer", kind, params, {}, repeat, name, line, path, frozen, save)
+    return Item("layer", kind, params, {}, repeat, name, line, path, frozen, save, tie)
 
 
 def _name(node, label: str, path: str, what: str) -> str:

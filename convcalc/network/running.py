@@ -165,6 +165,10 @@ def run(parsed: Parsed, *, input_shape: Any = None, batch: Any = 1, dtype: str =
     )
     if ctx.wanted:
         notes += ("outputs saved (save:) and read again (from:) stay alive for the activation peak from where they are saved to the end",)
+    tied = sorted({(r["path"], r["tied_to"]) for r in ctx.rows if r.get("tied_to") is not None})
+    if tied:
+        notes += ("tied parameters (tie:) counted once, on the first layer's row: " + ", ".join(f"{p} uses {n}'s" for p, n in tied)
+                  + "; with a training step the two gradients are summed into one (an add per element) and stepped once",)
     if ctx.step is not None:
         from .step import NOTE
 

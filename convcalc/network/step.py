@@ -122,6 +122,18 @@ class Step:
         }
         return row, out
 
+    def tie(self, row: dict, elements: Any) -> None:
+        """A layer whose parameters are an earlier layer's (``tie:``): no gradient or optimizer
+        memory and no optimizer step of its own (the first layer's row has them); its weight
+        gradient is added into the shared .grad (AccumulateGrad: one add per element)."""
+        counts = row["training_counts"]
+        grad_weight = plus_counts(counts["grad_weight"], with_flops({"adds": elements}))
+        backward = _backward(counts["grad_input"], grad_weight)
+        step = plus_counts(counts["forward"], backward["total"])
+        row["training_counts"] = dict(counts, grad_weight=grad_weight, backward=backward["total"], optimizer=zero(), step=step)
+        row.update(backward=backward, optimizer_flops=0, training_flops=step["flops"], grad_bytes=0, optimizer_bytes=0,
+                   weight_bytes=0)
+
     def join(self, counts: dict, tensors: list, width: int) -> tuple[dict, int]:
         """(training values, output tensor) of an elementwise join of branches (layers/combine.py
         ``join_counts``): its forward, the gradients of the branches that require grad, and the

@@ -85,7 +85,21 @@ class Spatial(nn.Module):
         return x + self.conv1(self.rows(x))
 
 
-NETWORKS = {"se": (SE, (16, 8, 8)), "shuffle": (Shuffle, (16, 6, 6)), "gate": (Gate, (3, 6, 5)), "spatial": (Spatial, (3, 4, 6))}
+class Tied(nn.Module):
+    """Tied input and output embeddings (issue 13's ``tie:``): Embedding(100, 16), LayerNorm, and a
+    Linear(16, 100, bias=False) whose weight IS the embedding's (GPT-2's lm_head and wte)."""
+
+    def __init__(self):
+        super().__init__()
+        self.wte, self.norm, self.head = nn.Embedding(100, 16), nn.LayerNorm(16), nn.Linear(16, 100, bias=False)
+        self.head.weight = self.wte.weight
+
+    def forward(self, x):
+        return self.head(self.norm(self.wte(x)))
+
+
+NETWORKS = {"se": (SE, (16, 8, 8)), "shuffle": (Shuffle, (16, 6, 6)), "gate": (Gate, (3, 6, 5)), "spatial": (Spatial, (3, 4, 6)),
+            "tied": (Tied, (12,))}
 
 
 def main() -> None:
@@ -93,11 +107,11 @@ def main() -> None:
     records = []
     for name, (cls, shape) in NETWORKS.items():
         for batch in (1, 3):
-            for input_grad in (False, True):
+            for input_grad in (False, True) if cls is not Tied else (False,):  # indices take no gradient
                 model = cls()
-                x = torch.randn(batch, *shape)
+                x = torch.randn(batch, *shape) if cls is not Tied else torch.randint(0, 100, (batch, *shape))
                 rec = measure(model, x, lambda y: y.sum(), input_grad, detail=False, leaves=True)
-                rec.update(network=name, batch=batch, input=list(shape), params=sum(p.numel() for p in model.parameters()))
+                rec.update(network=name, batch=batch, input=list(shape), params=sum(p.numel() for p in model.parameters()))  # a tied Parameter once
                 records.append(rec)
     meta = {"torch": torch.__version__, "python": sys.version.split()[0]}
     OUT.write_text(json.dumps({"meta": meta, "networks": records}, indent=1) + "\n")
