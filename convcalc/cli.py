@@ -28,7 +28,7 @@ except ImportError:  # pragma: no cover - Typer on a separate click
 
 from . import __version__
 from .cli_support import COMMON_HELP as _COMMON_HELP
-from .cli_queries import layer_query, net_query, solve_net_query, solve_query
+from .cli_queries import layer_query, net_query, solve_net_query, solve_query, transformer_query
 from .cli_support import (
     METAVAR_LEGEND, NETWORKS, REQUIRED, SOLVING, error_line, group, input_marker, label, metavar, panel_order,
     solve_example, unknown_command,
@@ -283,6 +283,54 @@ def net(file: Path = typer.Argument(..., help="The network file (YAML).", metava
         raise typer.Exit(2) from None
 
 
+@_escaping
+def transformer(**values: Any) -> None:
+    values["training_values"] = {k: values.pop(k) for k in [p.name for p in _network_training_parameters()]}
+    columns = values.pop("columns")
+    try:
+        report, fmt, output, text = transformer_query(values)
+        if text is not None:
+            if output is None:
+                write_stdout(text)
+            else:
+                write_output(output, text)
+            return
+        chosen = None if columns is None else [c.strip() for c in columns.split(",") if c.strip()]
+        _emit(fmt, report, output, values.get("human", False), columns=chosen)
+    except ConvcalcError as e:
+        say(error_line("transformer", e))
+        raise typer.Exit(2) from None
+
+
+def _transformer_signature() -> inspect.Signature:
+    """`transformer`'s options (built when it is registered)."""
+    size = lambda name, text: _option(name, Optional[str], None, "--" + name.replace("_", "-"), help=text, metavar="EXPR")  # noqa: E731
+    return inspect.Signature(
+        [_option("arch", str, "gpt2", "--arch", "-a", help="The family's preset: gpt2, llama, bert, vit.", metavar="NAME"),
+         size("seq_len", "Sequence length T (tokens; a number or a symbol such as T). An image model's is its patches + 1."),
+         size("d_model", "Model width (the preset's otherwise)."),
+         size("heads", "Attention heads."),
+         size("kv_heads", "Key/value heads (grouped-query attention; default: heads)."),
+         size("layers", "Blocks."),
+         size("ffn", "Hidden width of the MLP."),
+         size("vocab", "Vocabulary size."),
+         size("positions", "Learned positions (the table's rows; at least T)."),
+         size("image_size", "Image side (vit)."),
+         size("patch_size", "Patch side (vit)."),
+         size("num_classes", "Classes of the head (vit)."),
+         _option("tie", Optional[bool], None, "--tie/--no-tie", help="Tie the output projection to the token embedding.",
+                 show_default=False),
+         _option("dropout", Optional[float], None, "--dropout", help="Dropout after attention and MLP (counted in training).",
+                 metavar="P"),
+         _option("print_yaml", bool, False, "--print-yaml", help="Print the stack as a network file and stop."),
+         _option("depth", Optional[int], 1, "--depth", "-d", help="Show rows down to this nesting depth."),
+         _option("by_op", bool, False, "--by-op", help="Add the totals broken down by layer type."),
+         *_common("batch", "dtype", "format", "output", "human"),
+         _option("columns", Optional[str], None, "--columns", "-c", metavar="NAMES", help="The table's columns, as for net."),
+         *_network_training_parameters()]
+    )
+
+
 def _net_signature() -> inspect.Signature:
     """`net`'s options (built when `net` is registered: a layer query builds none of them)."""
     return inspect.Signature(
@@ -340,6 +388,15 @@ def _register_static(name: str) -> None:
             epilog="Example: convcalc net examples/resnet50.yaml --input 3,H,W --depth 1",
             rich_help_panel=NETWORKS,
         )(net)
+    elif name == "transformer":
+        transformer.__signature__ = _transformer_signature()  # type: ignore[attr-defined]
+        app.command(
+            "transformer",
+            help="A transformer stack from a preset (gpt2, llama, bert, vit): its rows and totals as a network, and per "
+            "token, prefill and decode, KV cache and the 6N rule.",
+            epilog="Example: convcalc transformer --arch gpt2 --seq-len T",
+            rich_help_panel=NETWORKS,
+        )(transformer)
     elif name == "solve":
         app.add_typer(solve_app, name="solve", rich_help_panel=SOLVING)
     elif name == "solve net":
@@ -363,8 +420,8 @@ def _ensure_commands(args: list[str]) -> None:
         args = []
     first = args[0] if args else ""
     second = args[1] if len(args) > 1 else ""
-    if first == "net":
-        _register_static("net")
+    if first in ("net", "transformer"):
+        _register_static(first)
         return
     if first == "solve" or completing:
         _register_static("solve")
@@ -386,7 +443,7 @@ def _ensure_commands(args: list[str]) -> None:
     _register(missing)
     _registered.update(missing)
     if first not in LAYERS:
-        for name in ("net", "solve", "solve net"):
+        for name in ("net", "transformer", "solve", "solve net"):
             _register_static(name)
     app.registered_commands.sort(key=lambda c: panel_order(c.name))  # the panels in a fixed order, Networks last
 

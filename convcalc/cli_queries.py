@@ -213,3 +213,48 @@ def solve_net_query(file: Path, target: Optional[str], in_channels: Optional[str
     shape = parse_option("target", parse_shape, target)
     channels = None if in_channels is None else parse_option("in_channels", parse_expr, in_channels)
     return solve_network(file, shape, input_channels=channels), chosen, output
+
+
+#: `convcalc transformer`'s size options (parsed as expressions: symbols allowed)
+STACK_SIZES = ("d_model", "heads", "kv_heads", "layers", "ffn", "vocab", "positions", "image_size", "patch_size", "num_classes")
+
+
+def transformer_query(values: dict) -> tuple[Any, Format, Optional[Path], Optional[str]]:
+    """(report, format, output file, the network file's YAML when --print-yaml) of
+    `convcalc transformer`: the stack built as a network from its preset and options, its rows
+    and totals, and its Transformer section (per token, prefill and decode, KV cache, 6N)."""
+    from .network.stacks import Stack, _evaluate, summary, to_yaml
+
+    chosen = choose_format(values.pop("format"), values.get("output"))
+    sizes_given = {k: (None if values.get(k) is None else parse_option(k, parse_expr, values[k])) for k in STACK_SIZES}
+    for k, v in sizes_given.items():
+        if v is not None:
+            from .sizes import compare
+
+            if compare(v, 1) == -1:
+                raise ConvcalcError(f"must be at least 1, got {v}", option=k)
+    stack = Stack.preset(values["arch"], tie=values.get("tie"), dropout=values.get("dropout"), **sizes_given)
+    seq_len = parse_option("seq_len", parse_expr, values["seq_len"]) if values.get("seq_len") is not None else None
+    if stack.input == "tokens" and seq_len is None:
+        raise ConvcalcError("missing: the sequence length T (a number or a symbol such as T)", option="seq_len")
+    if stack.input == "image":
+        if seq_len is not None:
+            raise ConvcalcError("an image model's sequence is its patches: give --image-size and --patch-size", option="seq_len")
+        from .sizes import compare, exact_div, normalize
+
+        if compare(stack.image_size, stack.patch_size) == -1:
+            raise ConvcalcError("the patch is larger than the image", option="patch_size")
+        seq_len = normalize(exact_div(stack.image_size, stack.patch_size) ** 2 + 1)
+    if values.get("print_yaml"):
+        return None, chosen, values.get("output"), to_yaml(stack.network(seq_len))
+    batch = parse_option("batch", parse_expr, values["batch"])
+    dtype = values["dtype"]
+    if dtype not in DTYPE_BYTES:
+        raise ConvcalcError(f"{dtype!r} is not one of {', '.join(DTYPE_BYTES)}", option="dtype")
+    depth = values.get("depth")
+    if depth is not None and depth < 0:
+        raise ConvcalcError(f"must be 0 or more, got {depth}", option="depth")
+    step = training_from(dict(values.get("training_values") or {}), input_grad=False)
+    report = _evaluate(stack, seq_len, batch=batch, dtype=dtype, depth=depth, by_op=values.get("by_op", False), training=step)
+    return dataclasses.replace(report, summary=summary(stack, seq_len, dtype)), chosen, values.get("output"), None
+

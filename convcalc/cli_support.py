@@ -193,7 +193,7 @@ def did_you_mean(word: str, known: list[str]) -> str:
     return "see convcalc --help"
 
 
-TOP_COMMANDS = [*LAYERS, "net", "solve"]
+TOP_COMMANDS = [*LAYERS, "net", "solve", "transformer"]
 
 
 def solve_commands() -> list[str]:

@@ -110,6 +110,13 @@ _WHERE = {
     "logsoftmax": "activation:LogSoftmax",
     "softmax2d": "activation:Softmax2d",
     "identity": "activation:Identity",
+    # issue 13: tokens and positions
+    "permute": "tokens:Permute",
+    "transpose": "tokens:Transpose",
+    "rmsnorm": "tokens:RMSNorm",
+    "classtoken": "tokens:ClassToken",
+    "positionembedding": "tokens:PositionEmbedding",
+    "selecttoken": "tokens:SelectToken",
 }
 
 

@@ -52,6 +52,8 @@ class NetworkReport(Printable):
             accepts every value, and for numeric inputs).
         training: the training options the step was counted with (None: the forward only); the
             rows and totals then have the training step's keys (see network/step.py).
+        summary: a stack command's figures beside the totals (per token, prefill and decode, the
+            KV cache, the 6N rule): (key, title, value, unit); JSON key "transformer".
     """
 
     network: str
@@ -66,6 +68,9 @@ class NetworkReport(Printable):
     depth_limit: int | None = None
     domain: tuple = ()
     training: dict | None = None
+    #: a stack command's own figures (``convcalc transformer``): (key, title, value, unit) with unit
+    #: "count", "bytes" or "text"; empty for a network file
+    summary: tuple = ()
 
 
 def _input_shape(source: Any, label: str) -> tuple:

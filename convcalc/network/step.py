@@ -90,8 +90,13 @@ class Step:
         requires_in = self.requires[tensor]
         trainable = not report.training["frozen"] and _nonzero(report.params)
         node = requires_in or trainable  # autograd records a node for the layer
-        alias = layer.NAME in VIEWS or layer.config().get("inplace") is True
-        out = tensor if alias else self.tensor(node)
+        view = getattr(layer, "VIEW", None)
+        alias = layer.NAME in VIEWS or view == "alias" or layer.config().get("inplace") is True
+        if view == "part":  # a part of its input (x[:, i]): saving it keeps the input's storage alive
+            out = self.view(tensor, sizes.normalize(self.batch * sizes.prod(report.input_shape) * report.activation_bytes
+                                                    // (self.batch * sizes.prod(report.output_shape))))
+        else:
+            out = tensor if alias else self.tensor(node)
         saved = 0
         if node:
             for s in report.saved:

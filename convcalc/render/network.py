@@ -170,6 +170,11 @@ def sections(report, *, human: bool = False, latex: bool = False, columns=None) 
     out.append(Section("Total", ("Quantity", "Value"), tuple(trows)))
     if _training(report):
         out += training_sections(total, human=human, latex=latex)
+    if getattr(report, "summary", ()):
+        units = {"count": Unit.COUNT, "bytes": Unit.BYTES}
+        srows = tuple((Cell(title_), _num(v, human=human, latex=latex, unit=units[unit]) if unit in units else Cell(str(v)))
+                      for _, title_, v, unit in report.summary)
+        out.append(Section("Transformer", ("Quantity", "Value"), srows))
     if report.by_op:
         training = _training(report)
         brows = tuple(
@@ -245,6 +250,8 @@ def report_dict(report) -> dict:
         out["by_op"] = plain(report.by_op)
     if _training(report):
         out["training"] = plain(report.training)
+    if getattr(report, "summary", ()):
+        out["transformer"] = {key: plain(v) for key, _, v, _ in report.summary}
     out["domain"] = list(report.domain)
     out["notes"] = list(report.notes)
     return out
