@@ -110,6 +110,8 @@ _WHERE = {
     "logsoftmax": "activation:LogSoftmax",
     "softmax2d": "activation:Softmax2d",
     "identity": "activation:Identity",
+    # issue 13: attention
+    "multiheadattention": "attention:MultiheadAttention",
 }
 
 
