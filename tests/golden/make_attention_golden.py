@@ -22,13 +22,17 @@ enable_gqa=True, whose math kernel repeats k and v to num_heads heads).
 
 Per case: "layer", "kwargs" (as convcalc spells them), "input" [T, E], "batch"; "refused" with
 PyTorch's reason, else output_shape, params {name: shape}, buffers, and per run (input_grad
-true/false) forward_flops, backward_flops, saved_activation_bytes and the saved storages.
+true/false) forward_flops, backward_flops, saved_activation_bytes and the saved storages, and
+the aten ops dispatched in a second identical forward and its backward ("forward_trace",
+"backward_trace": [op.overload, [argument shapes], result shape]; the loss's own sum excluded
+from the forward; ops that only make views left out) for tests/test_attention_counting.py to count by per-op rules.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -37,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils._python_dispatch import TorchDispatchMode
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
@@ -58,6 +63,41 @@ def mask_of(T: int, S: int, causal: bool, window: int | None) -> torch.Tensor | 
     if window is not None:
         ok &= s > t - window
     return torch.zeros(T, S).masked_fill(~ok, float("-inf"))
+
+
+#: ops that only make views (no computation, no new storage): left out of the traces
+VIEWS = {"view", "_unsafe_view", "transpose", "t", "permute", "expand", "unsqueeze", "squeeze", "select", "slice",
+         "split", "split_with_sizes", "detach", "alias"}
+
+
+class Trace(TorchDispatchMode):
+    """Every aten op dispatched: [name, [shapes of the tensor arguments], shape of the result]."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if func.overloadpacket.__name__ in VIEWS:
+            return out
+        shapes = [list(a.shape) for a in args if isinstance(a, torch.Tensor)]
+        first = out[0] if isinstance(out, (tuple, list)) else out
+        self.ops.append([str(func.overloadpacket.__name__) + "." + func._overloadname, shapes,
+                         list(first.shape) if isinstance(first, torch.Tensor) else None])
+        return out
+
+
+def trace(model, x, input_grad):
+    """The ops of one train-mode forward (the loss y.sum() excluded) and of its backward."""
+    x = x.detach().requires_grad_(input_grad)
+    model.zero_grad(set_to_none=True)
+    with Trace() as forward:
+        y = model(x)
+    loss = y.sum()
+    with Trace() as backward:
+        loss.backward()
+    return forward.ops, backward.ops
 
 
 class GQA(nn.Module):
@@ -133,6 +173,7 @@ def record(kw: dict, shape: list, batch: int) -> dict:
                 r = measure(model, x, lambda y: y.sum(), input_grad)
                 keep = ("input_grad", "forward_flops", "backward_flops", "backward_ops", "saved_activation_bytes", "saved")
                 runs.append({k: r[k] for k in keep})
+                runs[-1]["forward_trace"], runs[-1]["backward_trace"] = trace(model, x, input_grad)
             out = list(model(x).shape)
     except (ValueError, RuntimeError, AssertionError, IndexError, ZeroDivisionError) as e:
         case.update(refused=True, reason=str(e).splitlines()[0][:200])
@@ -206,7 +247,14 @@ def main() -> None:
                      "gqa": "q/k/v projections from torch.nn, F.scaled_dot_product_attention(enable_gqa=True)",
                      "script": "tests/golden/make_attention_golden.py"},
             "cases": cases()}
-    OUT.write_text(json.dumps(data, indent=1) + "\n")
+    compact = []  # the traces and saved storages one line each: the file stays readable
+    for case in data["cases"]:
+        for run in case.get("runs", []):
+            for key in ("forward_trace", "backward_trace", "saved"):
+                compact.append(json.dumps(run[key]))
+                run[key] = f"@@{len(compact) - 1}@@"
+    text = re.sub(r'"@@(\d+)@@"', lambda m: compact[int(m.group(1))], json.dumps(data, indent=1))
+    OUT.write_text(text + "\n")
     print(f"{len(data['cases'])} cases, {sum(c['refused'] for c in data['cases'])} refused -> {OUT}")
 
 
