@@ -31,7 +31,8 @@ def test_golden_covers_every_path():
     assert any(k.get("kv_heads", k["num_heads"]) != k["num_heads"] for k in kws)
     assert any(k.get("add_bias_kv") for k in kws) and any(k.get("add_zero_attn") for k in kws)
     assert any(k.get("kdim") not in (None,) for k in kws) and any(k.get("bias") is False for k in kws)
-    assert any(k.get("dropout") for k in kws)
+    assert any(k.get("dropout") for k in kws) and any(k.get("need_weights") for k in kws)
+    assert any(c.get("is_causal") for c in CASES)  # PyTorch's is_causal hint: the same counts
     assert {c["batch"] for c in CASES} == {1, 2, 3}
     refused = [c for c in CASES if c["refused"]]
     assert any("divisible" in c["reason"] for c in refused) and any("must divide" in c["reason"] for c in refused)
@@ -70,6 +71,18 @@ def test_masks_change_no_matrix_product_but_add_one_add_per_score():
         assert masked.work["computed"]["macs"] == plain.macs
         assert masked.work["effective"]["macs"] < plain.macs
     assert plain.work is None and plain.effective_mults is None
+
+
+def test_need_weights_scales_q_only_and_averages_the_heads():
+    """PyTorch's need_weights=True path: q alone scaled (k's h*S*d mults saved), a plain softmax
+    (no -inf test), the weights averaged over h heads (h - 1 adds and a division per pair)."""
+    T, E, h = 5, 8, 4
+    a = MHA.build((T, E), {"num_heads": h}).report((T, E))
+    b = MHA.build((T, E), {"num_heads": h, "need_weights": True}).report((T, E))
+    assert b.macs == a.macs and b.transcendentals == a.transcendentals
+    assert a.mults - b.mults == h * T * (E // h) - T * T
+    assert b.adds - a.adds == T * T * (h - 1)
+    assert a.comparisons == h * T * T and b.comparisons == 0
 
 
 def test_window_implies_causal_pairs():
@@ -145,6 +158,7 @@ BAD = [
     ({"num_heads": 2, "window": 0}, (3, 8), "window"),
     ({"num_heads": 2, "dropout": 1.5}, (3, 8), "dropout"),
     ({"num_heads": 2, "kv_len": "0"}, (3, 8), "kv_len"),
+    ({"num_heads": 4, "kv_heads": 2, "need_weights": True}, (3, 8), "need_weights"),
 ]
 
 

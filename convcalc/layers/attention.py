@@ -26,9 +26,11 @@ appended, copies only):
 - output projection: T*E*E macs, T*E*(E - 1) adds, T*E bias adds.
 macs are the matrix products only (2*macs is FlopCounterMode's count). dropout is counted as
 the identity in the forward (inference, as convcalc's dropout); the backward counts training
-mode (the mask multiplied in, saved). need_weights=True (PyTorch's default call, returning
-head-averaged weights) takes another path (baddbmm, q scaled once, the average over heads):
-convcalc counts need_weights=False, the call transformer layers make.
+mode (the mask multiplied in, saved). need_weights: convcalc's default is False, the call
+transformer layers make (nn.TransformerEncoderLayer); --need-weights counts PyTorch's default
+call, need_weights=True, which takes another path: q alone scaled by 1/sqrt(d) (h*T*d mults),
+the mask added by baddbmm, a plain softmax (no -inf test), and the head-averaged weights
+returned (h - 1 adds and a division per query-key pair).
 
 causal: query t attends keys 0..t (PyTorch's is_causal, top-left aligned); window W: keys
 t-W+1..t (implies causal). kv_heads (not in nn.MultiheadAttention): grouped-/multi-query
@@ -107,27 +109,31 @@ def _plus(*parts: dict) -> dict:
     return out
 
 
-def core_counts(T: Any, keys: Any, heads: Any, head_dim: Any, masked: bool, pairs: Any = None) -> dict:
+def core_counts(T: Any, keys: Any, heads: Any, head_dim: Any, masked: bool, pairs: Any = None,
+                need_weights: bool = False) -> dict:
     """Scores, mask, softmax and attention times V of one sample over ``keys`` key positions
     (S'), or over ``pairs`` query-key pairs when given (the effective work: only the pairs a
-    mask leaves, no mask added)."""
+    mask leaves, no mask added). need_weights: PyTorch's other path (a plain softmax, no -inf
+    test; the weights averaged over the heads: h - 1 adds and a division per query-key pair)."""
     h, d = heads, head_dim
     n = T * keys if pairs is None else pairs  # scores per head
     rows = T
-    return {
+    average = {"mults": n, "adds": n * (h - 1)} if need_weights else {}
+    return _plus({
         "macs": 2 * h * n * d,  # scores and attention times V
         "mults": 2 * h * n * d + h * n,  # the products, the softmax divisions
         "adds": (h * n * (d - 1)  # each score: d products
                  + (h * n if masked and pairs is None else 0)  # the float mask
                  + h * (n - rows)  # softmax sums: n - 1 adds a row
                  + h * d * (n - rows)),  # attention times V: each output sums its row's terms
-        "comparisons": h * n if pairs is None else 0,  # _safe_softmax's -inf test
+        "comparisons": h * n if pairs is None and not need_weights else 0,  # _safe_softmax's -inf test
         "transcendentals": h * n,  # the exps
-    }
+    }, average)
 
 
 def attention_counts(T: Any, S: Any, embed_dim: Any, heads: Any, kv_heads: Any = None, kdim: Any = None, vdim: Any = None,
-                     bias: bool = True, causal: bool = False, window: Any = None, extra_keys: Any = 0) -> dict:
+                     bias: bool = True, causal: bool = False, window: Any = None, extra_keys: Any = 0,
+                     need_weights: bool = False) -> dict:
     """The forward counts of one sample of multi-head attention (module docstring), as a dict:
     "computed" (what the framework computes: all T x S' scores, the mask added) and "effective"
     (only the query-key pairs the mask leaves: ``effective_pairs``), each over mults, adds,
@@ -140,10 +146,10 @@ def attention_counts(T: Any, S: Any, embed_dim: Any, heads: Any, kv_heads: Any =
     keys = S + extra_keys
     masked = causal or window is not None
     proj = _plus(_linear(T, E, E, bias), _linear(S, kdim, kvd, bias), _linear(S, vdim, kvd, bias), _linear(T, E, E, bias))
-    scale = {"mults": h * T * d + h * keys * d}
+    scale = {"mults": h * T * d + (0 if need_weights else h * keys * d)}
     pairs, notes = effective_pairs(T, S, masked, window, extra_keys)
-    computed = _plus(proj, scale, core_counts(T, keys, h, d, masked))
-    effective = _plus(proj, scale, core_counts(T, keys, h, d, masked, pairs=pairs)) if masked else computed
+    computed = _plus(proj, scale, core_counts(T, keys, h, d, masked, need_weights=need_weights))
+    effective = _plus(proj, scale, core_counts(T, keys, h, d, masked, pairs, need_weights)) if masked else computed
     keys_of = ("mults", "adds", "comparisons", "macs", "transcendentals")
     return {"computed": {k: sizes.normalize(computed.get(k, 0)) for k in keys_of},
             "effective": {k: sizes.normalize(effective.get(k, 0)) for k in keys_of},
@@ -172,6 +178,7 @@ OPTIONS = (
     Opt("causal", "flag", False, "Causal mask: query t attends keys 0..t (all T x S scores are still computed)."),
     _OptionalSize("window", "size", None, "Sliding window W: query t attends keys t-W+1..t (implies causal)."),
     _OptionalSize("kv_heads", "size", None, "Key/value heads for grouped-/multi-query attention (must divide num_heads)."),
+    Opt("need_weights", "flag", False, "Count PyTorch's need_weights=True call (head-averaged weights returned; default: False, as transformer layers call it)."),
 )
 
 
@@ -192,6 +199,7 @@ class MultiheadAttention(Layer, example="--input 128,512 --num-heads 8 --causal"
     causal: bool = False
     window: Optional[Size] = None
     kv_heads: Optional[Size] = None
+    need_weights: bool = False
 
     INPUT = "T,E"
     OPTIONS = OPTIONS
@@ -216,6 +224,8 @@ class MultiheadAttention(Layer, example="--input 128,512 --num-heads 8 --causal"
         if self.grouped and (self.add_bias_kv or self.add_zero_attn):
             raise ConfigError("add_bias_kv and add_zero_attn are nn.MultiheadAttention's; grouped-query attention "
                               "(kv_heads < num_heads) has neither", option="kv_heads")
+        if self.grouped and self.need_weights:
+            raise ConfigError("grouped-query attention (kv_heads < num_heads) returns no attention weights", option="need_weights")
 
     # -- derived sizes -------------------------------------------------------------------------
     @property
@@ -293,7 +303,8 @@ class MultiheadAttention(Layer, example="--input 128,512 --num-heads 8 --causal"
 
     def forward_counts(self, shape: tuple) -> dict:
         return attention_counts(shape[0], self.kv_length(shape), self.embed_dim, self.num_heads, self.kv_heads,
-                                self.k_dim, self.v_dim, self.bias, self.causal, self.window, self.extra_keys)
+                                self.k_dim, self.v_dim, self.bias, self.causal, self.window, self.extra_keys,
+                                self.need_weights)
 
     def counts(self, shape: tuple, out: tuple) -> Counts:
         fc = self.forward_counts(shape)

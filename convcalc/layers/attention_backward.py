@@ -29,17 +29,18 @@ def linear_backward(rows: Any, n_in: Any, n_out: Any, bias: bool) -> tuple[dict,
     return grad_input, grad_weight
 
 
-def interior(batch: Any, T: Any, keys: Any, heads: Any, head_dim: Any, dropout: bool) -> dict:
+def interior(batch: Any, T: Any, keys: Any, heads: Any, head_dim: Any, dropout: bool, need_weights: bool = False) -> dict:
     """The backward through scores, softmax and attention times V of the whole batch (BH =
     batch*heads matrices): dL/dA = g V^T and dL/dV = A^T g (bmm), the dropout mask multiplied
     in, _softmax_backward_data over rows of S' keys, dL/dQ = gS K and dL/dK = gS^T Q (bmm), and
-    the two sqrt(scale) factors multiplied into dL/dq and dL/dk."""
+    the two sqrt(scale) factors multiplied into dL/dq and dL/dk (need_weights: one scale, of q)."""
     bh, d, n = batch * heads, head_dim, T * keys
     products = 4 * bh * n * d
     adds = (bh * n * (d - 1) + bh * keys * d * (T - 1)  # dL/dA, dL/dV
             + bh * T * d * (keys - 1) + bh * d * keys * (T - 1))  # dL/dQ, dL/dK
     soft = softmax_backward(bh * T, keys)
-    return {"macs": products, "mults": products + soft["mults"] + (bh * n if dropout else 0) + bh * T * d + bh * keys * d,
+    scale = bh * T * d + (0 if need_weights else bh * keys * d)
+    return {"macs": products, "mults": products + soft["mults"] + (bh * n if dropout else 0) + scale,
             "adds": adds + soft["adds"]}
 
 
@@ -66,7 +67,8 @@ def backward(layer: Any, shape: tuple, batch: Any) -> Any:
     weights and batch_first, a memory that is key and value is copied once for each, except for
     batch 1 or S = 1, whose transpose needs no copy), q and k after scaling (b*h*T*d,
     b*h*S'*d), the softmax output (b*h*T*S'), with dropout its mask and the dropped weights (two
-    more b*h*T*S'), v for the product with A (its storage: the whole packed projection 3*bT*E
+    more b*h*T*S'; need_weights: k unscaled, sharing its storage with v where they are slices
+    of one packed projection), v for the product with A (its storage: the whole packed projection 3*bT*E
     for self-attention, the packed k, v 2*bS*E for cross-attention, the repeated heads b*h*S*d
     for grouped-query, the concatenation b*h*S'*d with appended keys, else bS*k), and the output
     projection's input (bT*E)."""
@@ -81,7 +83,7 @@ def backward(layer: Any, shape: tuple, batch: Any) -> Any:
     b, bias = batch, layer.bias
     rows, kv_rows = b * T, b * S
     out_in, out_w = linear_backward(rows, E, E, bias)
-    shared = _plus(out_in, interior(b, T, keys, h, d, layer.dropout > 0))
+    shared = _plus(out_in, interior(b, T, keys, h, d, layer.dropout > 0, layer.need_weights))
     grad_weight = dict(out_w)
     grad_input: dict = {}
     if layer.grouped:
@@ -118,8 +120,12 @@ def backward(layer: Any, shape: tuple, batch: Any) -> Any:
         else:
             saved += [Saved("key", kv_rows * kdim, needed_for="weight"), Saved("value", kv_rows * vdim, needed_for="weight")]
     bh = b * h
-    saved += [Saved("q (scaled)", bh * T * d, needed_for="any"), Saved("k (scaled)", bh * keys * d, needed_for="any"),
-              Saved("attention weights (softmax output)", bh * T * keys, needed_for="any")]
+    saved.append(Saved("q (scaled)", bh * T * d, needed_for="any"))
+    if not layer.need_weights:
+        saved.append(Saved("k (scaled)", bh * keys * d, needed_for="any"))
+    elif layer.extra_keys or not layer.packed:  # k unscaled: its own storage, else the packed projection's (v's)
+        saved.append(Saved("k", bh * keys * d if layer.extra_keys else kv_rows * kvd, needed_for="any"))
+    saved.append(Saved("attention weights (softmax output)", bh * T * keys, needed_for="any"))
     if layer.dropout > 0:
         saved += [Saved("dropout mask", bh * T * keys, needed_for="any"),
                   Saved("attention weights after dropout", bh * T * keys, needed_for="any")]
@@ -134,8 +140,8 @@ def backward(layer: Any, shape: tuple, batch: Any) -> Any:
     else:
         v = ("v", kv_rows * kvd)
     saved += [Saved(v[0], v[1], needed_for="any"), Saved("output projection's input", rows * E, needed_for="weight")]
-    notes = ["attention backward: PyTorch's math path (F.multi_head_attention_forward with need_weights=False, "
-             "_scaled_dot_product_attention_math); autograd's additions of gradients of slices and of tensors used "
+    notes = [f"attention backward: PyTorch's math path (F.multi_head_attention_forward with need_weights={layer.need_weights}"
+             f"{'' if layer.need_weights else ', _scaled_dot_product_attention_math'}); the returned weights get no gradient; autograd's additions of gradients of slices and of tensors used "
              "several times are counted"]
     return Backward(grad_input=grad_input, grad_weight=grad_weight, shared=shared, saved=tuple(saved),
                     params=layer.params(), notes=tuple(notes))

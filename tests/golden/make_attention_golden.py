@@ -13,10 +13,12 @@ The module called is nn.MultiheadAttention(batch_first=True) with need_weights=F
 nn.TransformerEncoderLayer calls it): self-attention mha(x, x, x); with kv_len, or kdim/vdim
 other than embed_dim, cross-attention over a memory held by the wrapper (one tensor as key and
 value when kdim == vdim, else two), which requires grad exactly when the input does (its
-saved storages are recorded as "other": part of saved_activation_bytes). causal: attn_mask =
+saved storages are recorded as "other": part of saved_activation_bytes). need_weights as the case's kwargs say
+(default False). causal: attn_mask =
 nn.Transformer.generate_square_subsequent_mask(T) (the float -inf mask, padded by PyTorch for
 appended keys) with is_causal=False (so that the mask is what convcalc counts whatever the
-appended keys); window W: the float mask with -inf outside keys t-W+1..t. kv_heads: the GQA
+appended keys), or, in cases marked "is_causal", with is_causal=True (PyTorch then drops the
+mask and the math kernel builds its own T x S' mask); window W: the float mask with -inf outside keys t-W+1..t. kv_heads: the GQA
 module below (q/k/v projections from separate weights, F.scaled_dot_product_attention with
 enable_gqa=True, whose math kernel repeats k and v to num_heads heads).
 
@@ -129,9 +131,10 @@ class GQA(nn.Module):
 class Wrapper(nn.Module):
     """y = attention(x, memory): the memory (key/value) requires grad exactly when x does."""
 
-    def __init__(self, inner, key, value, mask, gqa):
+    def __init__(self, inner, key, value, mask, gqa, need_weights=False, is_causal=False):
         super().__init__()
         self.inner, self.key, self.value, self.mask, self.gqa = inner, key, value, mask, gqa
+        self.need_weights, self.is_causal = need_weights, is_causal
 
     def forward(self, x):
         if self.key is None:
@@ -141,12 +144,14 @@ class Wrapper(nn.Module):
             v = k if self.value is None else self.value.detach().requires_grad_(x.requires_grad)
         if self.gqa:
             return self.inner(x, k, v, attn_mask=self.mask)
-        return self.inner(x, k, v, need_weights=False, attn_mask=self.mask)[0]
+        return self.inner(x, k, v, need_weights=self.need_weights, attn_mask=self.mask, is_causal=self.is_causal)[0]
 
 
-def record(kw: dict, shape: list, batch: int) -> dict:
+def record(kw: dict, shape: list, batch: int, is_causal: bool = False) -> dict:
     kw = {**kw, "batch_first": True}
     case = {"layer": "multiheadattention", "kwargs": kw, "input": shape, "batch": batch}
+    if is_causal:
+        case["is_causal"] = True
     torch.manual_seed(sum(shape) + batch)
     T, E = shape
     heads = kw["num_heads"]
@@ -165,7 +170,8 @@ def record(kw: dict, shape: list, batch: int) -> dict:
         if not self_attn:
             key = torch.randn(batch, S, kdim)
             value = None if kdim == vdim else torch.randn(batch, S, vdim)
-        model = Wrapper(inner, key, value, mask_of(T, S, kw.get("causal", False), kw.get("window")), gqa)
+        model = Wrapper(inner, key, value, mask_of(T, S, kw.get("causal", False), kw.get("window")), gqa,
+                        kw.get("need_weights", False), is_causal)
         runs = []
         with sdpa_kernel(SDPBackend.MATH):
             for input_grad in (True, False):
@@ -211,6 +217,8 @@ def config() -> tuple[dict, list, int]:
             kw["add_zero_attn"] = True
         if rng.random() < 0.15:
             kw["dropout"] = 0.25
+        if rng.random() < 0.2:
+            kw["need_weights"] = True
     return kw, [T, E], rng.choice([1, 2, 3])
 
 
@@ -232,6 +240,13 @@ def cases() -> list:
     out.append(record({"num_heads": 4, "kv_heads": 2, "kv_len": 3, "kdim": 5, "vdim": 5}, [4, 8], 3))
     out.append(record({"num_heads": 4, "kv_heads": 4}, [3, 8], 2))
     out.append(record({"num_heads": 2, "dropout": 0.25}, [4, 4], 2))
+    out.append(record({"num_heads": 2, "need_weights": True}, [4, 6], 2))
+    out.append(record({"num_heads": 2, "need_weights": True, "causal": True, "dropout": 0.25}, [4, 6], 2))
+    out.append(record({"num_heads": 2, "need_weights": True, "kv_len": 3}, [4, 6], 3))
+    out.append(record({"num_heads": 3, "need_weights": True, "kdim": 2, "vdim": 4, "add_bias_kv": True}, [4, 6], 2))
+    # causal through PyTorch's is_causal hint (the mask built inside the math kernel): the same counts
+    out.append(record({"num_heads": 2, "causal": True}, [5, 4], 3, is_causal=True))
+    out.append(record({"num_heads": 2, "causal": True, "kv_len": 7}, [5, 4], 2, is_causal=True))
     # refused by PyTorch
     out.append(record({"num_heads": 4}, [3, 6], 2))  # embed_dim not divisible by num_heads
     out.append(record({"num_heads": 3}, [2, 8], 1))
