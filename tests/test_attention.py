@@ -120,6 +120,8 @@ SYMBOLIC = [
     ("T,E", {"num_heads": 2, "kv_len": "S", "add_bias_kv": True, "add_zero_attn": True}, {"T": 3, "E": 4, "S": 5}),
     ("T,E", {"num_heads": "h", "kdim": "K", "vdim": "V", "kv_len": "S"}, {"T": 3, "E": 6, "h": 3, "K": 2, "V": 5, "S": 4}),
     ("T,512", {"num_heads": 8, "causal": True}, {"T": 11}),
+    ("T,E", {"num_heads": 2, "need_weights": True, "dropout": 0.1, "causal": True, "kv_len": "S"}, {"T": 4, "E": 6, "S": 9}),
+    ("T,E", {"num_heads": 2, "kdim": "K", "vdim": "K", "kv_len": "S"}, {"T": 4, "E": 6, "S": 3, "K": 5}),
 ]
 
 

@@ -80,25 +80,32 @@ def effective_pairs(T: Any, S: Any, causal: bool = False, window: Any = None, ex
     notes = []
     full, assumed = _pairs_upto(T, window)
     if assumed:
-        notes.append(f"effective pairs assume T = {sizes.to_text(T)} >= window {sizes.to_text(window)}")
+        notes.append(f"effective pairs assume the sequence length {sizes.to_text(T)} >= the window {sizes.to_text(window)}")
     order = sizes.compare(S, T)
     if order in (1, 0):
         missing = 0
     else:
         if order is None:
-            notes.append(f"effective pairs assume kv_len {sizes.to_text(S)} >= T = {sizes.to_text(T)}")
+            notes.append(f"effective pairs assume kv_len {sizes.to_text(S)} >= the sequence length {sizes.to_text(T)}")
             missing = 0
         else:
             missing, assumed = _pairs_upto(T - S, window)
             if assumed:
-                notes.append(f"effective pairs assume T - S = {sizes.to_text(T - S)} >= window {sizes.to_text(window)}")
-    return sizes.normalize(full - missing + T * extra), tuple(notes)
+                notes.append(f"effective pairs assume T - kv_len = {sizes.to_text(sizes.normalize(T - S))} >= the window "
+                             f"{sizes.to_text(window)}")
+    return tidy(full - missing + T * extra), tuple(notes)
 
 
 def _linear(rows: Any, n_in: Any, n_out: Any, bias: bool) -> dict:
     """A linear map of rows x n_in to n_out: macs, mults, adds (n_in - 1 per output, + bias)."""
     products = rows * n_in * n_out
     return {"macs": products, "mults": products, "adds": rows * n_out * (n_in - 1) + (rows * n_out if bias else 0)}
+
+
+def tidy(x: Any) -> Any:
+    """A count as the report shows it: an int, or a symbolic one expanded (T*h*(E/h - 1) is
+    E*T - T*h) with its floors canonical."""
+    return x if sizes.is_int(x) else sizes.normalize(sizes.normalize(x).expand())
 
 
 def _plus(*parts: dict) -> dict:
@@ -151,8 +158,8 @@ def attention_counts(T: Any, S: Any, embed_dim: Any, heads: Any, kv_heads: Any =
     computed = _plus(proj, scale, core_counts(T, keys, h, d, masked, need_weights=need_weights))
     effective = _plus(proj, scale, core_counts(T, keys, h, d, masked, pairs, need_weights)) if masked else computed
     keys_of = ("mults", "adds", "comparisons", "macs", "transcendentals")
-    return {"computed": {k: sizes.normalize(computed.get(k, 0)) for k in keys_of},
-            "effective": {k: sizes.normalize(effective.get(k, 0)) for k in keys_of},
+    return {"computed": {k: tidy(computed.get(k, 0)) for k in keys_of},
+            "effective": {k: tidy(effective.get(k, 0)) for k in keys_of},
             "pairs": pairs, "notes": notes}
 
 

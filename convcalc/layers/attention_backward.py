@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import sizes
+from .attention import tidy
 from .elementwise import softmax_backward
 
 
@@ -143,5 +144,8 @@ def backward(layer: Any, shape: tuple, batch: Any) -> Any:
     notes = [f"attention backward: PyTorch's math path (F.multi_head_attention_forward with need_weights={layer.need_weights}"
              f"{'' if layer.need_weights else ', _scaled_dot_product_attention_math'}); the returned weights get no gradient; autograd's additions of gradients of slices and of tensors used "
              "several times are counted"]
+    tidied = [{k: tidy(v) for k, v in part.items()} for part in (grad_input, grad_weight, shared)]
+    saved = [s._replace(elements=tidy(s.elements)) for s in saved]
+    grad_input, grad_weight, shared = tidied
     return Backward(grad_input=grad_input, grad_weight=grad_weight, shared=shared, saved=tuple(saved),
                     params=layer.params(), notes=tuple(notes))
