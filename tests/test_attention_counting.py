@@ -26,7 +26,7 @@ import sympy as sp
 
 from convcalc import LAYERS
 from _family_golden import build, case_id, cases
-from convcalc.layers.attention import attention_counts, effective_pairs
+from convcalc.layers.attention import attention_counts, attention_params, attention_work, effective_pairs
 from convcalc.layers.training import Training
 
 BRUTE_FORCE = {"multiheadattention"}
@@ -224,12 +224,19 @@ def test_forward_equals_the_tallied_python_forward(cfg):
         assert r.work is None
 
 
-def test_attention_counts_is_the_layers_forward():
-    fc = attention_counts(7, 5, 12, 3, kv_heads=1, kdim=4, vdim=6, bias=False, causal=True, window=2)
+def test_the_plain_functions_are_the_layers_forward():
+    """attention_work, attention_counts and attention_params (for the transformer layers) are what the layer reports."""
+    fc = attention_work(7, 5, 12, 3, kv_heads=1, kdim=4, vdim=6, bias=False, causal=True, window=2)
     r = MHA.build((7, 12), {"num_heads": 3, "kv_heads": 1, "kdim": 4, "vdim": 6, "bias": False, "kv_len": 5,
                             "window": 2}).report((7, 12))
     assert fc["computed"] == {k: getattr(r, k) for k in KEYS}
     assert fc["pairs"] == pairs_by_enumeration(7, 5, True, 2, 0)
+    c = attention_counts(6, 4, 8, 2, causal=True, add_bias_kv=True, add_zero_attn=True)
+    r = MHA.build((6, 8), {"num_heads": 2, "kv_len": 4, "causal": True, "add_bias_kv": True,
+                           "add_zero_attn": True}).report((6, 8))
+    assert {k: getattr(c, k) for k in KEYS} == {k: getattr(r, k) for k in KEYS}
+    assert c.weights + c.biases == r.params == sum(math.prod(s) for s in attention_params(8, 2, add_bias_kv=True).values())
+    assert c.effective_mults == r.effective_mults and c.work == {k: {q: v[q] for q in KEYS} for k, v in r.work.items()}
 
 
 # -- PyTorch's dispatched ops, counted by rule ---------------------------------------------------

@@ -39,8 +39,10 @@ kernel repeats k and v to num_heads heads (copies) before the scores. Its parame
 out as q_proj_weight (E, E), k_proj_weight (kv_heads*d, kdim), v_proj_weight (kv_heads*d,
 vdim), in_proj_bias (E + 2*kv_heads*d), out_proj.weight, out_proj.bias.
 
-Reusable functions: ``effective_pairs`` (query-key pairs a mask leaves) and
-``attention_counts`` (the forward counts of one sample, framework and effective).
+Reusable functions (for the transformer layers and stacks): ``effective_pairs`` (query-key
+pairs a mask leaves), ``attention_params`` (name -> shape), ``attention_work`` (one sample's
+forward counts as dicts, framework and effective), ``attention_counts`` (the same as a
+``Counts``), and for the backward a ``MultiheadAttention(...).backward(shape, out, batch)``.
 """
 
 from __future__ import annotations
@@ -138,9 +140,9 @@ def core_counts(T: Any, keys: Any, heads: Any, head_dim: Any, masked: bool, pair
     }, average)
 
 
-def attention_counts(T: Any, S: Any, embed_dim: Any, heads: Any, kv_heads: Any = None, kdim: Any = None, vdim: Any = None,
-                     bias: bool = True, causal: bool = False, window: Any = None, extra_keys: Any = 0,
-                     need_weights: bool = False) -> dict:
+def attention_work(T: Any, S: Any, embed_dim: Any, heads: Any, kv_heads: Any = None, kdim: Any = None, vdim: Any = None,
+                   bias: bool = True, causal: bool = False, window: Any = None, extra_keys: Any = 0,
+                   need_weights: bool = False) -> dict:
     """The forward counts of one sample of multi-head attention (module docstring), as a dict:
     "computed" (what the framework computes: all T x S' scores, the mask added) and "effective"
     (only the query-key pairs the mask leaves: ``effective_pairs``), each over mults, adds,
@@ -161,6 +163,69 @@ def attention_counts(T: Any, S: Any, embed_dim: Any, heads: Any, kv_heads: Any =
     return {"computed": {k: tidy(computed.get(k, 0)) for k in keys_of},
             "effective": {k: tidy(effective.get(k, 0)) for k in keys_of},
             "pairs": pairs, "notes": notes}
+
+
+def attention_params(embed_dim: Any, heads: Any, kv_heads: Any = None, kdim: Any = None, vdim: Any = None,
+                     bias: bool = True, add_bias_kv: bool = False) -> dict:
+    """The parameters by PyTorch's name -> shape: nn.MultiheadAttention's (in_proj_weight when
+    kdim == vdim == embed_dim, else q/k/v_proj_weight; in_proj_bias; bias_k, bias_v;
+    out_proj), or grouped-query attention's (kv_heads given and not heads: module docstring)."""
+    E = embed_dim
+    d = sizes.exact_div(E, heads)
+    grouped = kv_heads is not None and sizes.compare(kv_heads, heads) != 0
+    kvd = (heads if kv_heads is None else kv_heads) * d
+    kdim = E if kdim is None else kdim
+    vdim = E if vdim is None else vdim
+    out: dict = {}
+    if not grouped and sizes.compare(kdim, E) == 0 and sizes.compare(vdim, E) == 0:
+        out["in_proj_weight"] = (3 * E, E)
+    else:
+        out.update(q_proj_weight=(E, E), k_proj_weight=(kvd, kdim), v_proj_weight=(kvd, vdim))
+    if bias:
+        out["in_proj_bias"] = (E + 2 * kvd,)
+    if add_bias_kv:
+        out.update(bias_k=(1, 1, E), bias_v=(1, 1, E))
+    out["out_proj.weight"] = (E, E)
+    if bias:
+        out["out_proj.bias"] = (E,)
+    return {k: tuple(sizes.normalize(v) for v in shape) for k, shape in out.items()}
+
+
+def attention_counts(T: Any, S: Any, embed_dim: Any, heads: Any, kv_heads: Any = None, kdim: Any = None, vdim: Any = None,
+                     bias: bool = True, causal: bool = False, window: Any = None, add_bias_kv: bool = False,
+                     add_zero_attn: bool = False, need_weights: bool = False) -> Counts:
+    """One sample's ``Counts`` of multi-head attention over T queries and S keys (S = T for
+    self-attention): parameters (``attention_params``), the framework's counts (``attention_work``:
+    all T x S' scores), and for a causal or windowed mask the effective mults, a Work table
+    {"computed", "effective"} and notes with the effective pairs (``effective_pairs``). For the
+    layers built on attention (transformer layers and stacks), to add up with Counts.add."""
+    extra = int(add_bias_kv) + int(add_zero_attn)
+    fc = attention_work(T, S, embed_dim, heads, kv_heads, kdim, vdim, bias, causal, window, extra, need_weights)
+    params = attention_params(embed_dim, heads, kv_heads, kdim, vdim, bias, add_bias_kv)
+    weights = sum((sizes.prod(s) for k, s in params.items() if "weight" in k), start=0)
+    biases = sum((sizes.prod(s) for k, s in params.items() if "weight" not in k), start=0)
+    masked = causal or window is not None
+    notes = list(fc["notes"])
+    work = None
+    if masked:
+        rule = (f"window {sizes.to_text(window)}: query t attends keys t-{sizes.to_text(window)}+1..t"
+                if window is not None else "causal: query t attends keys 0..t")
+        notes.append(f"{rule}; the framework computes all {sizes.to_text(T)} x {sizes.to_text(sizes.normalize(S + extra))} "
+                     f"scores per head and adds a -inf mask; {sizes.to_text(fc['pairs'])} query-key pairs are effective "
+                     "(Work: effective)")
+        if extra:
+            notes.append("effective pairs: the appended key positions (bias_k, the zero key) are seen by every query, "
+                         "as PyTorch pads a given attn_mask with a 0 column")
+        work = {"computed": fc["computed"], "effective": fc["effective"]}
+    c = fc["computed"]
+    return Counts(
+        weights=sizes.normalize(weights), biases=sizes.normalize(biases),
+        mults=c["mults"], adds=c["adds"], comparisons=c["comparisons"], macs=c["macs"], transcendentals=c["transcendentals"],
+        connections=fc["effective"]["macs"],
+        effective_mults=fc["effective"]["mults"] if masked else None,
+        work=work,
+        notes=tuple(notes),
+    )
 
 
 class _OptionalSize(Opt):
@@ -281,22 +346,9 @@ class MultiheadAttention(Layer, example="--input 128,512 --num-heads 8 --causal"
         return shape[0] if self.kv_len is None else self.kv_len
 
     def params(self) -> dict:
-        """PyTorch's parameters: name -> shape."""
-        E, d = self.embed_dim, self.head_dim
-        kvd = (self.num_heads if self.kv_heads is None else self.kv_heads) * d
-        out: dict = {}
-        if self.packed:
-            out["in_proj_weight"] = (3 * E, E)
-        else:
-            out.update(q_proj_weight=(E, E), k_proj_weight=(kvd, self.k_dim), v_proj_weight=(kvd, self.v_dim))
-        if self.bias:
-            out["in_proj_bias"] = (sizes.normalize(E + 2 * kvd),)
-        if self.add_bias_kv:
-            out.update(bias_k=(1, 1, E), bias_v=(1, 1, E))
-        out["out_proj.weight"] = (E, E)
-        if self.bias:
-            out["out_proj.bias"] = (E,)
-        return {k: tuple(sizes.normalize(v) for v in s) for k, s in out.items()}
+        """PyTorch's parameters: name -> shape (``attention_params``)."""
+        return attention_params(self.embed_dim, self.num_heads, self.kv_heads, self.kdim, self.vdim, self.bias,
+                                self.add_bias_kv)
 
     # -- the layer -----------------------------------------------------------------------------
     def check_input(self, shape: tuple) -> None:
@@ -308,42 +360,14 @@ class MultiheadAttention(Layer, example="--input 128,512 --num-heads 8 --causal"
     def output_shape(self, shape: tuple) -> tuple:
         return (shape[0], self.embed_dim)
 
-    def forward_counts(self, shape: tuple) -> dict:
-        return attention_counts(shape[0], self.kv_length(shape), self.embed_dim, self.num_heads, self.kv_heads,
-                                self.k_dim, self.v_dim, self.bias, self.causal, self.window, self.extra_keys,
-                                self.need_weights)
-
     def counts(self, shape: tuple, out: tuple) -> Counts:
-        fc = self.forward_counts(shape)
-        params = self.params()
-        weights = sum((sizes.prod(s) for k, s in params.items() if "weight" in k), start=0)
-        biases = sum((sizes.prod(s) for k, s in params.items() if "weight" not in k), start=0)
-        T, S = shape[0], self.kv_length(shape)
-        notes = list(fc["notes"])
-        work = None
-        if self.masked:
-            keys = S + self.extra_keys
-            rule = (f"window {sizes.to_text(self.window)}: query t attends keys t-{sizes.to_text(self.window)}+1..t"
-                    if self.window is not None else "causal: query t attends keys 0..t")
-            notes.append(f"{rule}; the framework computes all {sizes.to_text(T)} x {sizes.to_text(keys)} scores per head "
-                         f"and adds a -inf mask; {sizes.to_text(fc['pairs'])} query-key pairs are effective (Work: effective)")
-            if self.extra_keys:
-                notes.append("effective pairs: the appended key positions (bias_k, the zero key) are seen by every query, "
-                             "as PyTorch pads a given attn_mask with a 0 column")
-            work = {"computed": fc["computed"], "effective": fc["effective"]}
+        c = attention_counts(shape[0], self.kv_length(shape), self.embed_dim, self.num_heads, self.kv_heads, self.kdim,
+                             self.vdim, self.bias, self.causal, self.window, self.add_bias_kv, self.add_zero_attn,
+                             self.need_weights)
         if self.dropout > 0:
-            notes.append("dropout on the attention weights: the identity in the forward count (inference); the backward "
-                         "counts training mode")
-        c = fc["computed"]
-        return Counts(
-            weights=weights, biases=biases,
-            mults=c["mults"], adds=c["adds"], comparisons=c["comparisons"], macs=c["macs"],
-            transcendentals=c["transcendentals"],
-            connections=fc["effective"]["macs"],
-            effective_mults=fc["effective"]["mults"] if self.masked else None,
-            work=work,
-            notes=tuple(notes),
-        )
+            c.notes = tuple(c.notes) + ("dropout on the attention weights: the identity in the forward count (inference); "
+                                        "the backward counts training mode",)
+        return c
 
     def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
         """PyTorch's autograd through the math path: see ``attention_backward.backward`` for the
