@@ -33,7 +33,12 @@ the mask added by baddbmm, a plain softmax (no -inf test), and the head-averaged
 returned (h - 1 adds and a division per query-key pair).
 
 causal: query t attends keys 0..t (PyTorch's is_causal, top-left aligned); window W: keys
-t-W+1..t (implies causal). kv_heads (not in nn.MultiheadAttention): grouped-/multi-query
+t-W+1..t (implies causal). Given as a float attn_mask or through PyTorch's is_causal hint (the
+math kernel then builds the mask itself), the counts are the same. The effective work (the
+report's Work table, effective_mults) is what a kernel visiting only the pairs the mask leaves
+would do: the same projections and scalings, scores, softmax and weighted sums over those
+pairs only, no mask added and no -inf test; appended key positions count as seen by every
+query (PyTorch pads a given attn_mask with a 0 column for them). kv_heads (not in nn.MultiheadAttention): grouped-/multi-query
 attention, each of kv_heads key/value heads shared by num_heads/kv_heads query heads; the math
 kernel repeats k and v to num_heads heads (copies) before the scores. Its parameters are laid
 out as q_proj_weight (E, E), k_proj_weight (kv_heads*d, kdim), v_proj_weight (kv_heads*d,
