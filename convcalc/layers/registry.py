@@ -117,6 +117,8 @@ _WHERE = {
     "classtoken": "tokens:ClassToken",
     "positionembedding": "tokens:PositionEmbedding",
     "selecttoken": "tokens:SelectToken",
+    # issue 13: attention
+    "multiheadattention": "attention:MultiheadAttention",
 }
 
 
