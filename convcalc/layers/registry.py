@@ -117,6 +117,7 @@ _WHERE = {
     "classtoken": "tokens:ClassToken",
     "positionembedding": "tokens:PositionEmbedding",
     "selecttoken": "tokens:SelectToken",
+    "tokentypeembedding": "tokens:TokenTypeEmbedding",
     # issue 13: attention
     "multiheadattention": "attention:MultiheadAttention",
 }

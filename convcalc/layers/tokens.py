@@ -260,15 +260,23 @@ class PositionEmbedding(Layer, example="--input 197,768"):
     num_positions: Optional[Size] = None
     embedding_dim: Size = None
     indexed: bool = False
+    ids: str = "arange"
 
     INPUT = "T,D"
     INFERRED = {"embedding_dim": -1}
     SCALAR = "num_positions"
     OPTIONS = (_OptionalSize("num_positions", "size", "none", "Rows of the table, at least T (default: T)."),
-               Opt("indexed", "flag", False, "An nn.Embedding read at positions 0..T-1 (its weight), not a parameter added whole."))
+               Opt("indexed", "flag", False, "An nn.Embedding read at positions 0..T-1 (its weight), not a parameter added whole."),
+               Opt("ids", "choice", "arange", "With indexed: the positions made by arange in the forward (GPT-2; saved as an "
+                   "activation) or read from a registered int64 buffer of num_positions (BERT's position_ids).",
+                   choices=("arange", "buffer")))
 
     def __post_init__(self) -> None:
         self.normalize(scalars={"embedding_dim": 1})
+        if self.ids not in ("arange", "buffer"):
+            raise ConfigError(f"{self.ids!r} is not one of arange, buffer", option="ids")
+        if self.ids == "buffer" and not self.indexed:
+            raise ConfigError("position ids from a buffer are for an indexed table (--indexed)", option="ids")
         p = self.num_positions
         if p is not None and not (isinstance(p, str) and p.strip().lower() == "none"):
             p = to_value(p, "num_positions")
@@ -291,7 +299,9 @@ class PositionEmbedding(Layer, example="--input 197,768"):
 
     def counts(self, shape: tuple, out: tuple) -> Counts:
         n = sizes.prod(shape)
-        return Counts(weights=self.rows(shape) * self.embedding_dim, adds=n, connections=n)
+        ids = self.indexed and self.ids == "buffer"
+        return Counts(weights=self.rows(shape) * self.embedding_dim, adds=n, connections=n,
+                      int_buffers=self.rows(shape) if ids else 0)
 
     def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
         """x + table[:T]: dL/dx is dL/dy (nothing); the table's gradient sums dL/dy over the
@@ -303,8 +313,8 @@ class PositionEmbedding(Layer, example="--input 197,768"):
         rows = self.rows(shape)
         grad = {"adds": (batch - 1) * T * D}
         if self.indexed:
-            return Backward(grad_weight=grad, params={"weight": (rows, D)},
-                            saved=(Saved("position indices 0..T-1", T, dtype="int64", needed_for="weight"),))
+            saved = () if self.ids == "buffer" else (Saved("position indices 0..T-1", T, dtype="int64", needed_for="weight"),)
+            return Backward(grad_weight=grad, params={"weight": (rows, D)}, saved=saved)
         return Backward(grad_weight=grad, params={"pos_embedding": (1, rows, D)})
 
 
@@ -338,3 +348,42 @@ class SelectToken(Layer, example="--input 197,768"):
     def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
         """select_backward: zeros with dL/dy copied into the token's place: nothing computed or saved."""
         return _nothing()
+
+
+@dataclass(frozen=True)
+class TokenTypeEmbedding(Layer, example="--input 128,768"):
+    """BERT's token type (segment) embedding added to the tokens: an nn.Embedding(num_token_types, D) read at token type ids, by default the zeros of a registered int64 buffer of max_positions."""
+
+    num_token_types: Size = 2
+    embedding_dim: Size = None
+    max_positions: Size = 512
+
+    INPUT = "T,D"
+    INFERRED = {"embedding_dim": -1}
+    SCALAR = "num_token_types"
+    OPTIONS = (Opt("num_token_types", "size", "2", "Rows of the table (type_vocab_size)."),
+               Opt("max_positions", "size", "512", "Length of the buffer of token type ids (zeros), at least T."))
+
+    def __post_init__(self) -> None:
+        self.normalize(scalars={"embedding_dim": 1, "num_token_types": 1, "max_positions": 1})
+
+    def check_input(self, shape: tuple) -> None:
+        expect_rank(self, shape, 2)
+        if sizes.compare(shape[0], self.max_positions) == 1:
+            raise ShapeError(f"has {sizes.to_text(shape[0])} tokens but the ids buffer holds "
+                             f"{sizes.to_text(self.max_positions)} (max_positions)", option="input")
+
+    def output_shape(self, shape: tuple) -> tuple:
+        return tuple(shape)
+
+    def counts(self, shape: tuple, out: tuple) -> Counts:
+        n = sizes.prod(shape)
+        return Counts(weights=self.num_token_types * self.embedding_dim, adds=n, connections=n, int_buffers=self.max_positions)
+
+    def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
+        """x + table[ids], ids the buffer's zeros expanded to (B, T): dL/dx is dL/dy; embedding's
+        backward adds the B*T rows of dL/dy into row 0: (B*T - 1)*D adds. The saved ids are the
+        buffer's (a view): no activation saved."""
+        from .training import Backward  # only a training query imports it
+        T, D = shape
+        return Backward(grad_weight={"adds": (batch * T - 1) * D}, params={"weight": (self.num_token_types, D)})
