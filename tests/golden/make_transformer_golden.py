@@ -29,11 +29,12 @@ Per example, sequence length T and batch ("runs": [...]):
   grad_bytes, "layers" [type, input shape, output shape, storages saved]; loss = y.sum() (BERT: pooled.sum() +
   last hidden state.sum()); x = token ids (int64, not requiring grad) or the image;
 - output_shape.
-"kv_cache" (GPT-2, eval, no_grad, batch 1 unless said): "prefill": T tokens into an empty cache: flops (logits for
-all T tokens, as HF's forward), cache_bytes (sum of the cached k and v storages) and their shape; "decode": ONE
-token at context length t (a cache of t - 1 past keys/values, filled by an uncounted prefill): flops,
-attention_core_flops, cache_bytes after the step (2 * layers * batch * t * 768 * 4) and the logits' largest
-difference from the full forward's last position (the cache is exact).
+"kv_cache" (GPT-2, eval, no_grad): "prefill": T tokens into an empty cache: flops (logits for all T tokens, as
+HF's forward), cache_bytes (the cached k and v storages) and the k cache's shape; "decode": ONE new token per
+sequence at context length t (t = 2 ... 1024, GPT-2's n_positions; batch 1, and 2 at t = 64, 65), i.e. with a
+cache of t - 1 past keys/values filled by an uncounted prefill: flops, ops, attention_core_flops, cache_bytes
+after the step (2 * layers * batch * t * 768 * 4) and the logits' largest difference from the full forward's last
+position (the cache is exact).
 """
 
 from __future__ import annotations
@@ -68,10 +69,11 @@ MODELS = {
     "gpt2_small": (gpt2_small, 50257, 124_439_808),  # HF gpt2, lm_head tied
     "llama_small": (llama_small, 1000, 3_283_200),   # by hand in tests/test_transformer_golden.py
 }
-PLAN = [("vit_b_16", 197, 1), ("bert_base", 16, 1), ("bert_base", 64, 1), ("bert_base", 16, 2),
-        ("gpt2_small", 16, 1), ("gpt2_small", 64, 1), ("gpt2_small", 16, 2),
+PLAN = [("vit_b_16", 197, 1), ("vit_b_16", 197, 2), ("bert_base", 16, 1), ("bert_base", 64, 1), ("bert_base", 16, 2),
+        ("gpt2_small", 16, 1), ("gpt2_small", 64, 1), ("gpt2_small", 128, 1), ("gpt2_small", 16, 2),
         ("llama_small", 16, 1), ("llama_small", 64, 1), ("llama_small", 16, 2)]
-DECODE_CONTEXTS = (2, 16, 17, 32, 64, 65, 128, 256)
+# (context length t, batch) of the decode steps
+DECODE = [(2, 1), (16, 1), (17, 1), (32, 1), (64, 1), (65, 1), (128, 1), (256, 1), (1024, 1), (64, 2), (65, 2)]
 
 
 def row_modules(model: nn.Module) -> list:
@@ -220,8 +222,9 @@ def kv_cache() -> dict:
         prefill.append({"seq_len": seq, "batch": batch, "flops": flops, "attention_core_flops": sum(core),
                         "cache_bytes": nbytes, "cache_k_shape": shape})
     torch.manual_seed(9)
-    ids = torch.randint(1, 50257, (1, max(DECODE_CONTEXTS)))
-    for t in DECODE_CONTEXTS:
+    all_ids = torch.randint(1, 50257, (2, max(t for t, _ in DECODE)))
+    for t, batch in DECODE:
+        ids = all_ids[:batch]
         cache = [{} for _ in model.h]
         with torch.no_grad():
             model(ids[:, :t - 1], cache=cache)
@@ -230,7 +233,7 @@ def kv_cache() -> dict:
         nbytes, shape = cache_bytes(cache)
         diff = float((logits[:, -1] - full).abs().max())
         assert diff < 1e-3, (t, diff)
-        decode.append({"context": t, "batch": 1, "flops": flops, "ops": ops, "attention_core_flops": sum(core),
+        decode.append({"context": t, "batch": batch, "flops": flops, "ops": ops, "attention_core_flops": sum(core),
                        "cache_bytes": nbytes, "cache_k_shape": shape, "max_abs_logit_diff_vs_full": diff})
     print("kv cache done", flush=True)
     return {"example": "gpt2_small", "num_layers": len(model.h), "d_model": 768, "element_size": 4,
