@@ -30,7 +30,9 @@ Per example, sequence length T and batch ("runs": [...]):
   last hidden state.sum()); x = token ids (int64, not requiring grad) or the image;
 - output_shape.
 "kv_cache" (GPT-2, eval, no_grad): "prefill": T tokens into an empty cache: flops (logits for all T tokens, as
-HF's forward), cache_bytes (the cached k and v storages) and the k cache's shape; "decode": ONE new token per
+HF's forward), cache_bytes (the cached k and v tensors' numel x 4), cache_storage_bytes (the storages they keep
+alive: after the prefill k and v are views of c_attn's fused (T, 3 x 768) output, as in HF, so q's third too;
+after a decode step torch.cat made them fresh) and the k cache's shape; "decode": ONE new token per
 sequence at context length t (t = 2 ... 1024, GPT-2's n_positions; batch 1, and 2 at t = 64, 65), i.e. with a
 cache of t - 1 past keys/values filled by an uncounted prefill: flops, ops, attention_core_flops, cache_bytes
 after the step (2 * layers * batch * t * 768 * 4) and the logits' largest difference from the full forward's last
@@ -202,12 +204,14 @@ def run(name: str, seq: int, batch: int) -> dict:
     return rec
 
 
-def cache_bytes(cache: list) -> tuple[int, list]:
-    storages = {}
+def cache_bytes(cache: list) -> dict:
+    """The cached k and v tensors' bytes, the bytes of the storages they keep alive, the k cache's shape."""
+    storages, logical = {}, 0
     for layer in cache:
         for t in (layer["k"], layer["v"]):
             storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-    return sum(storages.values()), list(cache[0]["k"].shape)
+            logical += t.numel() * t.element_size()
+    return {"cache_bytes": logical, "cache_storage_bytes": sum(storages.values()), "cache_k_shape": list(cache[0]["k"].shape)}
 
 
 def kv_cache() -> dict:
@@ -218,9 +222,8 @@ def kv_cache() -> dict:
         ids = torch.randint(1, 50257, (batch, seq))
         cache = [{} for _ in model.h]
         _, flops, _, _, core, _ = eval_run(model, ids, cache=cache)
-        nbytes, shape = cache_bytes(cache)
         prefill.append({"seq_len": seq, "batch": batch, "flops": flops, "attention_core_flops": sum(core),
-                        "cache_bytes": nbytes, "cache_k_shape": shape})
+                        **cache_bytes(cache)})
     torch.manual_seed(9)
     all_ids = torch.randint(1, 50257, (2, max(t for t, _ in DECODE)))
     for t, batch in DECODE:
@@ -230,11 +233,10 @@ def kv_cache() -> dict:
             model(ids[:, :t - 1], cache=cache)
             full = model(ids[:, :t])[:, -1]
         logits, flops, ops, _, core, _ = eval_run(model, ids[:, t - 1:t], cache=cache)
-        nbytes, shape = cache_bytes(cache)
         diff = float((logits[:, -1] - full).abs().max())
         assert diff < 1e-3, (t, diff)
         decode.append({"context": t, "batch": batch, "flops": flops, "ops": ops, "attention_core_flops": sum(core),
-                       "cache_bytes": nbytes, "cache_k_shape": shape, "max_abs_logit_diff_vs_full": diff})
+                       **cache_bytes(cache), "max_abs_logit_diff_vs_full": diff})
     print("kv cache done", flush=True)
     return {"example": "gpt2_small", "num_layers": len(model.h), "d_model": 768, "element_size": 4,
             "cache_bytes_formula": "2 * layers * batch * t * d_model * element_size (k and v, every layer)",
