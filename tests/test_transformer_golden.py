@@ -206,3 +206,25 @@ def test_decode_is_linear_in_t():
             assert s["attention_core_flops"] == 12 * 4 * 768 * b * t
             assert s["max_abs_logit_diff_vs_full"] < 1e-3
     assert {s["context"] for s in CACHE["decode"]} >= {16, 17, 64, 65, 1024}
+
+
+@pytest.mark.parametrize("run", RUNS, ids=_id)
+def test_saved_bytes_are_the_rows_plus_the_ops_between_them(run):
+    """Each saved storage counted once, at the first row that saved it, plus what ops between rows saved:
+    residual adds and embedding sums save nothing, the SwiGLU product saves both factors (b x T x ffn each)."""
+    rows = sum(e[0] for i, row in enumerate(run["layers"]) for e in row[3]
+               if e[3] == i and e[2] in ("input", "other"))
+    assert rows + run["unattributed_bytes"] == run["saved_activation_bytes"]
+    _, n_layers, _, _, _, ffn = CONFIG[run["example"]]
+    swiglu = n_layers * 2 * run["batch"] * run["seq_len"] * ffn * 4 if run["example"] == "llama_small" else 0
+    assert run["unattributed_bytes"] == swiglu
+    assert run["saved_by_kind_dtype"].get("input", {}).get("int64", 0) in (0, 8 * run["batch"] * run["seq_len"])
+
+
+@pytest.mark.parametrize("run", [r for r in RUNS if r["example"] == "gpt2_small"], ids=_id)
+def test_gpt2_training_is_6n_plus_the_attention_term(run):
+    """forward + backward = 6 x (matmul weights, lm_head included) x tokens, plus 3 x the attention core's
+    4 T^2 d per layer that the 6N rule leaves out."""
+    t, b = run["seq_len"], run["batch"]
+    six_n = 6 * b * t * _gpt2_matmul_weights()
+    assert run["forward_flops"] + run["backward_flops"] - six_n == 3 * 12 * 4 * b * t * t * 768
