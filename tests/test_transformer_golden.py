@@ -159,53 +159,75 @@ def _gpt2_matmul_weights():
     return n_layers * (d * 3 * d + d * d + 2 * d * ffn) + d * 50257
 
 
-@pytest.mark.parametrize("run", [r for r in RUNS if r["example"] == "gpt2_small"], ids=_id)
-def test_gpt2_forward_closed_form(run):
+@pytest.mark.parametrize("run", [r for r in RUNS if r["example"] in ("gpt2_small", "llama_small")], ids=_id)
+def test_decoder_forward_closed_form(run):
+    """2 x tokens x matmul weights + layers x 4 T^2 heads head_dim (the causal mask computes all T x T)."""
+    _, n_layers, heads, head_dim, _, _ = CONFIG[run["example"]]
     t, b = run["seq_len"], run["batch"]
-    assert run["eval_forward_flops"] == b * (2 * t * _gpt2_matmul_weights() + 12 * 4 * t * t * 768)
+    assert run["eval_forward_flops"] == b * (2 * t * _matmul_weights(run["example"])
+                                             + n_layers * 4 * t * t * heads * head_dim)
 
 
-def test_kv_cache_bytes():
-    """2 (k and v) * layers * batch * t * d_model * 4 bytes, as the recorded tensors hold."""
-    n_layers, d, size = CACHE["num_layers"], CACHE["d_model"], CACHE["element_size"]
-    assert (n_layers, d, size) == (12, 768, 4)
-    for step in CACHE["prefill"] + CACHE["decode"]:
+def _matmul_weights(example):
+    """Multiply-accumulates per token outside the attention core (every linear layer, the output layer included)."""
+    if example == "gpt2_small":
+        return _gpt2_matmul_weights()
+    d, n_layers, heads, head_dim, kv_heads, ffn = CONFIG[example]
+    return n_layers * (2 * d * heads * head_dim + 2 * d * kv_heads * head_dim + 3 * d * ffn) + d * 1000
+
+
+@pytest.mark.parametrize("example", ["gpt2_small", "llama_small"])
+def test_kv_cache_bytes(example):
+    """2 (k and v) * layers * batch * t * kv_heads * head_dim * 4 bytes, as the recorded tensors hold."""
+    cache = CACHE[example]
+    _, n_layers, _, head_dim, kv_heads, _ = CONFIG[example]
+    assert (cache["num_layers"], cache["kv_heads"], cache["head_dim"], cache["element_size"]) == \
+        (n_layers, kv_heads, head_dim, 4)
+    for step in cache["prefill"] + cache["decode"]:
         t = step.get("context", step.get("seq_len"))
-        assert step["cache_bytes"] == 2 * n_layers * step["batch"] * t * d * size
-        assert step["cache_k_shape"] == [step["batch"], 12, t, 64]
+        assert step["cache_bytes"] == 2 * n_layers * step["batch"] * t * kv_heads * head_dim * 4
+        assert step["cache_k_shape"] == [step["batch"], kv_heads, t, head_dim]
+    assert CACHE["gpt2_small"]["prefill"][0]["cache_bytes"] == 2 * 12 * 16 * 768 * 4  # 1.5 MB for 16 tokens
 
 
 def test_prefill_cache_keeps_the_fused_qkv_storage():
-    """After the prefill the cached k and v are views of c_attn's (T, 3d) output: the storage kept alive is
-    3/2 of the cache's bytes (q's third too); after a decode step torch.cat made them compact."""
-    for step in CACHE["prefill"]:
+    """After GPT-2's prefill the cached k and v are views of c_attn's (T, 3d) output: the storage kept alive is
+    3/2 of the cache's bytes (q's third too); after a decode step torch.cat made them compact. LLaMA's keys
+    are RoPE's fresh output and its values a view of wv's own output: compact."""
+    for step in CACHE["gpt2_small"]["prefill"]:
         assert 2 * step["cache_storage_bytes"] == 3 * step["cache_bytes"]
-    for step in CACHE["decode"]:
+    for step in CACHE["gpt2_small"]["decode"] + CACHE["llama_small"]["prefill"] + CACHE["llama_small"]["decode"]:
         assert step["cache_storage_bytes"] == step["cache_bytes"]
 
 
-def test_prefill_is_the_forward():
-    forward = {(r["seq_len"], r["batch"]): r["eval_forward_flops"] for r in RUNS if r["example"] == "gpt2_small"}
-    for step in CACHE["prefill"]:
+@pytest.mark.parametrize("example", ["gpt2_small", "llama_small"])
+def test_prefill_is_the_forward(example):
+    forward = {(r["seq_len"], r["batch"]): r["eval_forward_flops"] for r in RUNS if r["example"] == example}
+    for step in CACHE[example]["prefill"]:
         assert step["flops"] == forward[step["seq_len"], step["batch"]]
 
 
-def test_decode_is_linear_in_t():
-    """One new token at context t: the same matmuls per token as any position, plus q.k and a.v over t keys:
-    slope 12 layers * 4 * 768 per key (checked by differences), intercept 2 x the per-token matmul weights."""
+@pytest.mark.parametrize("example", ["gpt2_small", "llama_small"])
+def test_decode_is_linear_in_t(example):
+    """One new token at context t: the same matmuls per token as any position, plus q.k and a.v over t keys
+    (every query head: GQA repeats k and v, it does not save these FLOPs): slope layers * 4 * heads * head_dim
+    per key (checked by differences), intercept 2 x the per-token matmul weights."""
+    _, n_layers, heads, head_dim, _, _ = CONFIG[example]
+    decode = CACHE[example]["decode"]
     for b in (1, 2):
-        steps = {s["context"]: s for s in CACHE["decode"] if s["batch"] == b}
+        steps = {s["context"]: s for s in decode if s["batch"] == b}
         ts = sorted(steps)
         assert len(ts) >= 2
         slope = (steps[ts[1]]["flops"] - steps[ts[0]]["flops"]) // (ts[1] - ts[0])
-        assert slope == 12 * 4 * 768 * b
+        assert slope == n_layers * 4 * heads * head_dim * b
         for t0, t1 in zip(ts, ts[1:]):
             assert steps[t1]["flops"] - steps[t0]["flops"] == slope * (t1 - t0)
         for t, s in steps.items():
-            assert s["flops"] - slope * t == 2 * b * _gpt2_matmul_weights()
-            assert s["attention_core_flops"] == 12 * 4 * 768 * b * t
+            assert s["flops"] - slope * t == 2 * b * _matmul_weights(example)
+            assert s["attention_core_flops"] == slope * t
             assert s["max_abs_logit_diff_vs_full"] < 1e-3
-    assert {s["context"] for s in CACHE["decode"]} >= {16, 17, 64, 65, 1024}
+    assert {s["context"] for s in decode} >= {16, 17, 64, 65}
+    assert max(s["context"] for s in decode) == {"gpt2_small": 1024, "llama_small": 128}[example]
 
 
 @pytest.mark.parametrize("run", RUNS, ids=_id)
@@ -221,10 +243,11 @@ def test_saved_bytes_are_the_rows_plus_the_ops_between_them(run):
     assert run["saved_by_kind_dtype"].get("input", {}).get("int64", 0) in (0, 8 * run["batch"] * run["seq_len"])
 
 
-@pytest.mark.parametrize("run", [r for r in RUNS if r["example"] == "gpt2_small"], ids=_id)
-def test_gpt2_training_is_6n_plus_the_attention_term(run):
-    """forward + backward = 6 x (matmul weights, lm_head included) x tokens, plus 3 x the attention core's
-    4 T^2 d per layer that the 6N rule leaves out."""
+@pytest.mark.parametrize("run", [r for r in RUNS if r["example"] in ("gpt2_small", "llama_small")], ids=_id)
+def test_training_is_6n_plus_the_attention_term(run):
+    """forward + backward = 6 x (matmul weights, the output layer included) x tokens, plus 3 x the attention
+    core's 4 T^2 heads head_dim per layer that the 6N rule leaves out."""
+    _, n_layers, heads, head_dim, _, _ = CONFIG[run["example"]]
     t, b = run["seq_len"], run["batch"]
-    six_n = 6 * b * t * _gpt2_matmul_weights()
-    assert run["forward_flops"] + run["backward_flops"] - six_n == 3 * 12 * 4 * b * t * t * 768
+    six_n = 6 * b * t * _matmul_weights(run["example"])
+    assert run["forward_flops"] + run["backward_flops"] - six_n == 3 * n_layers * 4 * b * t * t * heads * head_dim

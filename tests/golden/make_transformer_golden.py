@@ -29,13 +29,14 @@ Per example, sequence length T and batch ("runs": [...]):
   grad_bytes, "layers" [type, input shape, output shape, storages saved]; loss = y.sum() (BERT: pooled.sum() +
   last hidden state.sum()); x = token ids (int64, not requiring grad) or the image;
 - output_shape.
-"kv_cache" (GPT-2, eval, no_grad): "prefill": T tokens into an empty cache: flops (logits for all T tokens, as
-HF's forward), cache_bytes (the cached k and v tensors' numel x 4), cache_storage_bytes (the storages they keep
-alive: after the prefill k and v are views of c_attn's fused (T, 3 x 768) output, as in HF, so q's third too;
-after a decode step torch.cat made them fresh) and the k cache's shape; "decode": ONE new token per
-sequence at context length t (t = 2 ... 1024, GPT-2's n_positions; batch 1, and 2 at t = 64, 65), i.e. with a
-cache of t - 1 past keys/values filled by an uncounted prefill: flops, ops, attention_core_flops, cache_bytes
-after the step (2 * layers * batch * t * 768 * 4) and the logits' largest difference from the full forward's last
+"kv_cache": {"gpt2_small": ..., "llama_small": ...} (eval, no_grad): "prefill": T tokens into an empty cache: flops
+(logits for all T tokens, as HF's forward), cache_bytes (the cached k and v tensors' numel x 4), cache_storage_bytes
+(the storages they keep alive: after GPT-2's prefill k and v are views of c_attn's fused (T, 3 x 768) output, as in
+HF, so q's third too; after a decode step torch.cat made them fresh) and the k cache's shape (LLaMA: keys after RoPE,
+2 kv heads, before repeat_kv); "decode": ONE new token per sequence at context length t (GPT-2: t = 2 ... 1024, its
+n_positions; LLaMA: up to 128, its RoPE table; batch 1, and 2 at t = 64, 65), i.e. with a cache of t - 1 past keys
+and values filled by an uncounted prefill: flops, ops, attention_core_flops, cache_bytes after the step
+(2 * layers * batch * t * kv_heads * head_dim * 4) and the logits' largest difference from the full forward's last
 position (the cache is exact).
 """
 
@@ -74,8 +75,10 @@ MODELS = {
 PLAN = [("vit_b_16", 197, 1), ("vit_b_16", 197, 2), ("bert_base", 16, 1), ("bert_base", 64, 1), ("bert_base", 16, 2),
         ("gpt2_small", 16, 1), ("gpt2_small", 64, 1), ("gpt2_small", 128, 1), ("gpt2_small", 16, 2),
         ("llama_small", 16, 1), ("llama_small", 64, 1), ("llama_small", 16, 2)]
-# (context length t, batch) of the decode steps
-DECODE = [(2, 1), (16, 1), (17, 1), (32, 1), (64, 1), (65, 1), (128, 1), (256, 1), (1024, 1), (64, 2), (65, 2)]
+# (context length t, batch) of the decode steps; LLaMA's RoPE tables hold 128 positions
+DECODE = {"gpt2_small": [(2, 1), (16, 1), (17, 1), (32, 1), (64, 1), (65, 1), (128, 1), (256, 1), (1024, 1), (64, 2),
+                         (65, 2)],
+          "llama_small": [(2, 1), (16, 1), (17, 1), (64, 1), (65, 1), (128, 1), (64, 2), (65, 2)]}
 
 
 def row_modules(model: nn.Module) -> list:
@@ -214,21 +217,23 @@ def cache_bytes(cache: list) -> dict:
     return {"cache_bytes": logical, "cache_storage_bytes": sum(storages.values()), "cache_k_shape": list(cache[0]["k"].shape)}
 
 
-def kv_cache() -> dict:
+def kv_cache(name: str, decode_steps: list) -> dict:
     torch.manual_seed(7)
-    model = gpt2_small().eval()
+    model = MODELS[name][0]().eval()
+    vocab = MODELS[name][1]
+    blocks = model.h if name == "gpt2_small" else model.layers
     prefill, decode = [], []
     for seq, batch in ((16, 1), (64, 1), (16, 2)):
-        ids = torch.randint(1, 50257, (batch, seq))
-        cache = [{} for _ in model.h]
+        ids = torch.randint(1, vocab, (batch, seq))
+        cache = [{} for _ in blocks]
         _, flops, _, _, core, _ = eval_run(model, ids, cache=cache)
         prefill.append({"seq_len": seq, "batch": batch, "flops": flops, "attention_core_flops": sum(core),
                         **cache_bytes(cache)})
     torch.manual_seed(9)
-    all_ids = torch.randint(1, 50257, (2, max(t for t, _ in DECODE)))
-    for t, batch in DECODE:
+    all_ids = torch.randint(1, vocab, (2, max(t for t, _ in decode_steps)))
+    for t, batch in decode_steps:
         ids = all_ids[:batch]
-        cache = [{} for _ in model.h]
+        cache = [{} for _ in blocks]
         with torch.no_grad():
             model(ids[:, :t - 1], cache=cache)
             full = model(ids[:, :t])[:, -1]
@@ -237,9 +242,10 @@ def kv_cache() -> dict:
         assert diff < 1e-3, (t, diff)
         decode.append({"context": t, "batch": batch, "flops": flops, "ops": ops, "attention_core_flops": sum(core),
                        **cache_bytes(cache), "max_abs_logit_diff_vs_full": diff})
-    print("kv cache done", flush=True)
-    return {"example": "gpt2_small", "num_layers": len(model.h), "d_model": 768, "element_size": 4,
-            "cache_bytes_formula": "2 * layers * batch * t * d_model * element_size (k and v, every layer)",
+    print(name, "kv cache done", flush=True)
+    kv_heads, head_dim = (12, 64) if name == "gpt2_small" else (LLAMA_CONFIG["kv_heads"], LLAMA_CONFIG["head_dim"])
+    return {"num_layers": len(blocks), "kv_heads": kv_heads, "head_dim": head_dim, "element_size": 4,
+            "cache_bytes_formula": "2 * layers * batch * t * kv_heads * head_dim * element_size (k and v, every layer)",
             "prefill": prefill, "decode": decode}
 
 
@@ -302,7 +308,7 @@ def main() -> None:
             for name, seq, batch in PLAN:
                 if not only or name in only:
                     runs.append(run(name, seq, batch))
-            cache = kv_cache() if not only or "gpt2_small" in only else None
+            cache = {name: kv_cache(name, steps) for name, steps in DECODE.items() if not only or name in only}
     meta = {"torch": torch.__version__, "python": sys.version.split()[0],
             "how": "models from torch.nn after torchvision 0.28 / HuggingFace (tests/golden/transformer_models.py says "
                    "what differs); CPU float32; torch.backends.mkldnn.flags(enabled=False); math attention kernel forced: "

@@ -302,12 +302,12 @@ class LlamaAttention(nn.Module):
         self.attn = ScaledDotProductAttention(heads, kv_heads, causal=True)
         self.wo = nn.Linear(heads * self.head_dim, dim, bias=False)
 
-    def forward(self, x, rope):
+    def forward(self, x, rope, cache=None, start=0):
         b, t, _ = x.shape
         q = self.wq(x).view(b, t, self.heads, self.head_dim)
         k = self.wk(x).view(b, t, self.kv_heads, self.head_dim)
         v = self.wv(x).view(b, t, self.kv_heads, self.head_dim)
-        return self.wo(self.attn(rope(q), rope(k), v))
+        return self.wo(self.attn(rope(q, start), rope(k, start), v, cache=cache))
 
 
 class SwiGLU(nn.Module):
@@ -333,12 +333,14 @@ class LlamaBlock(nn.Module):
         self.ffn_norm = nn.RMSNorm(dim, eps=eps)
         self.feed_forward = SwiGLU(dim, hidden)
 
-    def forward(self, x, rope):
-        h = x + self.attention(self.attention_norm(x), rope)
+    def forward(self, x, rope, cache=None, start=0):
+        h = x + self.attention(self.attention_norm(x), rope, cache, start)
         return h + self.feed_forward(self.ffn_norm(h))
 
 
 class Llama(nn.Module):
+    """tok_embeddings, layers, norm, output (untied); one RotaryEmbedding for all layers (model.rope)."""
+
     def __init__(self, vocab=1000, dim=256, layers=4, heads=8, kv_heads=2, multiple_of=16, eps=1e-5, max_pos=128):
         super().__init__()
         self.tok_embeddings = nn.Embedding(vocab, dim)
@@ -348,10 +350,12 @@ class Llama(nn.Module):
         self.norm = nn.RMSNorm(dim, eps=eps)
         self.output = nn.Linear(dim, vocab, bias=False)
 
-    def forward(self, ids):
+    def forward(self, ids, cache=None):
+        """With a cache (one dict per layer, empty at the prefill): keys after RoPE, Hkv heads, as Meta's."""
+        start = cache[0]["k"].shape[2] if cache and "k" in cache[0] else 0
         x = self.tok_embeddings(ids)
-        for layer in self.layers:
-            x = layer(x, self.rope)
+        for i, layer in enumerate(self.layers):
+            x = layer(x, self.rope, cache[i] if cache is not None else None, start)
         return self.output(self.norm(x))
 
 
