@@ -16,13 +16,14 @@ from convcalc.expr import parse_shape
 from convcalc.layers.training import Training
 from convcalc.sizes import substitute
 
-BRUTE_FORCE = {"permute", "transpose", "rmsnorm", "classtoken", "positionembedding", "selecttoken"}
+BRUTE_FORCE = {"permute", "transpose", "rmsnorm", "classtoken", "positionembedding", "selecttoken", "tokentypeembedding"}
 CASES = cases("tokens")
 
 
 def test_golden_covers_every_layer_and_refusals():
     assert {c["layer"] for c in CASES} == BRUTE_FORCE
-    assert {c["layer"] for c in CASES if c["refused"]} == {"permute", "transpose", "rmsnorm", "positionembedding", "selecttoken"}
+    assert {c["layer"] for c in CASES if c["refused"]} == {"permute", "transpose", "rmsnorm", "positionembedding", "selecttoken",
+                                                               "tokentypeembedding"}
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c["refused"]], ids=case_id)
@@ -37,7 +38,7 @@ def test_matches_pytorch(case):
     r = layer.report(shape, batch=batch)
     assert list(r.output_shape) == case["output_shape"]
     assert r.params == sum(math.prod(s) for s in case["params"].values())
-    assert r.buffers == 0 and case["buffers"] == {}
+    assert r.buffers == sum(math.prod(s) for s, _ in case["buffers"].values())
     for run in case["runs"]:
         t = layer.report(shape, batch=batch, training=Training(input_grad=run["input_grad"]))
         assert t.macs * 2 == run["forward_flops"] == 0
@@ -93,6 +94,17 @@ def test_parameter_gradient_sums_over_the_batch_by_enumeration(layer, options):
         terms[e] += 1
     assert r.backward["grad_weight"]["adds"] == sum(n - 1 for n in terms.values())
     assert r.adds == (0 if layer == "classtoken" else B * T * D)  # the forward add, whole batch
+
+
+def test_token_type_gradient_sums_every_token_into_row_zero_by_enumeration():
+    """Every one of the B*T ids is 0: row 0's gradient sums B*T rows of dL/dy, (B*T - 1)*D adds."""
+    B, T, D = 3, 5, 4
+    r = LAYERS["tokentypeembedding"].build((T, D), {}).report((T, D), batch=B, training=Training())
+    hits = {}
+    for _ in itertools.product(range(B), range(T)):
+        hits[0] = hits.get(0, 0) + 1
+    assert r.backward["grad_weight"]["adds"] == sum(n - 1 for n in hits.values()) * D
+    assert r.buffers == 512 and r.params == 2 * D
 
 
 @pytest.mark.parametrize("dims", list(itertools.permutations([1, 2, 3])))

@@ -79,6 +79,22 @@ class PositionEmbedding(nn.Module):
         return x + self.pos_embedding[:, :t]
 
 
+class BufferedPositions(nn.Module):
+    """HF BERT's position (or token type) embedding: nn.Embedding(P, D) read at a registered int64 buffer
+    (position_ids: arange; token_type_ids: zeros), sliced to T (and expanded to the batch for token types)."""
+
+    def __init__(self, rows, dim, ids_length, zeros=False):
+        super().__init__()
+        self.table, self.zeros = nn.Embedding(rows, dim), zeros
+        ids = torch.zeros(1, ids_length, dtype=torch.long) if zeros else torch.arange(ids_length).unsqueeze(0)
+        self.register_buffer("ids", ids, persistent=False)
+
+    def forward(self, x):
+        b, t = x.shape[:2]
+        ids = self.ids[:, :t]
+        return x + self.table(ids.expand(b, t) if self.zeros else ids)
+
+
 class SelectToken(nn.Module):
     def __init__(self, index=0):
         super().__init__()
@@ -98,6 +114,10 @@ def build(layer: str, kw: dict, shape: list) -> nn.Module:
         return nn.RMSNorm(ns, eps=kw.get("eps"), elementwise_affine=kw.get("elementwise_affine", True))
     if layer == "classtoken":
         return ClassToken(shape[-1])
+    if layer == "positionembedding" and kw.get("ids") == "buffer":
+        return BufferedPositions(kw["num_positions"], shape[-1], kw["num_positions"])
+    if layer == "tokentypeembedding":
+        return BufferedPositions(kw.get("num_token_types", 2), shape[-1], kw.get("max_positions", 512), zeros=True)
     if layer == "positionembedding":
         return PositionEmbedding(kw.get("num_positions") or shape[0], shape[-1], kw.get("indexed", False))
     return SelectToken(kw.get("index", 0))
@@ -109,6 +129,8 @@ def record(layer: str, kw: dict, shape: list, batch: int) -> dict:
     x = torch.randn([batch] + shape)
     try:
         m = build(layer, kw, shape)
+        if layer == "tokentypeembedding" and shape[0] > kw.get("max_positions", 512):
+            raise IndexError("more tokens than the ids buffer holds")
         if layer == "positionembedding" and shape[0] > (kw.get("num_positions") or shape[0]):
             raise IndexError("index out of range in self: more positions than the table's rows")
         runs = []
@@ -165,6 +187,15 @@ def cases() -> list:
             kw["num_positions"] = s[0] + rng.choice([0, 1, 5])
         out.append(record("positionembedding", kw, s, rng.choice([1, 2, 3])))
     out.append(record("positionembedding", {"num_positions": 2, "indexed": True}, [4, 3], 2))  # T > P: refused
+    for _ in range(4):
+        s = shape(2)
+        out.append(record("positionembedding", {"num_positions": s[0] + rng.choice([0, 3]), "indexed": True, "ids": "buffer"}, s,
+                          rng.choice([1, 2, 3])))
+    for _ in range(5):
+        s = shape(2)
+        out.append(record("tokentypeembedding", {"num_token_types": rng.choice([1, 2, 3]), "max_positions": s[0] + rng.choice([0, 4])},
+                          s, rng.choice([1, 2, 3])))
+    out.append(record("tokentypeembedding", {"max_positions": 3}, [4, 3], 2))  # more tokens than ids: refused
     for _ in range(5):
         s = shape(2)
         out.append(record("selecttoken", {"index": rng.randint(-s[0], s[0] - 1)}, s, rng.choice([1, 2, 3])))
