@@ -279,6 +279,8 @@ class MultiheadAttention(Layer, example="--input 128,512 --num-heads 8 --causal"
     need_weights: bool = False
 
     INPUT = "T,E"
+    #: what a derivation calls the input's entries (and a formula sheet's input)
+    INPUT_SYMBOLS = ("T", "E")
     OPTIONS = OPTIONS
     INFERRED = {"embed_dim": -1}
 
