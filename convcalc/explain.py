@@ -40,6 +40,7 @@ MEANINGS = {
     "n_s": "scans", "h": "hidden channels", "k_1": "first kernel size", "g_c": "colour groups", "n_o": "output layers",
     "K": "classes", "r": "residual channels", "r_d": "dilation channels", "s_k": "skip channels", "N_b": "blocks",
     "d_k": "key size", "k_a": "states attended to", "n": "output size", "S": "grid size", "N": "leading size",
+    "E": "embedding size",  # issue 13: attention's input T,E
 }  # fmt: skip
 _DIMS = {1: ("L_in",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
