@@ -362,10 +362,6 @@ class MultiheadAttention(Layer, example="--input 128,512 --num-heads 8 --causal"
     def extra_keys(self) -> int:
         return int(self.add_bias_kv) + int(self.add_zero_attn)
 
-    @property
-    def masked(self) -> bool:
-        return self.causal or self.window is not None
-
     def kv_length(self, shape: tuple) -> Any:
         return shape[0] if self.kv_len is None else self.kv_len
 

@@ -7,16 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from .. import sizes
-from .attention import tidy
+from .attention import _plus, tidy
 from .elementwise import softmax_backward
-
-
-def _plus(*parts: dict) -> dict:
-    out: dict = {}
-    for part in parts:
-        for k, v in part.items():
-            out[k] = out.get(k, 0) + v
-    return out
 
 
 def linear_backward(rows: Any, n_in: Any, n_out: Any, bias: bool) -> tuple[dict, dict]:
