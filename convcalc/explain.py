@@ -27,6 +27,7 @@ FIELD_SYMBOLS = {
     "output_layers": "n_o", "output_classes": "K", "residual_channels": "r", "dilation_channels": "r_d",
     "skip_channels": "s_k", "layers_per_block": "N_l", "blocks": "N_b", "key_size": "d_k", "k": "k_a",
     "input_channels": "C_in", "output_size": "n", "seq_len": "T",
+    "embed_dim": "E",  # issue 13: attention
 }  # fmt: skip
 #: arguments that may be 0 and only enter arithmetic (their symbols are non-negative); any other
 #: argument that is 0 (proj_size: none) switches a part off and stays the number 0
@@ -40,6 +41,7 @@ MEANINGS = {
     "n_s": "scans", "h": "hidden channels", "k_1": "first kernel size", "g_c": "colour groups", "n_o": "output layers",
     "K": "classes", "r": "residual channels", "r_d": "dilation channels", "s_k": "skip channels", "N_b": "blocks",
     "d_k": "key size", "k_a": "states attended to", "n": "output size", "S": "grid size", "N": "leading size",
+    "E": "embedding size",  # issue 13: attention's input T,E
 }  # fmt: skip
 _DIMS = {1: ("L_in",), 2: ("H", "W"), 3: ("D", "H", "W")}
 

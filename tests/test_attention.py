@@ -197,3 +197,16 @@ def test_numeric_queries_never_import_sympy():
         ["--num-heads", "4"], ["--num-heads", "4", "--causal"], ["--num-heads", "4", "--window", "3"],
         ["--num-heads", "4", "--kv-heads", "2", "--kv-len", "9"], ["--num-heads", "2", "--kdim", "5", "--vdim", "7"],
         ["--num-heads", "4", "--add-bias-kv", "--add-zero-attn", "--dropout", "0.1"]]])
+
+
+def test_formula_sheet_and_derivation_name_T_and_E(capsys):
+    """--explain without --input is the formula sheet over T,E (it once asked for C,H,W and failed)."""
+    from convcalc.cli import main
+
+    assert main(["multiheadattention", "--num-heads", "4", "--explain", "-f", "json"]) == 0
+    out = capsys.readouterr().out
+    assert '{"quantity": "input_shape", "formula": ["T", "E"]}' in out
+    assert '{"quantity": "macs", "formula": "2*E*T*(2*E + T)"}' in out  # four E x E projections, two T x T x E products
+    assert main(["multiheadattention", "--input", "16,32", "--num-heads", "4", "--causal", "--explain"]) == 0
+    out = capsys.readouterr().out
+    assert "sequence length" in out and "embedding size" in out and "2*E*T*(2*E + T)" in out

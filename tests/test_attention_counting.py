@@ -99,7 +99,7 @@ class N:
 
     def __truediv__(self, o):
         self.t["mults"] += 1
-        return N(self.v / self._w(o), self.t)
+        return N(self.v / self._w(o) if self._w(o) else 0.0, self.t)  # a fully masked row: 0/0 -> 0 (_safe_softmax)
 
     def is_neg_inf(self):
         self.t["comparisons"] += 1
@@ -167,6 +167,10 @@ def tallied_forward(T, E, h, S=None, kdim=None, vdim=None, kv_heads=None, bias=T
                     return True
                 return (not causal and window is None) or (s <= i and (window is None or s > i - window))
             cols = [s for s in range(keys) if seen(s)] if effective else list(range(keys))
+            if not cols:  # a query that sees no key: nothing to compute (its output is the zero vector)
+                for j in range(d):
+                    out[i][head * d + j] = v(0.0)
+                continue
             scores = [dot(qh[i], kh[s], t) for s in cols]
             if not effective and (causal or window is not None):
                 scores = [sc + (0.0 if seen(s) else -math.inf) for sc, s in zip(scores, cols)]
@@ -193,6 +197,7 @@ TALLIED = [
     dict(T=4, E=4, h=2, causal=True, extra=2),
     dict(T=4, E=8, h=4, kv_heads=2, causal=True),
     dict(T=3, E=8, h=4, kv_heads=1, S=4, kdim=5, vdim=5),
+    dict(T=6, E=4, h=2, S=2, window=2),  # queries 3..5 see no key: no softmax sum, no weighted sum for them
 ]
 
 
@@ -337,3 +342,40 @@ def test_macs_closed_forms_in_T_by_hand():
     gqa = MHA.build((T, E), {"num_heads": h, "kv_heads": g}).report((T, E))
     assert sp.simplify(gqa.macs - (2 * T * E**2 + 2 * T * E * g * E / h + 2 * T**2 * E)) == 0
     assert sp.simplify(gqa.params - (2 * E**2 + 2 * E * g * E / h + E + 2 * g * E / h + E)) == 0
+
+
+# -- random configurations, tallied ---------------------------------------------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@st.composite
+def configurations(draw):
+    h = draw(st.sampled_from([1, 2, 4]))
+    cfg = dict(T=draw(st.integers(1, 5)), E=h * draw(st.integers(1, 2)), h=h)
+    if draw(st.booleans()):
+        cfg["S"] = draw(st.integers(1, 5))
+    if draw(st.booleans()):
+        cfg["kdim"] = draw(st.integers(1, 4))
+        cfg["vdim"] = draw(st.sampled_from([cfg["kdim"], draw(st.integers(1, 4))]))
+    cfg["bias"] = draw(st.booleans())
+    cfg["causal"] = draw(st.booleans())
+    if draw(st.booleans()):
+        cfg["window"] = draw(st.integers(1, 4))
+        cfg["causal"] = True
+    kv = draw(st.sampled_from([k for k in (1, 2, 4) if h % k == 0]))
+    if kv != h:
+        cfg["kv_heads"] = kv
+    else:
+        cfg["extra"] = draw(st.integers(0, 2))
+    return cfg
+
+
+@settings(max_examples=60, deadline=None)
+@given(configurations())
+def test_random_configurations_equal_the_tallied_forward(cfg):
+    layer = MHA.build((cfg["T"], cfg["E"]), _options(cfg))
+    r = layer.report((cfg["T"], cfg["E"]))
+    assert {k: getattr(r, k) for k in KEYS} == tallied_forward(**cfg)
+    if cfg["causal"]:
+        assert {k: r.work["effective"][k] for k in KEYS} == tallied_forward(**cfg, effective=True)

@@ -103,6 +103,20 @@ def effective_pairs(T: Any, S: Any, causal: bool = False, window: Any = None, ex
     return tidy(full - missing + T * extra), tuple(notes)
 
 
+def seeing_rows(T: Any, S: Any, window: Any = None, extra: Any = 0) -> tuple[Any, tuple]:
+    """The queries that see at least one key (the rest get all-zero weights from _safe_softmax):
+    all T, except with a window W over S < T - W + 1 keys and no appended keys, where query t
+    (0-based) sees a key only for t <= S + W - 2: min(T, S + W - 1). (value, assumption notes)"""
+    if window is None or extra:
+        return T, ()
+    order = sizes.compare(T, S + window - 1)
+    if order in (-1, 0):
+        return T, ()
+    if order is None:
+        return T, (f"effective work assumes every query sees a key: T = {sizes.to_text(T)} <= kv_len + window - 1",)
+    return S + window - 1, ()
+
+
 def _linear(rows: Any, n_in: Any, n_out: Any, bias: bool) -> dict:
     """A linear map of rows x n_in to n_out: macs, mults, adds (n_in - 1 per output, + bias)."""
     products = rows * n_in * n_out
@@ -124,14 +138,15 @@ def _plus(*parts: dict) -> dict:
 
 
 def core_counts(T: Any, keys: Any, heads: Any, head_dim: Any, masked: bool, pairs: Any = None,
-                need_weights: bool = False) -> dict:
+                need_weights: bool = False, rows: Any = None) -> dict:
     """Scores, mask, softmax and attention times V of one sample over ``keys`` key positions
-    (S'), or over ``pairs`` query-key pairs when given (the effective work: only the pairs a
-    mask leaves, no mask added). need_weights: PyTorch's other path (a plain softmax, no -inf
-    test; the weights averaged over the heads: h - 1 adds and a division per query-key pair)."""
+    (S'), or over ``pairs`` query-key pairs in ``rows`` non-empty rows when given (the effective
+    work: only the pairs a mask leaves, no mask added). need_weights: PyTorch's other path (a
+    plain softmax, no -inf test; the weights averaged over the heads: h - 1 adds and a division
+    per query-key pair)."""
     h, d = heads, head_dim
     n = T * keys if pairs is None else pairs  # scores per head
-    rows = T
+    rows = T if rows is None else rows  # a row of m terms sums with m - 1 adds
     average = {"mults": n, "adds": n * (h - 1)} if need_weights else {}
     return _plus({
         "macs": 2 * h * n * d,  # scores and attention times V
@@ -162,8 +177,10 @@ def attention_work(T: Any, S: Any, embed_dim: Any, heads: Any, kv_heads: Any = N
     proj = _plus(_linear(T, E, E, bias), _linear(S, kdim, kvd, bias), _linear(S, vdim, kvd, bias), _linear(T, E, E, bias))
     scale = {"mults": h * T * d + (0 if need_weights else h * keys * d)}
     pairs, notes = effective_pairs(T, S, masked, window, extra_keys)
+    rows, more = seeing_rows(T, S, window, extra_keys)
     computed = _plus(proj, scale, core_counts(T, keys, h, d, masked, need_weights=need_weights))
-    effective = _plus(proj, scale, core_counts(T, keys, h, d, masked, pairs, need_weights)) if masked else computed
+    effective = _plus(proj, scale, core_counts(T, keys, h, d, masked, pairs, need_weights, rows)) if masked else computed
+    notes = tuple(dict.fromkeys(notes + more))
     keys_of = ("mults", "adds", "comparisons", "macs", "transcendentals")
     return {"computed": {k: tidy(computed.get(k, 0)) for k in keys_of},
             "effective": {k: tidy(effective.get(k, 0)) for k in keys_of},
@@ -279,6 +296,8 @@ class MultiheadAttention(Layer, example="--input 128,512 --num-heads 8 --causal"
     need_weights: bool = False
 
     INPUT = "T,E"
+    #: what a derivation calls the input's entries (and a formula sheet's input)
+    INPUT_SYMBOLS = ("T", "E")
     OPTIONS = OPTIONS
     INFERRED = {"embed_dim": -1}
 
@@ -342,10 +361,6 @@ class MultiheadAttention(Layer, example="--input 128,512 --num-heads 8 --causal"
     @property
     def extra_keys(self) -> int:
         return int(self.add_bias_kv) + int(self.add_zero_attn)
-
-    @property
-    def masked(self) -> bool:
-        return self.causal or self.window is not None
 
     def kv_length(self, shape: tuple) -> Any:
         return shape[0] if self.kv_len is None else self.kv_len

@@ -7,16 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from .. import sizes
-from .attention import tidy
+from .attention import _plus, tidy
 from .elementwise import softmax_backward
-
-
-def _plus(*parts: dict) -> dict:
-    out: dict = {}
-    for part in parts:
-        for k, v in part.items():
-            out[k] = out.get(k, 0) + v
-    return out
 
 
 def linear_backward(rows: Any, n_in: Any, n_out: Any, bias: bool) -> tuple[dict, dict]:
@@ -141,9 +133,11 @@ def backward(layer: Any, shape: tuple, batch: Any) -> Any:
     else:
         v = ("v", kv_rows * kvd)
     saved += [Saved(v[0], v[1], needed_for="any"), Saved("output projection's input", rows * E, needed_for="weight")]
-    notes = [f"attention backward: PyTorch's math path (F.multi_head_attention_forward with need_weights={layer.need_weights}"
-             f"{'' if layer.need_weights else ', _scaled_dot_product_attention_math'}); the returned weights get no gradient; autograd's additions of gradients of slices and of tensors used "
-             "several times are counted"]
+    path = ("q/k/v projections and F.scaled_dot_product_attention(enable_gqa=True)" if layer.grouped else
+            f"F.multi_head_attention_forward with need_weights={layer.need_weights}")
+    kernel = "" if layer.need_weights else ", _scaled_dot_product_attention_math"
+    notes = [f"attention backward: PyTorch's math path ({path}{kernel}); the returned weights get no gradient; "
+             "autograd's additions of gradients of slices and of tensors used several times are counted"]
     tidied = [{k: tidy(v) for k, v in part.items()} for part in (grad_input, grad_weight, shared)]
     saved = [s._replace(elements=tidy(s.elements)) for s in saved]
     grad_input, grad_weight, shared = tidied
