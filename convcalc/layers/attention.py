@@ -162,7 +162,7 @@ def core_counts(T: Any, keys: Any, heads: Any, head_dim: Any, masked: bool, pair
 
 def attention_work(T: Any, S: Any, embed_dim: Any, heads: Any, kv_heads: Any = None, kdim: Any = None, vdim: Any = None,
                    bias: bool = True, causal: bool = False, window: Any = None, extra_keys: Any = 0,
-                   need_weights: bool = False) -> dict:
+                   need_weights: bool = False, past: Any = 0, rotary: bool = False) -> dict:
     """The forward counts of one sample of multi-head attention (module docstring), as a dict:
     "computed" (what the framework computes: all T x S' scores, the mask added) and "effective"
     (only the query-key pairs the mask leaves: ``effective_pairs``), each over mults, adds,
@@ -172,11 +172,13 @@ def attention_work(T: Any, S: Any, embed_dim: Any, heads: Any, kv_heads: Any = N
     kvd = (h if kv_heads is None else kv_heads) * d
     kdim = E if kdim is None else kdim
     vdim = E if vdim is None else vdim
-    keys = S + extra_keys
-    masked = causal or window is not None
+    keys = S + extra_keys + past
+    masked = (causal or window is not None) and not (past and sizes.is_int(T) and T == 1)
     proj = _plus(_linear(T, E, E, bias), _linear(S, kdim, kvd, bias), _linear(S, vdim, kvd, bias), _linear(T, E, E, bias))
+    if rotary:  # RoPE on the new q and k: x*cos + rotate_half(x)*sin, 2 mults and an add an element
+        proj = _plus(proj, {"mults": 2 * (T * E + S * kvd), "adds": T * E + S * kvd})
     scale = {"mults": h * T * d + (0 if need_weights else h * keys * d)}
-    pairs, notes = effective_pairs(T, S, masked, window, extra_keys)
+    pairs, notes = effective_pairs(T, S, masked, window, extra_keys + past)
     rows, more = seeing_rows(T, S, window, extra_keys)
     computed = _plus(proj, scale, core_counts(T, keys, h, d, masked, need_weights=need_weights))
     effective = _plus(proj, scale, core_counts(T, keys, h, d, masked, pairs, need_weights, rows)) if masked else computed
@@ -215,19 +217,25 @@ def attention_params(embed_dim: Any, heads: Any, kv_heads: Any = None, kdim: Any
 
 def attention_counts(T: Any, S: Any, embed_dim: Any, heads: Any, kv_heads: Any = None, kdim: Any = None, vdim: Any = None,
                      bias: bool = True, causal: bool = False, window: Any = None, add_bias_kv: bool = False,
-                     add_zero_attn: bool = False, need_weights: bool = False) -> Counts:
+                     add_zero_attn: bool = False, need_weights: bool = False, past: Any = 0, rotary: bool = False) -> Counts:
     """One sample's ``Counts`` of multi-head attention over T queries and S keys (S = T for
     self-attention): parameters (``attention_params``), the framework's counts (``attention_work``:
     all T x S' scores), and for a causal or windowed mask the effective mults, a Work table
     {"computed", "effective"} and notes with the effective pairs (``effective_pairs``). For the
     layers built on attention (transformer layers and stacks), to add up with Counts.add."""
     extra = int(add_bias_kv) + int(add_zero_attn)
-    fc = attention_work(T, S, embed_dim, heads, kv_heads, kdim, vdim, bias, causal, window, extra, need_weights)
+    fc = attention_work(T, S, embed_dim, heads, kv_heads, kdim, vdim, bias, causal, window, extra, need_weights, past, rotary)
     params = attention_params(embed_dim, heads, kv_heads, kdim, vdim, bias, add_bias_kv)
     weights = sum((sizes.prod(s) for k, s in params.items() if "weight" in k), start=0)
     biases = sum((sizes.prod(s) for k, s in params.items() if "weight" not in k), start=0)
-    masked = causal or window is not None
+    masked = (causal or window is not None) and not (past and sizes.is_int(T) and T == 1)
     notes = list(fc["notes"])
+    if past:
+        notes.append(f"KV cache: {sizes.to_text(past)} keys and values computed before are read, not projected again; "
+                     f"the scores span {sizes.to_text(sizes.normalize(S + extra + past))} keys")
+    if rotary:
+        notes.append("rotary position embedding on q and k (x*cos + rotate_half(x)*sin): its cos and sin tables are "
+                     "precomputed, not counted")
     work = None
     if masked:
         rule = (f"window {sizes.to_text(window)}: query t attends keys t-{sizes.to_text(window)}+1..t"
@@ -248,6 +256,13 @@ def attention_counts(T: Any, S: Any, embed_dim: Any, heads: Any, kv_heads: Any =
         work=work,
         notes=tuple(notes),
     )
+
+
+def kv_cache_elements(embed_dim: Any, heads: Any, kv_heads: Any, positions: Any) -> Any:
+    """The elements a KV cache holds for one layer and one sequence: the keys and the values of
+    ``positions`` tokens, kv_heads x head_dim each (grouped-query attention caches only its kv heads)."""
+    kv = heads if kv_heads is None else kv_heads
+    return sizes.normalize(2 * positions * kv * sizes.exact_div(embed_dim, heads))
 
 
 class _OptionalSize(Opt):
@@ -272,6 +287,8 @@ OPTIONS = (
     Opt("causal", "flag", False, "Causal mask: query t attends keys 0..t (all T x S scores are still computed)."),
     _OptionalSize("window", "size", None, "Sliding window W: query t attends keys t-W+1..t (implies causal)."),
     _OptionalSize("kv_heads", "size", None, "Key/value heads for grouped-/multi-query attention (must divide num_heads)."),
+    _OptionalSize("past_len", "size", None, "Keys and values already in a KV cache (decoding): read, not projected again."),
+    Opt("rotary", "flag", False, "Rotary position embedding (RoPE) on q and k: 2 mults and an add an element, no parameters."),
     Opt("need_weights", "flag", False, "Count PyTorch's need_weights=True call (head-averaged weights returned; default: False, as transformer layers call it)."),
 )
 
@@ -294,6 +311,8 @@ class MultiheadAttention(Layer, example="--input 128,512 --num-heads 8 --causal"
     window: Optional[Size] = None
     kv_heads: Optional[Size] = None
     need_weights: bool = False
+    past_len: Optional[Size] = None
+    rotary: bool = False
 
     INPUT = "T,E"
     #: what a derivation calls the input's entries (and a formula sheet's input)
@@ -303,7 +322,7 @@ class MultiheadAttention(Layer, example="--input 128,512 --num-heads 8 --causal"
 
     def __post_init__(self) -> None:
         self.normalize(scalars={"embed_dim": 1, "num_heads": 1})
-        for name in ("kdim", "vdim", "kv_len", "window", "kv_heads"):
+        for name in ("kdim", "vdim", "kv_len", "window", "kv_heads", "past_len"):
             if getattr(self, name) is not None:
                 value = to_value(getattr(self, name), name)
                 require(value, name, minimum=1)
@@ -320,6 +339,9 @@ class MultiheadAttention(Layer, example="--input 128,512 --num-heads 8 --causal"
         if self.grouped and (self.add_bias_kv or self.add_zero_attn):
             raise ConfigError("add_bias_kv and add_zero_attn are nn.MultiheadAttention's; grouped-query attention "
                               "(kv_heads < num_heads) has neither", option="kv_heads")
+        if self.past_len is not None and (self.kv_len is not None or self.window is not None or self.need_weights):
+            raise ConfigError("a KV cache is counted for self-attention without a window or weights returned",
+                              option="past_len")
         if self.grouped and self.need_weights:
             raise ConfigError("grouped-query attention (kv_heads < num_heads) returns no attention weights", option="need_weights")
 
@@ -383,7 +405,7 @@ class MultiheadAttention(Layer, example="--input 128,512 --num-heads 8 --causal"
     def counts(self, shape: tuple, out: tuple) -> Counts:
         c = attention_counts(shape[0], self.kv_length(shape), self.embed_dim, self.num_heads, self.kv_heads, self.kdim,
                              self.vdim, self.bias, self.causal, self.window, self.add_bias_kv, self.add_zero_attn,
-                             self.need_weights)
+                             self.need_weights, self.past_len or 0, self.rotary)
         if self.dropout > 0:
             c.notes = tuple(c.notes) + ("dropout on the attention weights: the identity in the forward count (inference); "
                                         "the backward counts training mode",)
@@ -395,4 +417,11 @@ class MultiheadAttention(Layer, example="--input 128,512 --num-heads 8 --causal"
         gradient; the weight and bias gradients; what autograd saves)."""
         from .attention_backward import backward
 
-        return backward(self, shape, batch)
+        if self.past_len is not None:
+            raise ConfigError("a KV cache (past_len) is for decoding: no backward is counted through it", option="past_len")
+        bw = backward(self, shape, batch)
+        if self.rotary:  # RoPE's backward on dL/dq and dL/dk: g*cos + rotate_back(g*sin), 2 mults and an add each
+            n = batch * (shape[0] * self.embed_dim + self.kv_length(shape) * (self.num_heads if self.kv_heads is None
+                                                                             else self.kv_heads) * self.head_dim)
+            bw.shared = _plus(bw.shared or {}, {"mults": 2 * n, "adds": n})
+        return bw

@@ -201,10 +201,11 @@ def _evaluate(stack: Stack, seq_len: Any, *, batch: Any = 1, dtype: str = "float
     from . import Network
 
     network = stack.network(seq_len)
-    if past is not None:
+    if past is not None:  # one new token (seq_len 1) after `past` cached ones: nothing to mask
         for item in _attention_items(network["layers"]):
-            item["multiheadattention"]["past_len"] = past
-            item["multiheadattention"].pop("causal", None) if seq_len == 1 else None
+            if past:
+                item["multiheadattention"]["past_len"] = past
+            item["multiheadattention"].pop("causal", None)
     net = Network.from_yaml(to_yaml(network), label=f"transformer --arch {stack.arch}")
     return net.report(batch=batch, dtype=dtype, depth=depth, by_op=by_op, training=training)
 
