@@ -235,6 +235,11 @@ def transformer_query(values: dict) -> tuple[Any, Format, Optional[Path], Option
                 raise ConvcalcError(f"must be at least 1, got {v}", option=k)
     stack = Stack.preset(values["arch"], tie=values.get("tie"), dropout=values.get("dropout"), **sizes_given)
     seq_len = parse_option("seq_len", parse_expr, values["seq_len"]) if values.get("seq_len") is not None else None
+    if seq_len is not None:
+        from .sizes import is_known_lt
+
+        if is_known_lt(seq_len, 1):
+            raise ConvcalcError(f"must be at least 1, got {seq_len}", option="seq_len")
     if stack.input == "tokens" and seq_len is None:
         raise ConvcalcError("missing: the sequence length T (a number or a symbol such as T)", option="seq_len")
     if stack.input == "image":

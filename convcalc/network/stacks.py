@@ -19,7 +19,8 @@ PRESETS: dict = {k: v for k, v in json.loads((Path(__file__).parent.parent / "da
                  if not k.startswith("_")}
 #: the structure options a preset fixes and the user may change: name -> allowed values
 CHOICES = {"norm": ("layernorm", "rmsnorm"), "mlp": ("gelu", "gelu_tanh", "relu", "swiglu"),
-           "position": ("learned", "rotary", "none"), "input": ("tokens", "image"), "head": ("lm", "classifier", "none")}
+           "position": ("learned", "rotary", "none"), "input": ("tokens", "image"), "head": ("lm", "classifier", "pooler", "none"),
+           "position_ids": ("arange", "buffer")}
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Stack:
     final_norm: bool = True
     embed_norm: bool = False
     token_types: int = 0
+    position_ids: str = "arange"
     input: str = "tokens"
     head: str = "lm"
     dropout: float = 0.0
@@ -85,13 +87,16 @@ class Stack:
                        {"classtoken": None, "name": "class_token"}]
         else:
             layers.append({"embedding": {"num_embeddings": self.vocab, "embedding_dim": self.d_model}, "name": "wte"})
+        if self.token_types:
+            layers.append({"tokentypeembedding": {"num_token_types": self.token_types, "max_positions": self.positions},
+                           "name": "token_type_embeddings"})
         if self.position == "learned":
             pos = {"positionembedding": None, "name": "wpe"}
             if self.input == "tokens":
-                pos["positionembedding"] = {"num_positions": self.positions}
+                pos["positionembedding"] = {"num_positions": self.positions, "indexed": True}
+                if self.position_ids == "buffer":
+                    pos["positionembedding"]["ids"] = "buffer"
             layers.append(pos)
-        if self.token_types:
-            layers.append({"positionembedding": {"num_positions": self.token_types, "index": "zeros"}, "name": "token_type"})
         if self.embed_norm:
             layers.append(self._norm())
         if self.dropout:
@@ -104,6 +109,8 @@ class Stack:
             if self.tie:
                 lm["tie"] = "wte"
             layers.append(lm)
+        elif self.head == "pooler":
+            layers += [{"selecttoken": {"index": 0}, "name": "pooler"}, {"linear": {"out_features": self.d_model}}, "tanh"]
         elif self.head == "classifier":
             layers += [{"selecttoken": {"index": 0}}, {"linear": {"out_features": self.num_classes}, "name": "head"}]
         title = f"{self.title} (d_model {self.d_model}, {self.heads} heads, {self.layers} layers)"
@@ -173,7 +180,7 @@ def _per_token(v: Any, T: Any) -> Any:
     from .. import sizes
 
     if sizes.all_int(v, T):
-        return v // T if v % T == 0 else round(v / T, 3)
+        return v // T if v % T == 0 else round(v / T, 1)
     return sizes.normalize(sizes.as_expr(v) / sizes.as_expr(T))
 
 
@@ -264,7 +271,8 @@ def summary(stack: Stack, seq_len: Any, dtype: str = "float32") -> tuple:
         ("training_flops_per_token", "Training FLOPs per token (2 x (forward + backward MACs) / T)", per_token_train, "count"),
         ("six_n", "6N rule (training FLOPs per token)", sizes.normalize(6 * n), "count"),
         ("attention_term", "  what 6N leaves out (attention over the context, embeddings, norms)",
-         sizes.normalize(per_token_train - 6 * n) if not isinstance(per_token_train, float) else per_token_train - 6 * n, "count"),
+         sizes.normalize(per_token_train - 6 * n) if not isinstance(per_token_train, float) else round(per_token_train - 6 * n, 1),
+         "count"),
         ("training_depth", "Sequential steps, training pass (layers deep)", fwd.total["sequential_depth"], "count"),
     ]
     if stack.causal and stack.input == "tokens":
