@@ -273,7 +273,7 @@ def summary(stack: Stack, seq_len: Any, dtype: str = "float32") -> tuple:
         ("attention_term", "  what 6N leaves out (attention over the context, embeddings, norms)",
          sizes.normalize(per_token_train - 6 * n) if not isinstance(per_token_train, float) else round(per_token_train - 6 * n, 1),
          "count"),
-        ("training_depth", "Sequential steps, training pass (layers deep)", fwd.total["sequential_depth"], "count"),
+        ("training_depth", "Sequential steps, a training pass (the network's depth in layers)", fwd.total["sequential_depth"], "count"),
     ]
     if stack.causal and stack.input == "tokens":
         decode = _polynomial_values(lambda t: _evaluate(stack, 1, dtype=dtype, past=t - 1).total["macs"], 1)
@@ -290,6 +290,6 @@ def summary(stack: Stack, seq_len: Any, dtype: str = "float32") -> tuple:
              _poly_sum(prefill, T), "count"),
             ("kv_cache_bytes_per_token", f"KV cache per token ({dtype})", per_token, "bytes"),
             ("kv_cache_bytes", f"KV cache of {sizes.to_text(T)} tokens", sizes.normalize(per_token * T), "bytes"),
-            ("sampling_passes", f"Sequential steps, sampling {sizes.to_text(T)} tokens (passes, each layers deep)", T, "count"),
+            ("sampling_passes", f"Sequential steps, sampling {sizes.to_text(T)} tokens (passes of that depth)", T, "count"),
         ]
     return tuple(rows)
