@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, TYPE_CHECKING
 
 from .. import sizes
-from ..sizes import Size
+from ..sizes import Size, SizeArg
 from ..errors import ConfigError, ShapeError
 from ..expr import parse_tuple
 from .base import Counts, Layer, Opt, expect_rank, to_float, to_value
@@ -65,7 +65,7 @@ class _DimsOpt(Opt):
 class Permute(Layer, example="--input 196,768 --dims 0,2,1"):
     """Permute the dimensions (torch.permute; dims count the batch as 0, which stays first): a view."""
 
-    dims: tuple = ()
+    dims: SizeArg = ()
 
     INPUT = "any shape"
     SCALAR = "dims"
@@ -147,7 +147,7 @@ class Transpose(Layer, example="--input 768,196 --dim0 1 --dim1 2"):
 class RMSNorm(Layer, example="--input 128,4096"):
     """Root-mean-square normalisation over the trailing normalized_shape (torch.nn.RMSNorm; default the last entry)."""
 
-    normalized_shape: Any = None
+    normalized_shape: Optional[SizeArg] = None
     eps: Optional[float] = None
     elementwise_affine: bool = True
 
