@@ -120,6 +120,10 @@ _WHERE = {
     "tokentypeembedding": "tokens:TokenTypeEmbedding",
     # issue 13: attention
     "multiheadattention": "attention:MultiheadAttention",
+    # issue 13: transformer layers
+    "transformerencoderlayer": "transformer:TransformerEncoderLayer",
+    "transformerdecoderlayer": "transformer:TransformerDecoderLayer",
+    "transformerencoder": "transformer:TransformerEncoder",
 }
 
 
