@@ -20,7 +20,8 @@ which convcalc does not count) and F = dim_feedforward:
   all T x T scores are still computed (the framework's count). The memory is taken to require grad
   (an encoder's output in training): its gradient through the key/value projection is counted.
 - encoder: ``num_layers`` copies of the encoder layer, then with ``norm`` a final LayerNorm
-  (nn.TransformerEncoder(encoder_layer, num_layers, norm)).
+  (nn.TransformerEncoder(encoder_layer, num_layers, norm)); that norm is nn.LayerNorm(d_model,
+  eps=layer_norm_eps), with its bias whatever the layers' ``bias`` (the module the user passes).
 
 Counted per element and per product as the parts count them (convcalc/layers/attention.py,
 samplenorm.py, linear.py, elementwise.py): forward = the network's totals; the backward's
@@ -303,7 +304,7 @@ class TransformerEncoder(_TransformerLayer, example="--input 128,512 --nhead 8 -
 
     OPTIONS = _LAYER_OPTIONS + (
         Opt("num_layers", "size", "1", "Number of encoder layers (copies of one nn.TransformerEncoderLayer)."),
-        Opt("norm", "flag", False, "A final LayerNorm(d_model) after the layers (nn.TransformerEncoder's norm)."),
+        Opt("norm", "flag", False, "A final LayerNorm(d_model, eps=layer_norm_eps) after the layers (nn.TransformerEncoder's norm; with a bias)."),
     )
 
     def __post_init__(self) -> None:
@@ -319,12 +320,12 @@ class TransformerEncoder(_TransformerLayer, example="--input 128,512 --nhead 8 -
     def items(self) -> list:
         out = [{"sequential": {"layers": self.block()}, "repeat": self.num_layers, "name": "layers"}]
         if self.norm:
-            out.append(dict(self._norm(), name="norm"))
+            out.append({"layernorm": {"eps": self.layer_norm_eps}, "name": "norm"})
         return out
 
     def params(self) -> dict:
         one = self.layer_params()
         out = {f"layers.{i}.{name}": s for i in range(self.num_layers) for name, s in one.items()}
         if self.norm:
-            out.update(self._norm_params("norm"))
+            out.update({"norm.weight": (self.d_model,), "norm.bias": (self.d_model,)})
         return out
