@@ -198,20 +198,32 @@ SYMBOLIC = [
     (DEC, "T,8", {"nhead": 2, "dim_feedforward": 3, "memory_len": "S", "causal": True}, {"T": 3, "S": 6}),
     (DEC, "T,E", {"nhead": "h", "dim_feedforward": 4, "dropout": 0.0}, {"T": 2, "E": 6, "h": 3}),
     (STACK, "T,8", {"nhead": 4, "dim_feedforward": 3, "num_layers": 2, "norm": True}, {"T": 5}),
+    (STACK, "T,8", {"nhead": 4, "dim_feedforward": 3, "num_layers": "N", "norm": True, "norm_first": True}, {"T": 5, "N": 3}),
+    (STACK, "T,E", {"nhead": 2, "dim_feedforward": "F", "num_layers": "N"}, {"T": 2, "E": 4, "F": 3, "N": 4}),
 ]
 
 
 @pytest.mark.parametrize("cls,shape,options,values", SYMBOLIC, ids=[f"{c.NAME}-{o}" for c, _, o, _ in SYMBOLIC])
 def test_symbolic_equals_numeric_substituted(cls, shape, options, values):
     sym_shape = parse_shape(shape)
-    sym = cls.build(sym_shape, options).report(sym_shape, batch=sp.Symbol("B", positive=True, integer=True),
-                                               training=Training())
     num_shape = tuple(substitute(v, values) for v in sym_shape)
     num_opts = {k: (values[v] if isinstance(v, str) and v in values else v) for k, v in options.items()}
-    num = cls.build(num_shape, num_opts).report(num_shape, batch=3, training=Training())
-    values = {**values, "B": 3}
-    for key in ("params", "mults", "adds", "comparisons", "macs", "flops", "transcendentals", "saved_bytes", "training_flops"):
-        assert substitute(getattr(sym, key), values) == getattr(num, key), key
+    for training in (Training(), Training(input_grad=False), Training(frozen=True)):
+        sym = cls.build(sym_shape, options).report(sym_shape, batch=sp.Symbol("B", positive=True, integer=True),
+                                                   training=training)
+        num = cls.build(num_shape, num_opts).report(num_shape, batch=3, training=training)
+        at = {**values, "B": 3}
+        for key in ("params", "mults", "adds", "comparisons", "macs", "flops", "transcendentals", "saved_bytes",
+                    "training_flops", "sequential_steps"):
+            assert substitute(getattr(sym, key), at) == getattr(num, key), key
+        for part in ("grad_input", "grad_weight", "total"):
+            assert {k: substitute(v, at) for k, v in sym.backward[part].items()} == num.backward[part], part
+
+
+def test_symbolic_number_of_layers_stacks_the_parameters():
+    layer = STACK.build((T, E), {"nhead": 2, "dim_feedforward": F, "num_layers": sp.Symbol("N", positive=True, integer=True)})
+    params = layer.params()
+    assert params["layers.0..N - 1.linear1.weight"][1:] == (F, E) and "norm.weight" not in params
 
 
 # -- bad input -------------------------------------------------------------------------------------
@@ -225,7 +237,7 @@ BAD = [
     (DEC, {"nhead": 2, "memory_len": 0}, (3, 6), "memory_len"),
     (DEC, {"nhead": 4, "memory_len": 2}, (3, 6), "divisible"),
     (STACK, {"nhead": 2, "num_layers": 0}, (3, 6), "num_layers"),
-    (STACK, {"nhead": 2, "num_layers": "N"}, (3, 6), "num_layers"),
+    (STACK, {"nhead": 2, "num_layers": "20000"}, (3, 6), "num_layers"),
 ]
 
 

@@ -32,7 +32,7 @@ counted together (a few entries, by which gradient needs them), not one per part
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Optional, TYPE_CHECKING
 
@@ -173,7 +173,7 @@ class _TransformerLayer(Layer):
 
     # -- counts ----------------------------------------------------------------------------------
     def counts(self, shape: tuple, out: tuple) -> Counts:
-        total = _evaluate(self, tuple(shape), 1, "float32", None).total
+        total = _totals(self, tuple(shape), 1, "float32", None)
         weights = biases = 0
         for name, s in self.params().items():
             if name.endswith("bias"):
@@ -184,8 +184,8 @@ class _TransformerLayer(Layer):
                       mults=total["mults"], adds=total["adds"], comparisons=total["comparisons"], macs=total["macs"],
                       transcendentals=total["transcendentals"], sequential_steps=total["sequential_depth"],
                       sequential_steps_backward=total["sequential_depth"],
-                      notes=(f"counted as its expansion into {total['layers']} layers (convcalc net --print of the same "
-                             "network gives the same numbers)",))
+                      notes=(f"counted as its expansion, a network of {sizes.to_text(total['layers'])} layers (multiheadattention, "
+                             "dropout, layernorm, linear, relu or gelu in residual blocks; a network file of them gives the same numbers)",))
 
     def backward(self, shape: tuple, out: tuple, batch: Any) -> "Backward":
         """The expansion's backward, from three training reports of the network (batch B):
@@ -201,9 +201,9 @@ class _TransformerLayer(Layer):
 
         shape = tuple(shape)
         modes = (("A", True, False), ("W", False, False), ("I", True, True))
-        runs = {key: _evaluate(self, shape, batch, "float32", Training(input_grad=ig, frozen=fr)) for key, ig, fr in modes}
-        wide = {key: _evaluate(self, shape, batch, "float64", Training(input_grad=ig, frozen=fr)) for key, ig, fr in modes}
-        A, W, I = (runs[k].total["backward"]["total"] for k in ("A", "W", "I"))
+        runs = {key: _totals(self, shape, batch, "float32", Training(input_grad=ig, frozen=fr)) for key, ig, fr in modes}
+        wide = {key: _totals(self, shape, batch, "float64", Training(input_grad=ig, frozen=fr)) for key, ig, fr in modes}
+        A, W, I = (runs[k]["backward"]["total"] for k in ("A", "W", "I"))
         keys = ("mults", "adds", "comparisons", "macs", "transcendentals")
 
         def comb(f: Any) -> dict:
@@ -212,8 +212,8 @@ class _TransformerLayer(Layer):
         saved = []
         parts = (("kept for dL/dx only", "input", lambda a, w, i: a - w), ("kept for dL/dW only", "weight", lambda a, w, i: a - i),
                  ("kept for either gradient", "any", lambda a, w, i: w + i - a))
-        s32 = {k: runs[k].total["saved_bytes"] for k in runs}
-        s64 = {k: wide[k].total["saved_bytes"] for k in wide}
+        s32 = {k: runs[k]["saved_bytes"] for k in runs}
+        s64 = {k: wide[k]["saved_bytes"] for k in wide}
         for what, needed, f in parts:
             b32, b64 = sizes.normalize(f(s32["A"], s32["W"], s32["I"])), sizes.normalize(f(s64["A"], s64["W"], s64["I"]))
             act = sizes.exact_div(sizes.normalize(b64 - b32), 4)
@@ -227,16 +227,40 @@ class _TransformerLayer(Layer):
                         notes=("the backward of the layer's expansion (its parts' own backwards, summed)",))
 
 
+#: the network totals a layer reads
+_TOTALS = ("buffers", "mults", "adds", "comparisons", "macs", "transcendentals", "sequential_depth", "layers", "saved_bytes",
+           "backward")
+
+
+def _totals(layer: "_TransformerLayer", shape: tuple, batch: Any, dtype: str, training: Any) -> dict:
+    """The totals of the layer's expansion. A stack of a symbolic number N of layers: every total
+    is affine in N (each layer after the first adds the same, its input requiring grad), so it is
+    v(1) + (N - 1) * (v(2) - v(1)), from the stacks of one and two layers."""
+    n = getattr(layer, "num_layers", 1)
+    if sizes.known_int(n) is not None:
+        return _evaluate(layer, shape, batch, dtype, training)
+    one, two = (_evaluate(replace(layer, num_layers=k), shape, batch, dtype, training) for k in (1, 2))
+    return _affine(one, two, n)
+
+
+def _affine(one: Any, two: Any, n: Any) -> Any:
+    if isinstance(one, dict):
+        return {k: _affine(one[k], two[k], n) for k in one}
+    value = sizes.normalize(one + (n - 1) * (two - one))
+    return value if sizes.is_int(value) else sizes.normalize(value.expand())
+
+
 @lru_cache(maxsize=64)
-def _evaluate(layer: _TransformerLayer, shape: tuple, batch: Any, dtype: str, training: Any) -> Any:
-    """The NetworkReport of the layer's expansion (imported here: the network code is not needed
-    until a transformer layer is counted)."""
+def _evaluate(layer: "_TransformerLayer", shape: tuple, batch: Any, dtype: str, training: Any) -> dict:
+    """The totals of the network of the layer's expansion (the network code is imported here: it
+    is not needed until a transformer layer is counted)."""
     from ..network import Network
     from ..network.stacks import to_yaml
 
     try:
-        return Network.from_yaml(to_yaml(layer.network(shape)), label=layer.NAME).report(batch=batch, dtype=dtype,
-                                                                                        training=training)
+        total = Network.from_yaml(to_yaml(layer.network(shape)), label=layer.NAME).report(batch=batch, dtype=dtype,
+                                                                                         training=training).total
+        return {k: total[k] for k in _TOTALS if k in total}
     except ConvcalcError as e:
         raise ConfigError(str(e).split(": ", 1)[-1] if ": " in str(e) else str(e)) from None
 
@@ -303,7 +327,7 @@ class TransformerEncoder(_TransformerLayer, example="--input 128,512 --nhead 8 -
     norm: bool = False
 
     OPTIONS = _LAYER_OPTIONS + (
-        Opt("num_layers", "size", "1", "Number of encoder layers (copies of one nn.TransformerEncoderLayer)."),
+        Opt("num_layers", "size", "1", "Number of encoder layers (copies of one nn.TransformerEncoderLayer; a symbol N gives the parameters as N stacked copies)."),
         Opt("norm", "flag", False, "A final LayerNorm(d_model, eps=layer_norm_eps) after the layers (nn.TransformerEncoder's norm; with a bias)."),
     )
 
@@ -311,9 +335,7 @@ class TransformerEncoder(_TransformerLayer, example="--input 128,512 --nhead 8 -
         super().__post_init__()
         n = to_value(self.num_layers, "num_layers")
         require(n, "num_layers", minimum=1)
-        if sizes.known_int(n) is None:
-            raise ConfigError("must be a number (each layer's parameters are named layers.0 ... layers.N-1)", option="num_layers")
-        if n > 10_000:
+        if sizes.known_int(n) is not None and n > 10_000:
             raise ConfigError(f"{n} layers is more than 10000; refused", option="num_layers")
         object.__setattr__(self, "num_layers", n)
 
@@ -325,7 +347,12 @@ class TransformerEncoder(_TransformerLayer, example="--input 128,512 --nhead 8 -
 
     def params(self) -> dict:
         one = self.layer_params()
-        out = {f"layers.{i}.{name}": s for i in range(self.num_layers) for name, s in one.items()}
+        n = sizes.known_int(self.num_layers)
+        if n is None:  # N symbolic: one entry per parameter of a layer, N copies stacked
+            N = self.num_layers
+            out = {f"layers.0..{sizes.to_text(sizes.normalize(N - 1))}.{name}": (N, *s) for name, s in one.items()}
+        else:
+            out = {f"layers.{i}.{name}": s for i in range(n) for name, s in one.items()}
         if self.norm:
             out.update({"norm.weight": (self.d_model,), "norm.bias": (self.d_model,)})
         return out
