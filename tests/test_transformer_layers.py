@@ -181,6 +181,30 @@ def test_layer_in_a_network_file():
     assert total["backward"]["total"]["macs"] == a.backward["total"]["macs"] + b.backward["total"]["macs"]
 
 
+NEIGHBOURS = [
+    ("transformerencoderlayer", {"nhead": 2, "dim_feedforward": 6}),
+    ("transformerencoderlayer", {"nhead": 2, "dim_feedforward": 6, "norm_first": True, "activation": "gelu"}),
+    ("transformerdecoderlayer", {"nhead": 2, "dim_feedforward": 6, "memory_len": 3, "causal": True}),
+    ("transformerdecoderlayer", {"nhead": 4, "dim_feedforward": 6, "norm_first": True, "dropout": 0.0}),
+    ("transformerencoder", {"nhead": 2, "dim_feedforward": 6, "num_layers": 2, "norm": True}),
+]
+
+
+@pytest.mark.parametrize("name,options", NEIGHBOURS, ids=[f"{n}-{o}" for n, o in NEIGHBOURS])
+def test_saved_tensors_shared_with_neighbours_as_written_out(name, options):
+    """After a tanh (which saves its output, the layer's input), a network holding the layer saves
+    exactly what the same network with the layer written out saves: the input is counted once."""
+    from convcalc.network.stacks import to_yaml
+
+    layer = LAYERS[name].build((5, 8), options)
+    written = layer.network((5, 8))
+    for training in (Training(), Training(input_grad=False), Training(frozen=True), Training(mixed_precision="bfloat16")):
+        held = Network.from_yaml(to_yaml({"input": "5,8", "layers": ["tanh", {name: options}, "tanh"]}))
+        out = Network.from_yaml(to_yaml(dict(written, layers=["tanh", *written["layers"], "tanh"])))
+        a, b = (n.report(batch=2, training=training).total for n in (held, out))
+        assert a["saved_bytes"] == b["saved_bytes"] and a["backward"]["total"] == b["backward"]["total"], training
+
+
 def test_frozen_counts_only_the_input_gradient():
     layer = ENC.build((4, 8), {"nhead": 2, "dim_feedforward": 6})
     frozen = layer.report((4, 8), batch=2, training=Training(frozen=True))

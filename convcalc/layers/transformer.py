@@ -27,7 +27,9 @@ Counted per element and per product as the parts count them (convcalc/layers/att
 samplenorm.py, linear.py, elementwise.py): forward = the network's totals; the backward's
 dL/dx, dL/dW and the work both need, and the saved tensors, from the network's training
 reports with and without dL/dx wanted and with frozen weights. The block's saved tensors are
-counted together (a few entries, by which gradient needs them), not one per part.
+counted together (a few entries, by which gradient needs them), not one per part; the layer's
+input is its own entry (tensor "input"), so that a network holding the layer counts it once with
+a neighbour that saves it too, exactly as the network written out does.
 """
 
 from __future__ import annotations
@@ -196,7 +198,9 @@ class _TransformerLayer(Layer):
         dL/dx only A - W, for dL/dW only A - I, for either W + I - A; each split into elements in
         the activation dtype and fixed-width bytes (bool masks, int64) by evaluating at float32
         and float64 (the difference is 4 bytes per activation element); the fixed bytes are given
-        as bool elements (one byte each). The block's saved tensors are counted together."""
+        as bool elements (one byte each). The block's saved tensors are counted together, except
+        the layer's input (when a part saves it): its own entry, tensor "input", found as the bytes
+        a tanh before the block (saving its output, the same tensor) no longer adds."""
         from .training import Backward, Saved, Training
 
         shape = tuple(shape)
@@ -209,17 +213,27 @@ class _TransformerLayer(Layer):
         def comb(f: Any) -> dict:
             return {k: sizes.normalize(f(A[k], W[k], I[k])) for k in keys}
 
-        saved = []
+        # the block's input, when a part saves it (tensor "input": a network counts it once with a
+        # neighbour that saves the same tensor): its bytes are those a tanh before the block (which
+        # saves its output, this input) no longer adds; only weights need it (post-norm: the input
+        # projection's input) or either gradient does (pre-norm: the first layernorm's input)
+        x = batch * sizes.prod(shape)
+        shared = {k: sizes.normalize(4 * x + runs[k]["saved_bytes"] - _totals(self, shape, batch, "float32", t, True)["saved_bytes"])
+                  for k, t in (("A", Training()), ("I", Training(frozen=True)))}
+        tagged = None
+        if shared["A"] == 4 * x and shared["I"] in (0, 4 * x):
+            tagged = "weight" if shared["I"] == 0 else "any"
+        saved = [Saved("the layer's input", x, tensor="input", needed_for=tagged)] if tagged else []
         parts = (("kept for dL/dx only", "input", lambda a, w, i: a - w), ("kept for dL/dW only", "weight", lambda a, w, i: a - i),
                  ("kept for either gradient", "any", lambda a, w, i: w + i - a))
         s32 = {k: runs[k]["saved_bytes"] for k in runs}
         s64 = {k: wide[k]["saved_bytes"] for k in wide}
         for what, needed, f in parts:
             b32, b64 = sizes.normalize(f(s32["A"], s32["W"], s32["I"])), sizes.normalize(f(s64["A"], s64["W"], s64["I"]))
-            act = sizes.exact_div(sizes.normalize(b64 - b32), 4)
+            act = sizes.normalize(sizes.exact_div(sizes.normalize(b64 - b32), 4) - (x if needed == tagged else 0))
             fixed = sizes.normalize(2 * b32 - b64)
             if act != 0:
-                saved.append(Saved(f"the block's activations, {what}", act, needed_for=needed))
+                saved.append(Saved(f"the block's other activations, {what}", act, needed_for=needed))
             if fixed != 0:
                 saved.append(Saved(f"the block's masks and indices (bytes), {what}", fixed, dtype="bool", needed_for=needed))
         return Backward(grad_input=comb(lambda a, w, i: a - w), grad_weight=comb(lambda a, w, i: a - i),
@@ -232,14 +246,14 @@ _TOTALS = ("buffers", "mults", "adds", "comparisons", "macs", "transcendentals",
            "backward")
 
 
-def _totals(layer: "_TransformerLayer", shape: tuple, batch: Any, dtype: str, training: Any) -> dict:
+def _totals(layer: "_TransformerLayer", shape: tuple, batch: Any, dtype: str, training: Any, after_tanh: bool = False) -> dict:
     """The totals of the layer's expansion. A stack of a symbolic number N of layers: every total
     is affine in N (each layer after the first adds the same, its input requiring grad), so it is
     v(1) + (N - 1) * (v(2) - v(1)), from the stacks of one and two layers."""
     n = getattr(layer, "num_layers", 1)
     if sizes.known_int(n) is not None:
-        return _evaluate(layer, shape, batch, dtype, training)
-    one, two = (_evaluate(replace(layer, num_layers=k), shape, batch, dtype, training) for k in (1, 2))
+        return _evaluate(layer, shape, batch, dtype, training, after_tanh)
+    one, two = (_evaluate(replace(layer, num_layers=k), shape, batch, dtype, training, after_tanh) for k in (1, 2))
     return _affine(one, two, n)
 
 
@@ -251,14 +265,17 @@ def _affine(one: Any, two: Any, n: Any) -> Any:
 
 
 @lru_cache(maxsize=64)
-def _evaluate(layer: "_TransformerLayer", shape: tuple, batch: Any, dtype: str, training: Any) -> dict:
-    """The totals of the network of the layer's expansion (the network code is imported here: it
-    is not needed until a transformer layer is counted)."""
+def _evaluate(layer: "_TransformerLayer", shape: tuple, batch: Any, dtype: str, training: Any, after_tanh: bool = False) -> dict:
+    """The totals of the network of the layer's expansion (after_tanh: with a tanh before it). The
+    network code is imported here: it is not needed until a transformer layer is counted."""
     from ..network import Network
     from ..network.stacks import to_yaml
 
+    network = layer.network(shape)
+    if after_tanh:
+        network["layers"] = ["tanh", *network["layers"]]
     try:
-        total = Network.from_yaml(to_yaml(layer.network(shape)), label=layer.NAME).report(batch=batch, dtype=dtype,
+        total = Network.from_yaml(to_yaml(network), label=layer.NAME).report(batch=batch, dtype=dtype,
                                                                                          training=training).total
         return {k: total[k] for k in _TOTALS if k in total}
     except ConvcalcError as e:
