@@ -116,27 +116,28 @@ class _TransformerLayer(Layer):
         return [{"linear": {"out_features": self.dim_feedforward, "bias": self.bias}}, self.activation, *self._drop(),
                 {"linear": {"out_features": self.d_model, "bias": self.bias}}, *self._drop()]
 
-    def _blocks(self) -> list:
-        """The blocks in order, each a list of layers (its body), the attention blocks first."""
+    def _blocks(self, T: Any) -> list:
+        """The blocks in order (input length T), each a list of layers (its body), the attention blocks first."""
         return [[self._attention()], [*self._ffn()]]
 
-    def block(self) -> list:
-        """The layer as a network's items."""
+    def block(self, T: Any) -> list:
+        """The layer as a network's items, for an input of length T."""
         items = []
-        for i, body in enumerate(self._blocks()):
-            body = list(body) + (self._drop() if i < len(self._blocks()) - 1 else [])
+        blocks = self._blocks(T)
+        for i, body in enumerate(blocks):
+            body = list(body) + (self._drop() if i < len(blocks) - 1 else [])
             if self.norm_first:
                 items.append({"residual": {"body": [self._norm(), *body], "shortcut": []}})
             else:
                 items += [{"residual": {"body": body, "shortcut": []}}, self._norm()]
         return items
 
-    def items(self) -> list:
-        return self.block()
+    def items(self, T: Any) -> list:
+        return self.block(T)
 
     def network(self, shape: tuple) -> dict:
         """The layer as a network file's mapping, for an input T,E."""
-        return {"name": self.NAME, "input": ",".join(sizes.to_text(v) for v in shape), "layers": self.items()}
+        return {"name": self.NAME, "input": ",".join(sizes.to_text(v) for v in shape), "layers": self.items(shape[0])}
 
     # -- parameters, PyTorch's names -------------------------------------------------------------
     def _attention_params(self, prefix: str) -> dict:
@@ -163,7 +164,7 @@ class _TransformerLayer(Layer):
         out["linear2.weight"] = (E, F)
         if self.bias:
             out["linear2.bias"] = (E,)
-        for i in range(1, len(self._blocks()) + 1):
+        for i in range(1, len(self._blocks(1)) + 1):
             out.update(self._norm_params(f"norm{i}"))
         return out
 
@@ -307,33 +308,13 @@ class TransformerDecoderLayer(_TransformerLayer, example="--input 32,512 --nhead
             require(value, "memory_len", minimum=1)
             object.__setattr__(self, "memory_len", value)
 
-    def _blocks(self) -> list:
+    def _blocks(self, T: Any) -> list:
         causal = {"causal": True} if self.causal else {}
-        return [[self._attention(**causal)], [self._attention(kv_len=self.memory_len if self.memory_len is not None else "T")],
+        return [[self._attention(**causal)], [self._attention(kv_len=T if self.memory_len is None else self.memory_len)],
                 [*self._ffn()]]
-
-    def network(self, shape: tuple) -> dict:
-        net = super().network(shape)
-        if self.memory_len is None:  # S = T: the cross-attention's kv_len is the input's length
-            for item in _attention_items(net["layers"]):
-                if item["multiheadattention"].get("kv_len") == "T":
-                    item["multiheadattention"]["kv_len"] = shape[0]
-        return net
 
     def _cross_params(self) -> dict:
         return self._attention_params("multihead_attn")
-
-
-def _attention_items(items: list) -> list:
-    found = []
-    for item in items:
-        if isinstance(item, dict):
-            if "multiheadattention" in item:
-                found.append(item)
-            for v in item.values():
-                if isinstance(v, dict):
-                    found += _attention_items(v.get("body", []))
-    return found
 
 
 @dataclass(frozen=True)
@@ -356,8 +337,8 @@ class TransformerEncoder(_TransformerLayer, example="--input 128,512 --nhead 8 -
             raise ConfigError(f"{n} layers is more than 10000; refused", option="num_layers")
         object.__setattr__(self, "num_layers", n)
 
-    def items(self) -> list:
-        out = [{"sequential": {"layers": self.block()}, "repeat": self.num_layers, "name": "layers"}]
+    def items(self, T: Any) -> list:
+        out = [{"sequential": {"layers": self.block(T)}, "repeat": self.num_layers, "name": "layers"}]
         if self.norm:
             out.append({"layernorm": {"eps": self.layer_norm_eps}, "name": "norm"})
         return out
