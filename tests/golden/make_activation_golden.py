@@ -28,7 +28,7 @@ from torch import nn
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
-from make_backward_golden import measure  # noqa: E402
+from make_backward_golden import described, layer_runs  # noqa: E402
 
 OUT = HERE / "activation_backward_golden.json"
 rng = random.Random(20261123 + 120)
@@ -58,22 +58,12 @@ def record(layer: str, kw: dict, shape: list, batch: int) -> dict:
     try:
         m = CLASSES[layer](**kw)
         model = CloneThen(m) if kw.get("inplace") else m
-        runs = []
-        for input_grad in (True, False):
-            if not input_grad and not list(m.parameters()):
-                continue
-            model.zero_grad(set_to_none=True)
-            r = measure(model, x, lambda y: y.sum(), input_grad)
-            keep = ("input_grad", "forward_flops", "backward_flops", "backward_ops", "saved_activation_bytes", "saved")
-            runs.append({k: r[k] for k in keep})
+        runs = layer_runs(model, x, m)
         out = list(model(x).shape)
     except (ValueError, RuntimeError, AssertionError, IndexError) as e:
         case.update(refused=True, reason=str(e).splitlines()[0][:200])
         return case
-    case.update(refused=False, output_shape=out[1:],
-                params={n: list(p.shape) for n, p in m.named_parameters()},
-                buffers={n: [list(b.shape), str(b.dtype).replace("torch.", "")] for n, b in m.named_buffers()},
-                runs=runs)
+    case.update(refused=False, output_shape=out[1:], **described(m), runs=runs)
     return case
 
 

@@ -161,6 +161,30 @@ class Masked(nn.Module):
 POOLS = {"maxpool": "MaxPool", "avgpool": "AvgPool", "adaptiveavgpool": "AdaptiveAvgPool", "adaptivemaxpool": "AdaptiveMaxPool"}
 
 
+#: what a layer family's golden keeps of each measure() run
+RUN_KEYS = ("input_grad", "forward_flops", "backward_flops", "backward_ops", "saved_activation_bytes", "saved")
+
+
+def layer_runs(model: nn.Module, x: torch.Tensor, owner: nn.Module | None = None) -> list:
+    """measure() of a layer (loss = y.sum()) with the input requiring grad, and without when the
+    layer (owner, default the model) has parameters: the RUN_KEYS of each run. For the layer
+    families' golden scripts (make_activation_golden.py, make_tokens_golden.py, ...)."""
+    runs = []
+    for input_grad in (True, False):
+        if not input_grad and not list((owner or model).parameters()):
+            continue
+        model.zero_grad(set_to_none=True)
+        r = measure(model, x, lambda y: y.sum(), input_grad)
+        runs.append({k: r[k] for k in RUN_KEYS})
+    return runs
+
+
+def described(m: nn.Module) -> dict:
+    """A module's parameters {name: shape} and buffers {name: [shape, dtype]}, as the goldens record them."""
+    return {"params": {n: list(p.shape) for n, p in m.named_parameters()},
+            "buffers": {n: [list(b.shape), str(b.dtype).replace("torch.", "")] for n, b in m.named_buffers()}}
+
+
 def build(case: dict):
     """(module, input shape with the batch, recurrent?) of a golden or new case."""
     layer, kw, b = case["layer"], case["kwargs"], case["batch"]

@@ -28,21 +28,13 @@ from torch import nn
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
-from make_backward_golden import measure  # noqa: E402
+from make_backward_golden import described, layer_runs  # noqa: E402
+from transformer_models import ClassToken, Permute, SelectToken  # noqa: E402  (torchvision's, as the examples use them)
 
 OUT = HERE / "tokens_backward_golden.json"
 rng = random.Random(20261123 + 130)
 torch.backends.mkldnn.enabled = False
 warnings.filterwarnings("ignore")
-
-
-class Permute(nn.Module):
-    def __init__(self, dims):
-        super().__init__()
-        self.dims = list(dims)
-
-    def forward(self, x):
-        return torch.permute(x, self.dims)
 
 
 class Transpose(nn.Module):
@@ -52,15 +44,6 @@ class Transpose(nn.Module):
 
     def forward(self, x):
         return torch.transpose(x, self.dim0, self.dim1)
-
-
-class ClassToken(nn.Module):
-    def __init__(self, dim):
-        super().__init__()
-        self.class_token = nn.Parameter(torch.zeros(1, 1, dim))
-
-    def forward(self, x):
-        return torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], dim=1)
 
 
 class PositionEmbedding(nn.Module):
@@ -95,15 +78,6 @@ class BufferedPositions(nn.Module):
         return x + self.table(ids.expand(b, t) if self.zeros else ids)
 
 
-class SelectToken(nn.Module):
-    def __init__(self, index=0):
-        super().__init__()
-        self.index = index
-
-    def forward(self, x):
-        return x[:, self.index]
-
-
 def build(layer: str, kw: dict, shape: list) -> nn.Module:
     if layer == "permute":
         return Permute(kw["dims"])
@@ -133,22 +107,12 @@ def record(layer: str, kw: dict, shape: list, batch: int) -> dict:
             raise IndexError("more tokens than the ids buffer holds")
         if layer == "positionembedding" and shape[0] > (kw.get("num_positions") or shape[0]):
             raise IndexError("index out of range in self: more positions than the table's rows")
-        runs = []
-        for input_grad in (True, False):
-            if not input_grad and not list(m.parameters()):
-                continue
-            m.zero_grad(set_to_none=True)
-            r = measure(m, x, lambda y: y.sum(), input_grad)
-            keep = ("input_grad", "forward_flops", "backward_flops", "backward_ops", "saved_activation_bytes", "saved")
-            runs.append({k: r[k] for k in keep})
+        runs = layer_runs(m, x, m)
         out = list(m(x).shape)
     except (ValueError, RuntimeError, AssertionError, IndexError) as e:
         case.update(refused=True, reason=str(e).splitlines()[0][:200])
         return case
-    case.update(refused=False, output_shape=out[1:],
-                params={n: list(p.shape) for n, p in m.named_parameters()},
-                buffers={n: [list(b.shape), str(b.dtype).replace("torch.", "")] for n, b in m.named_buffers()},
-                runs=runs)
+    case.update(refused=False, output_shape=out[1:], **described(m), runs=runs)
     return case
 
 
