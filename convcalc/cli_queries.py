@@ -225,7 +225,8 @@ def transformer_query(values: dict) -> tuple[Any, Format, Optional[Path], Option
     and totals, and its Transformer section (per token, prefill and decode, KV cache, 6N)."""
     from .network.stacks import Stack, _evaluate, summary, to_yaml
 
-    chosen = choose_format(values.pop("format"), values.get("output"))
+    fmt = values.pop("format")
+    chosen = None if values.get("print_yaml") else choose_format(fmt, values.get("output"))
     sizes_given = {k: (None if values.get(k) is None else parse_option(k, parse_expr, values[k])) for k in STACK_SIZES}
     for k, v in sizes_given.items():
         if v is not None:

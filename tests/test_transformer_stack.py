@@ -98,6 +98,15 @@ def test_print_yaml_is_the_network_the_command_counts():
     assert net.total["macs"] == report.total["macs"] and net.total["params"] == report.total["params"]
 
 
+def test_print_yaml_writes_a_network_file(tmp_path):
+    """--print-yaml -o FILE.yaml writes the network file (whatever its extension), which `net` reads back."""
+    from convcalc.cli import main
+
+    out = tmp_path / "gpt2.yaml"
+    assert main(["transformer", "--arch", "gpt2", "--seq-len", "16", "--print-yaml", "-o", str(out)]) == 0
+    assert Network.from_yaml(out).report().total["params"] == 124_439_808
+
+
 @pytest.mark.parametrize("args,prefix", [
     (["transformer", "--arch", "gpt5", "--seq-len", "8"], "convcalc transformer: --arch:"),
     (["transformer", "--arch", "gpt2"], "convcalc transformer: --seq-len:"),
