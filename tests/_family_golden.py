@@ -6,6 +6,7 @@ checks every family makes (bad input is one line and exit 2; a numeric query nev
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -36,6 +37,30 @@ def assert_refused(case: dict) -> None:
     """convcalc refuses the case (building it or its training step) with a ConvcalcError."""
     with pytest.raises(ConvcalcError):
         build(case).report(tuple(case["input"]), batch=case["batch"], training=Training())
+
+
+def assert_matches_golden(case: dict, *, gradients: bool = False) -> tuple:
+    """What every family compares with a recorded case: the output shape, the parameters' and the
+    buffers' elements, and per run (input_grad true/false) 2 x MACs == FlopCounterMode's forward and
+    backward FLOPs and the saved activation bytes; with gradients, the parameters' gradients have
+    PyTorch's names and shapes. Returns (the layer, [(run, its training report)]) for a family's own
+    further checks."""
+    layer = build(case)
+    shape, batch = tuple(case["input"]), case["batch"]
+    r = layer.report(shape, batch=batch)
+    assert list(r.output_shape) == case["output_shape"]
+    assert r.params == sum(math.prod(s) for s in case["params"].values())
+    assert r.buffers == sum(math.prod(s) for s, _ in case["buffers"].values())
+    runs = []
+    for run in case["runs"]:
+        t = layer.report(shape, batch=batch, training=Training(input_grad=run["input_grad"]))
+        assert t.macs * 2 == run["forward_flops"]
+        assert t.backward["total"]["macs"] * 2 == run["backward_flops"]
+        assert t.saved_bytes == run["saved_activation_bytes"]
+        if gradients:
+            assert {k: list(v) for k, v in t.gradients.items() if k not in ("input", "output") and "/" not in k} == case["params"]
+        runs.append((run, t))
+    return layer, runs
 
 
 def assert_cli_one_line(args: list, prefix: str) -> None:

@@ -7,13 +7,13 @@ line on stderr and exit status 2. LPPool and fractional max pooling: tests/test_
 """
 
 import itertools
-import math
 
 import pytest
 import sympy as sp
 
 from convcalc import LAYERS, ConvcalcError
-from _family_golden import assert_cli_one_line, assert_numeric_queries_skip_sympy, assert_refused, build, case_id, cases
+from _family_golden import (assert_cli_one_line, assert_matches_golden, assert_numeric_queries_skip_sympy, assert_refused,
+                           build, case_id, cases)
 from convcalc.expr import parse_shape
 from convcalc.layers.training import Training
 from convcalc.sizes import substitute
@@ -54,20 +54,9 @@ def test_max_norm_is_refused_with_a_reason(case):
 
 @pytest.mark.parametrize("case", [c for c in CASES if not c["refused"] and c not in CONVCALC_REFUSES], ids=case_id)
 def test_matches_pytorch(case):
-    layer = build(case)
-    shape, batch = tuple(case["input"]), case["batch"]
-    r = layer.report(shape, batch=batch)
-    assert list(r.output_shape) == case["output_shape"]
-    assert r.params == sum(math.prod(s) for s in case["params"].values())
-    assert r.buffers == 0 and not case["buffers"]
-    for run in case["runs"]:
-        t = layer.report(shape, batch=batch, training=Training(input_grad=run["input_grad"]))
-        assert run["forward_flops"] == 0 and run["backward_flops"] == 0  # no matrix products
-        assert t.macs * 2 == run["forward_flops"]
-        assert t.backward["total"]["macs"] * 2 == run["backward_flops"]
-        assert t.saved_bytes == run["saved_activation_bytes"]
-        grads = {k: list(v) for k, v in t.gradients.items() if k not in ("input", "output") and "/" not in k}
-        assert grads == case["params"]
+    _, runs = assert_matches_golden(case, gradients=True)
+    assert not case["buffers"]
+    assert all(run["forward_flops"] == 0 and run["backward_flops"] == 0 for run, _ in runs)  # no matrix products
 
 
 def test_indices_take_no_gradient_even_when_asked():
