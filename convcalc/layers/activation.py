@@ -53,11 +53,9 @@ class Hardswish(_Elementwise, example="--input 16,112,112"):
     BACKWARD = (2, 1, 2, 0)
     OPTIONS = (INPLACE,)
 
-    def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
-        """hardswish_backward(g, x): x <= -3 ? 0 : x < 3 ? g*(x/3 + 0.5) : g: two comparisons,
-        x/3 (a mult), + 0.5 (an add), g*(.) (a mult) per element. Saved: the input; in place
-        (hardswish_) a copy of it, as autograd clones an input the op overwrites."""
-        return super().backward(shape, out, batch)
+    # backward, hardswish_backward(g, x): x <= -3 ? 0 : x < 3 ? g*(x/3 + 0.5) : g: two comparisons, x/3 (a mult), +
+    # 0.5 (an add), g*(.) (a mult) per element. Saved: the input; in place (hardswish_) a copy of it, as
+    # autograd clones an input the op overwrites.
 
 
 @dataclass(frozen=True)
@@ -70,10 +68,8 @@ class Hardsigmoid(_Elementwise, example="--input 16,1,1"):
     BACKWARD = (1, 0, 2, 0)
     OPTIONS = (INPLACE,)
 
-    def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
-        """hardsigmoid_backward(g, x): -3 < x < 3 ? g/6 : 0: two comparisons and a mult per
-        element. Saved: the input; in place a copy of it."""
-        return super().backward(shape, out, batch)
+    # backward, hardsigmoid_backward(g, x): -3 < x < 3 ? g/6 : 0: two comparisons and a mult per element. Saved: the
+    # input; in place a copy of it.
 
 
 @dataclass(frozen=True)
@@ -96,10 +92,8 @@ class Hardtanh(_Elementwise, example="--input 64,56,56 --min-val -1 --max-val 1"
             raise ConfigError(f"max_val ({self.max_val:g}) must be greater than min_val ({self.min_val:g}) (as in PyTorch)",
                               option="max_val")
 
-    def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
-        """hardtanh_backward(g, x): x <= min_val || x >= max_val ? 0 : g: two comparisons per
-        element. Saved: the input; in place (hardtanh_) a copy of it."""
-        return super().backward(shape, out, batch)
+    # backward, hardtanh_backward(g, x): x <= min_val || x >= max_val ? 0 : g: two comparisons per element. Saved:
+    # the input; in place (hardtanh_) a copy of it.
 
 
 @dataclass(frozen=True)
@@ -112,11 +106,9 @@ class Mish(_Elementwise, example="--input 64,56,56"):
     BACKWARD = (4, 2, 0, 4)
     OPTIONS = (INPLACE,)
 
-    def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
-        """mish_backward(g, x): s = sigmoid(x) (a transcendental), t = tanh(log1p(exp(x))) (three),
-        g*(t + x*s*(1 - t*t)): t*t, x*s, *(1 - .), g*(.) (4 mults), 1 - t*t and t + . (2 adds).
-        Saved: the input; in place a copy of it."""
-        return super().backward(shape, out, batch)
+    # backward, mish_backward(g, x): s = sigmoid(x) (a transcendental), t = tanh(log1p(exp(x))) (three), g*(t +
+    # x*s*(1 - t*t)): t*t, x*s, *(1 - .), g*(.) (4 mults), 1 - t*t and t + . (2 adds). Saved: the input;
+    # in place a copy of it.
 
 
 ALPHA = Opt("alpha", "float", "1.0", "Scale of the negative branch alpha*(exp(x) - 1).")
@@ -160,9 +152,7 @@ class ELU(_EluKernel, example="--input 64,56,56"):
     def __post_init__(self) -> None:
         object.__setattr__(self, "alpha", to_float(self.alpha, "alpha"))
 
-    def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
-        """elu_backward with scale = input_scale = 1 (see ``_EluKernel.backward``)."""
-        return super().backward(shape, out, batch)
+    # backward, elu_backward with scale = input_scale = 1 (see ``_EluKernel.backward``).
 
 
 @dataclass(frozen=True)
@@ -173,10 +163,8 @@ class SELU(_EluKernel, example="--input 64,56,56"):
 
     OPTIONS = (INPLACE,)
 
-    def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
-        """elu_backward with alpha = 1.6732632423543772, scale = 1.0507009873554805 and
-        input_scale = 1 (see ``_EluKernel.backward``)."""
-        return super().backward(shape, out, batch)
+    # backward, elu_backward with alpha = 1.6732632423543772, scale = 1.0507009873554805 and input_scale = 1 (see
+    # ``_EluKernel.backward``).
 
 
 @dataclass(frozen=True)
@@ -194,9 +182,7 @@ class CELU(_EluKernel, example="--input 64,56,56 --alpha 1.0"):
         if self.alpha == 0:
             raise ConfigError("alpha cannot be 0 for CELU (as in PyTorch)", option="alpha")
 
-    def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
-        """elu_backward with scale = 1 and input_scale = 1/alpha (see ``_EluKernel.backward``)."""
-        return super().backward(shape, out, batch)
+    # backward, elu_backward with scale = 1 and input_scale = 1/alpha (see ``_EluKernel.backward``).
 
 
 @dataclass(frozen=True)
@@ -216,11 +202,8 @@ class Softplus(_Elementwise, example="--input 64,56,56"):
         object.__setattr__(self, "beta", to_float(self.beta, "beta"))
         object.__setattr__(self, "threshold", to_float(self.threshold, "threshold"))
 
-    def backward(self, shape: tuple, out: tuple, batch: Any) -> Backward:
-        """softplus_backward(g, x, beta, threshold): z = exp(x*beta) (a mult, an exp),
-        x*beta > threshold ? g : g*z/(z + 1) (a comparison, 2 mults, an add) per element.
-        Saved: the input."""
-        return super().backward(shape, out, batch)
+    # backward, softplus_backward(g, x, beta, threshold): z = exp(x*beta) (a mult, an exp), x*beta > threshold ? g :
+    # g*z/(z + 1) (a comparison, 2 mults, an add) per element. Saved: the input.
 
 
 @dataclass(frozen=True)
