@@ -227,30 +227,15 @@ def transformer_query(values: dict) -> tuple[Any, Format, Optional[Path], Option
 
     fmt = values.pop("format")
     chosen = None if values.get("print_yaml") else choose_format(fmt, values.get("output"))
-    sizes_given = {k: (None if values.get(k) is None else parse_option(k, parse_expr, values[k])) for k in STACK_SIZES}
-    for k, v in sizes_given.items():
-        if v is not None:
-            from .sizes import compare
+    from .sizes import is_known_lt
 
-            if compare(v, 1) == -1:
-                raise ConvcalcError(f"must be at least 1, got {v}", option=k)
-    stack = Stack.preset(values["arch"], tie=values.get("tie"), dropout=values.get("dropout"), **sizes_given)
-    seq_len = parse_option("seq_len", parse_expr, values["seq_len"]) if values.get("seq_len") is not None else None
-    if seq_len is not None:
-        from .sizes import is_known_lt
-
-        if is_known_lt(seq_len, 1):
-            raise ConvcalcError(f"must be at least 1, got {seq_len}", option="seq_len")
-    if stack.input == "tokens" and seq_len is None:
-        raise ConvcalcError("missing: the sequence length T (a number or a symbol such as T)", option="seq_len")
-    if stack.input == "image":
-        if seq_len is not None:
-            raise ConvcalcError("an image model's sequence is its patches: give --image-size and --patch-size", option="seq_len")
-        from .sizes import compare, exact_div, normalize
-
-        if compare(stack.image_size, stack.patch_size) == -1:
-            raise ConvcalcError("the patch is larger than the image", option="patch_size")
-        seq_len = normalize(exact_div(stack.image_size, stack.patch_size) ** 2 + 1)
+    given = {k: (None if values.get(k) is None else parse_option(k, parse_expr, values[k])) for k in (*STACK_SIZES, "seq_len")}
+    for k, v in given.items():
+        if v is not None and is_known_lt(v, 1):
+            raise ConvcalcError(f"must be at least 1, got {v}", option=k)
+    seq_len = given.pop("seq_len")
+    stack = Stack.preset(values["arch"], tie=values.get("tie"), dropout=values.get("dropout"), **given)
+    seq_len = stack.sequence(seq_len)
     if values.get("print_yaml"):
         return None, chosen, values.get("output"), to_yaml(stack.network(seq_len))
     batch = parse_option("batch", parse_expr, values["batch"])

@@ -107,6 +107,15 @@ def test_print_yaml_writes_a_network_file(tmp_path):
     assert Network.from_yaml(out).report().total["params"] == 124_439_808
 
 
+def test_an_image_the_patch_does_not_divide():
+    """ViT at 230x230 with 16x16 patches: the convolution's floor(230/16) = 14 positions a side, 197 tokens
+    (this was an internal error: the patch count was divided exactly)."""
+    report, *_ = transformer_query({"arch": "vit", "image_size": "230", "format": None, "batch": "1", "dtype": "float32"})
+    at_224, *_ = transformer_query({"arch": "vit", "format": None, "batch": "1", "dtype": "float32"})
+    assert report.total["macs"] == at_224.total["macs"]
+    assert dict((k, v) for k, _, v, _ in report.summary)["forward_macs"] == at_224.total["macs"]
+
+
 @pytest.mark.parametrize("args,prefix", [
     (["transformer", "--arch", "gpt5", "--seq-len", "8"], "convcalc transformer: --arch:"),
     (["transformer", "--arch", "gpt2"], "convcalc transformer: --seq-len:"),

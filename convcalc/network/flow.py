@@ -106,8 +106,8 @@ def _tie(item: Item, row: dict, ctx: _Ctx, path: str) -> None:
     shared = row["params"]
     row["params"] = row["param_bytes"] = 0
     row["tied_to"] = item.tie
-    if ctx.step is not None and "training_counts" in row:
-        ctx.step.tie(row, shared if first.get("frozen") is False and not row["frozen"] else 0)
+    if ctx.step is not None:  # both readers' gradients reach the shared .grad unless it is frozen
+        ctx.step.tie(row, 0 if first["frozen"] or row["frozen"] else shared)
 
 
 def _run(items: list[Item], state: _State, ctx: _Ctx, depth: int) -> _State:

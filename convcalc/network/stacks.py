@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from .. import sizes
 from ..errors import ConfigError
 
 PRESETS: dict = {k: v for k, v in json.loads((Path(__file__).parent.parent / "data" / "transformers.json").read_text()).items()
@@ -70,6 +71,17 @@ class Stack:
         if stack.kv_heads is None:
             stack = replace(stack, kv_heads=stack.heads)
         return stack
+
+    def sequence(self, seq_len: Any) -> Any:
+        """The tokens T: --seq-len for a token model (required); an image model's patches and its
+        class token, (image_size // patch_size)^2 + 1 (the patch convolution's positions)."""
+        if self.input == "image":
+            if seq_len is not None:
+                raise ConfigError("an image model's sequence is its patches: give --image-size and --patch-size", option="seq_len")
+            return sizes.normalize((self.image_size // self.patch_size) ** 2 + 1)
+        if seq_len is None:
+            raise ConfigError("missing: the sequence length T (a number or a symbol such as T)", option="seq_len")
+        return seq_len
 
     def input_shape(self, seq_len: Any) -> Any:
         """The network's input: the token indices (T), or the image (3, size, size)."""
@@ -177,8 +189,6 @@ EMBEDDINGS = ("embedding", "positionembedding", "classtoken")
 
 def _per_token(v: Any, T: Any) -> Any:
     """v / T exactly: an integer when T divides v, else a fraction of numbers or symbols."""
-    from .. import sizes
-
     if sizes.all_int(v, T):
         return v // T if v % T == 0 else round(v / T, 1)
     return sizes.normalize(sizes.as_expr(v) / sizes.as_expr(T))
@@ -187,8 +197,6 @@ def _per_token(v: Any, T: Any) -> Any:
 def _poly_sum(values: list, T: Any) -> Any:
     """sum over t = 1..T of p(t), p the polynomial of degree len(values) - 1 through values[i] =
     p(i + 1) (exact: Newton's forward differences, sum_{t=1}^{T} C(t - 1, k) = C(T, k + 1))."""
-    from .. import sizes
-
     diffs, row = [], list(values)
     while row:
         diffs.append(row[0])
@@ -196,8 +204,7 @@ def _poly_sum(values: list, T: Any) -> Any:
     total, binom = 0, T  # C(T, 1)
     for k, d in enumerate(diffs):
         total = total + d * binom
-        # C(T, k + 2) = C(T, k + 1) * (T - k - 1) / (k + 2)
-        binom = sizes.exact_div(binom * (T - k - 1), k + 2) if sizes.all_int(binom, T) else binom * (T - k - 1) / (k + 2)
+        binom = sizes.exact_div(binom * (T - k - 1), k + 2)  # C(T, k + 2) = C(T, k + 1) * (T - k - 1) / (k + 2)
     return sizes.normalize(total)
 
 
@@ -248,7 +255,6 @@ def _polynomial_values(f: Any, degree: int) -> list:
 def summary(stack: Stack, seq_len: Any, dtype: str = "float32") -> tuple:
     """The stack's figures for one sequence of T = seq_len tokens (batch 1), each from networks the
     layers count: (key, title, value, unit) rows of the report's Transformer section."""
-    from .. import sizes
     from ..layers.attention import kv_cache_elements
     from ..layers.training import Training
     from ..report import DTYPE_BYTES

@@ -30,6 +30,7 @@ import dataclasses
 from typing import Any
 
 from .. import sizes
+from ..report import DTYPE_BYTES
 from ..layers.training import Training, plus_counts, sum_known, with_flops
 
 #: the count dicts of the training step (as in a layer's training_counts)
@@ -93,8 +94,7 @@ class Step:
         view = getattr(layer, "VIEW", None)
         alias = layer.NAME in VIEWS or view == "alias" or layer.config().get("inplace") is True
         if view == "part":  # a part of its input (x[:, i]): saving it keeps the input's storage alive
-            out = self.view(tensor, sizes.normalize(self.batch * sizes.prod(report.input_shape) * report.activation_bytes
-                                                    // (self.batch * sizes.prod(report.output_shape))))
+            out = self.view(tensor, sizes.normalize(self.batch * sizes.prod(report.input_shape) * DTYPE_BYTES[report.dtype]))
         else:
             out = tensor if alias else self.tensor(node)
         saved = 0
