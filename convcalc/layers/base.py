@@ -138,6 +138,9 @@ class Layer(metaclass=_LayerType):
     NDIM: ClassVar[int] = 0
     #: arguments a derivation keeps as numbers (its formulas need them numeric)
     EXPLAIN_NUMERIC: ClassVar[tuple[str, ...]] = ()
+    #: a layer that only views its input: "alias" (its output is the input's storage: flatten,
+    #: permute) or "part" (a part of it that keeps the whole storage alive: x[:, i]); None otherwise
+    VIEW: ClassVar[str | None] = None
 
     def __init_subclass__(cls, *, ndim: int | None = None, example: str | None = None, name: str | None = None, **kwargs: Any) -> None:
         """A public layer declares itself in one line: ``class Conv2d(_ConvNd, ndim=2, example=...)``

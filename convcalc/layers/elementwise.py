@@ -307,6 +307,7 @@ class Flatten(Layer, example="--input 512,7,7"):
 
     INPUT = "any shape"
     SCALAR = "start_dim"
+    VIEW = "alias"  # its output is its input's storage (a network counts a tensor saved through it once)
     OPTIONS = (
         Opt("start_dim", "size", "1", "First dimension flattened (PyTorch's, batch = 0)."),
         Opt("end_dim", "size", "-1", "Last dimension flattened (PyTorch's, -1 the last)."),

@@ -277,8 +277,7 @@ def summary(stack: Stack, seq_len: Any, dtype: str = "float32") -> tuple:
         ("training_flops_per_token", "Training FLOPs per token (2 x (forward + backward MACs) / T)", per_token_train, "count"),
         ("six_n", "6N rule (training FLOPs per token)", sizes.normalize(6 * n), "count"),
         ("attention_term", "  what 6N leaves out (attention over the context, embeddings, norms)",
-         sizes.normalize(per_token_train - 6 * n) if not isinstance(per_token_train, float) else round(per_token_train - 6 * n, 1),
-         "count"),
+         _per_token(sizes.normalize(2 * step_macs - 6 * n * T), T), "count"),
         ("training_depth", "Sequential steps, a training pass (the network's depth in layers)", fwd.total["sequential_depth"], "count"),
     ]
     if stack.causal and stack.input == "tokens":
@@ -286,7 +285,7 @@ def summary(stack: Stack, seq_len: Any, dtype: str = "float32") -> tuple:
         prefill = _polynomial_values(lambda t: _evaluate(stack, t, dtype=dtype).total["macs"], 2)
         attention = [r for r in fwd.rows if not r["block"] and r["type"] == "multiheadattention"]
         width = DTYPE_BYTES[dtype]
-        per_token = sizes.normalize(sum((kv_cache_elements(stack.d_model, stack.heads, stack.kv_heads, 1) for _ in attention), start=0) * width)
+        per_token = sizes.normalize(len(attention) * kv_cache_elements(stack.d_model, stack.heads, stack.kv_heads, 1) * width)
         rows += [
             ("prefill_macs", f"Prefill MACs ({sizes.to_text(T)} tokens at once)", macs, "count"),
             ("decode_macs", f"Decode MACs of token {sizes.to_text(T)} (KV cache of the {sizes.to_text(sizes.normalize(T - 1))} before)",

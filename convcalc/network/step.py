@@ -10,8 +10,9 @@ asked and which tensors are the same:
   has nothing to train has no backward node at all: it saves nothing and computes nothing.
 - saved tensors are counted once per tensor: a layer's Saved with tensor "input" is the tensor
   the layer before it output (a ReLU saving its output and the next convolution saving its
-  input are one tensor; the body and shortcut of a residual block share their input), and a
-  flatten or an in-place layer (``inplace: true``) outputs its input's storage.
+  input are one tensor; the body and shortcut of a residual block share their input); a layer
+  whose VIEW is "alias" (flatten, permute, transpose) or an in-place one (``inplace: true``)
+  outputs its input's storage, one whose VIEW is "part" (selecttoken) a view that keeps it alive.
 - a block's fork (its input fed to every branch) sums the branches' dL/dx: one add per element
   per extra branch, counted on the block's row and in the totals; a saved output read again by
   ``from:`` likewise (one add per element per extra reader). An add join's backward routes dL/dy
@@ -37,8 +38,6 @@ from ..layers.training import Training, plus_counts, sum_known, with_flops
 STAGES = ("forward", "grad_input", "grad_weight", "backward", "optimizer", "step")
 #: per-row training values that add up (bytes and FLOPs)
 SUMMED = ("optimizer_flops", "training_flops", "saved_bytes", "grad_bytes", "optimizer_bytes", "weight_bytes")
-#: the layers whose output is their input's storage (a view), besides in-place ones
-VIEWS = ("flatten",)
 
 
 def zero() -> dict:
@@ -91,8 +90,8 @@ class Step:
         requires_in = self.requires[tensor]
         trainable = not report.training["frozen"] and _nonzero(report.params)
         node = requires_in or trainable  # autograd records a node for the layer
-        view = getattr(layer, "VIEW", None)
-        alias = layer.NAME in VIEWS or view == "alias" or layer.config().get("inplace") is True
+        view = layer.VIEW
+        alias = view == "alias" or layer.config().get("inplace") is True
         if view == "part":  # a part of its input (x[:, i]): saving it keeps the input's storage alive
             out = self.view(tensor, sizes.normalize(self.batch * sizes.prod(report.input_shape) * DTYPE_BYTES[report.dtype]))
         else:
