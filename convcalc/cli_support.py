@@ -37,6 +37,7 @@ METAVARS = {
     "padding": "SIZES|same|valid",
     "float": "FLOAT",
     "size_or_inf": "EXPR|inf",
+    "size_or_none": "EXPR|none",
 }
 #: what the metavars mean (the root help's epilog)
 METAVAR_LEGEND = (

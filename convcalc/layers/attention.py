@@ -265,29 +265,20 @@ def kv_cache_elements(embed_dim: Any, heads: Any, kv_heads: Any, positions: Any)
     return sizes.normalize(2 * positions * kv * sizes.exact_div(embed_dim, heads))
 
 
-class _OptionalSize(Opt):
-    """A size option whose default is None (kdim, vdim, kv_len, window, kv_heads): ``none`` too."""
-
-    def parse(self, raw: Any) -> Any:
-        if isinstance(raw, str) and raw.strip().lower() == "none":
-            return None
-        return super().parse(raw)
-
-
 OPTIONS = (
     Opt("num_heads", "size", None, "Number of heads h (must divide embed_dim; head_dim = embed_dim / h).", required=True),
     Opt("bias", "flag", True, "Biases of the input and output projections (in_proj_bias, out_proj.bias)."),
     Opt("add_bias_kv", "flag", False, "Learned bias_k, bias_v (1,1,E) appended to the keys and values: one more key position."),
     Opt("add_zero_attn", "flag", False, "A zero key and value appended: one more key position."),
-    _OptionalSize("kdim", "size", None, "Features of the key (default embed_dim)."),
-    _OptionalSize("vdim", "size", None, "Features of the value (default embed_dim)."),
+    Opt("kdim", "size_or_none", None, "Features of the key (default embed_dim)."),
+    Opt("vdim", "size_or_none", None, "Features of the value (default embed_dim)."),
     Opt("batch_first", "flag", False, "PyTorch's layout flag (batch, seq, feature): no effect on counts."),
     Opt("dropout", "float", "0.0", "Dropout on the attention weights: identity in the forward count; the backward counts training mode."),
-    _OptionalSize("kv_len", "size", None, "Key/value length S: cross-attention over an S-long memory (default: self-attention, S = T)."),
+    Opt("kv_len", "size_or_none", None, "Key/value length S: cross-attention over an S-long memory (default: self-attention, S = T)."),
     Opt("causal", "flag", False, "Causal mask: query t attends keys 0..t (all T x S scores are still computed)."),
-    _OptionalSize("window", "size", None, "Sliding window W: query t attends keys t-W+1..t (implies causal)."),
-    _OptionalSize("kv_heads", "size", None, "Key/value heads for grouped-/multi-query attention (must divide num_heads)."),
-    _OptionalSize("past_len", "size", None, "Keys and values already in a KV cache (decoding): read, not projected again."),
+    Opt("window", "size_or_none", None, "Sliding window W: query t attends keys t-W+1..t (implies causal)."),
+    Opt("kv_heads", "size_or_none", None, "Key/value heads for grouped-/multi-query attention (must divide num_heads)."),
+    Opt("past_len", "size_or_none", None, "Keys and values already in a KV cache (decoding): read, not projected again."),
     Opt("rotary", "flag", False, "Rotary position embedding (RoPE) on q and k: 2 mults and an add an element, no parameters."),
     Opt("need_weights", "flag", False, "Count PyTorch's need_weights=True call (head-averaged weights returned; default: False, as transformer layers call it)."),
 )

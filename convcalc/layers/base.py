@@ -26,7 +26,8 @@ class Opt:
 
     kind: ``size`` (one integer expression), ``sizes`` (one per spatial dimension, or one for
     all), ``padding`` (``sizes`` or ``same``/``valid``), ``flag`` (``--x/--no-x``), ``choice``,
-    ``float`` (a finite number, read by float(), never evaluated), ``float_or_none`` (or ``none``).
+    ``float`` (a finite number, read by float(), never evaluated), ``float_or_none`` and
+    ``size_or_none`` (or ``none``).
     """
 
     name: str
@@ -60,6 +61,8 @@ class Opt:
             if self.kind == "float_or_none" and raw.strip().lower() == "none":
                 return None
             return to_float(raw, self.name)
+        if self.kind == "size_or_none":
+            return None if raw.strip().lower() == "none" else parse_expr(raw)
         if self.kind == "size_or_inf":
             return "inf" if raw.strip().lower() in ("inf", "infinity") else parse_expr(raw)
         return parse_tuple(raw)

@@ -43,15 +43,6 @@ def _nothing() -> "Backward":
     return Backward()
 
 
-class _OptionalSize(Opt):
-    """A size whose default is none."""
-
-    def parse(self, raw: Any) -> Any:
-        if isinstance(raw, str) and raw.strip().lower() == "none":
-            return None
-        return super().parse(raw)
-
-
 class _DimsOpt(Opt):
     """A tuple of dims (negative allowed), as text 0,2,1 or a list; never evaluated."""
 
@@ -265,7 +256,7 @@ class PositionEmbedding(Layer, example="--input 197,768"):
     INPUT = "T,D"
     INFERRED = {"embedding_dim": -1}
     SCALAR = "num_positions"
-    OPTIONS = (_OptionalSize("num_positions", "size", "none", "Rows of the table, at least T (default: T)."),
+    OPTIONS = (Opt("num_positions", "size_or_none", "none", "Rows of the table, at least T (default: T)."),
                Opt("indexed", "flag", False, "An nn.Embedding read at positions 0..T-1 (its weight), not a parameter added whole."),
                Opt("ids", "choice", "arange", "With indexed: the positions made by arange in the forward (GPT-2; saved as an "
                    "activation) or read from a registered int64 buffer of num_positions (BERT's position_ids).",

@@ -47,15 +47,6 @@ if TYPE_CHECKING:
     from .training import Backward
 
 
-class _OptionalSize(Opt):
-    """A size whose default is none."""
-
-    def parse(self, raw: Any) -> Any:
-        if isinstance(raw, str) and raw.strip().lower() == "none":
-            return None
-        return super().parse(raw)
-
-
 _LAYER_OPTIONS = (
     Opt("nhead", "size", None, "Number of attention heads (must divide d_model).", required=True),
     Opt("dim_feedforward", "size", "2048", "Width F of the feedforward network."),
@@ -297,7 +288,7 @@ class TransformerDecoderLayer(_TransformerLayer, example="--input 32,512 --nhead
     causal: bool = False
 
     OPTIONS = _LAYER_OPTIONS + (
-        _OptionalSize("memory_len", "size", None, "Length S of the memory the cross-attention reads (width d_model; default T)."),
+        Opt("memory_len", "size_or_none", None, "Length S of the memory the cross-attention reads (width d_model; default T)."),
         Opt("causal", "flag", False, "A causal tgt_mask on the self-attention (tgt_is_causal); all T x T scores are still computed."),
     )
 
