@@ -202,3 +202,95 @@ def _extremum(args: tuple, largest: bool):
     if len(keep) == 1:
         return keep[0]
     return sp.Max(*keep) if largest else sp.Min(*keep)
+
+
+# ----- convcalc's own algebra (algebra.py) and SymPy ----------------------------------------
+from . import algebra as _alg  # noqa: E402
+
+
+@lru_cache(maxsize=65536)
+def _atom_sympy(atom):
+    if isinstance(atom, _alg.Var):
+        return sp.Symbol(atom.name, integer=True, positive=True)
+    if isinstance(atom, _alg.Extremum):
+        return (sp.Max if atom.largest else sp.Min)(*[to_sympy(a) for a in atom.args])
+    return sp.floor(to_sympy(atom.num) / atom.den)
+
+
+@lru_cache(maxsize=65536)
+def to_sympy(p):
+    """The SymPy expression of an algebra value (ints become Integers)."""
+    if not isinstance(p, _alg.Poly):
+        return sp.Integer(p) if isinstance(p, int) else sp.Rational(p.numerator, p.denominator)
+    terms = []
+    for m, c in p.terms.items():
+        factors = [sp.Rational(c.numerator, c.denominator) if not isinstance(c, int) else sp.Integer(c)]
+        factors += [_atom_sympy(a) ** e for a, e in m]
+        terms.append(sp.Mul(*factors))
+    return sp.Add(*terms)
+
+
+from sympy.core.sympify import converter as _converter  # noqa: E402
+
+_converter[_alg.Poly] = to_sympy
+
+
+class _Outside(Exception):
+    pass
+
+
+def _from(e):
+    if e.is_Integer:
+        return int(e)
+    if e.is_Rational:
+        from fractions import Fraction
+
+        return Fraction(int(e.p), int(e.q))
+    if e.is_Symbol:
+        if isinstance(e, sp.Dummy) or not (e.is_integer and e.is_positive):
+            raise _Outside
+        return _alg.Poly.symbol(e.name)
+    if e.is_Add:
+        out = 0
+        for a in e.args:
+            out = out + _from(a)
+        return out
+    if e.is_Mul:
+        out = 1
+        for a in e.args:
+            out = out * _from(a)
+        return out
+    if e.is_Pow and e.exp.is_Integer and int(e.exp) >= 0:
+        return _from(e.base) ** int(e.exp)
+    if isinstance(e, (sp.Max, sp.Min)):
+        return _alg.extremum_atom(tuple(_from(a) for a in e.args), isinstance(e, sp.Max))
+    if isinstance(e, sp.floor):
+        num, den = sp.fraction(sp.together(e.args[0]))
+        if den.is_Integer and int(den) > 0:
+            n = _from(sp.expand(num))
+            if _integral(n):
+                return _alg.floor_div(n, int(den))
+    raise _Outside
+
+
+def _integral(n) -> bool:
+    from fractions import Fraction
+
+    if isinstance(n, int):
+        return True
+    if isinstance(n, Fraction):
+        return False
+    return all(isinstance(c, int) for c in n.terms.values())
+
+
+@lru_cache(maxsize=65536)
+def from_sympy(e):
+    """An algebra value (int or Poly) for a SymPy expression in positive-integer symbols,
+    floors of them over integers, sums, products and powers; otherwise e itself."""
+    if not isinstance(e, sp.Basic):
+        return e
+    try:
+        out = _from(e)
+    except _Outside:
+        return e
+    return out

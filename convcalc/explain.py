@@ -98,7 +98,31 @@ EXPLAINED = [q for q in Quantity if q.unit in (Unit.SHAPE, Unit.COUNT, Unit.BYTE
 
 def explain_layer(layer: Layer, shape: tuple, *, batch: Any = 1, dtype: str = "float32", sheet: bool = False,
                   training: Any = None) -> Explanation:
-    """Rebuild the layer and its input with symbols, evaluate both, and pair the results."""
+    """Rebuild the layer and its input with symbols, evaluate both, and pair the results (in
+    SymPy's forms, so that each formula reads as its layer writes it)."""
+    with sizes.sympy_forms():
+        layer = _in_sympy(layer)
+        shape = tuple(_sympy_value(v) for v in shape)
+        batch = _sympy_value(batch)
+        return _explain(layer, shape, batch=batch, dtype=dtype, sheet=sheet, training=training)
+
+
+def _sympy_value(v: Any) -> Any:
+    if isinstance(v, tuple):
+        return tuple(_sympy_value(x) for x in v)
+    return sizes.as_expr(v) if sizes.is_symbolic(v) and sizes.is_light(v) else v
+
+
+def _in_sympy(layer: Layer) -> Layer:
+    """The layer with any symbolic argument of convcalc's algebra as a SymPy expression."""
+    import dataclasses
+
+    changes = {k: _sympy_value(v) for k, v in layer.config().items() if _sympy_value(v) is not v}
+    return dataclasses.replace(layer, **changes) if changes else layer
+
+
+def _explain(layer: Layer, shape: tuple, *, batch: Any = 1, dtype: str = "float32", sheet: bool = False,
+             training: Any = None) -> Explanation:
     values: dict = {}
     kwargs: dict = {}
     for name, v in layer.config().items():

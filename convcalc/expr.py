@@ -170,23 +170,22 @@ def _has_names(tree) -> bool:
 
 
 def symbol(name: str):
-    """The SymPy symbol convcalc uses for a size name: a positive integer."""
-    import sympy
+    """The symbol convcalc uses for a size name: a positive integer (a value of convcalc's own
+    algebra, which SymPy reads as Symbol(name, integer=True, positive=True))."""
+    from .algebra import SYMPY_FORMS, Poly
 
-    return sympy.Symbol(name, integer=True, positive=True)
+    if SYMPY_FORMS[0]:
+        import sympy
+
+        return sympy.Symbol(name, integer=True, positive=True)
+    return Poly.symbol(name)
 
 
 def _evaluate(tree, source: str) -> Any:
     symbolic = _has_names(tree)
-    if symbolic:
-        import sympy
 
-        def const(v: int):
-            return sympy.Integer(v)
-    else:
-
-        def const(v: int):
-            return v
+    def const(v: int):
+        return v
 
     def check(v):
         if isinstance(v, int):

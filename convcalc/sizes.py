@@ -10,8 +10,11 @@ readably, and ``to_text`` / ``to_latex`` print expressions the way a textbook wr
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from typing import Any, Callable, Iterable, List, Protocol, Tuple, Union
 
+from . import algebra
+from .algebra import Poly
 from .errors import ConvcalcError
 
 class Expression(Protocol):
@@ -40,6 +43,28 @@ def all_int(*xs: Any) -> bool:
     return all(is_int(x) for x in xs)
 
 
+@contextmanager
+def sympy_forms():
+    """Within: new symbols are SymPy's and results are not read back into convcalc's algebra (a
+    derivation shows each formula as its layer writes it, d*(k - 1) rather than d*k - d)."""
+    old = algebra.SYMPY_FORMS[0]
+    algebra.SYMPY_FORMS[0] = True
+    try:
+        yield
+    finally:
+        algebra.SYMPY_FORMS[0] = old
+
+
+def is_light(x: Any) -> bool:
+    """An int or a value of convcalc's own algebra (no SymPy involved)."""
+    return isinstance(x, Poly) or is_int(x)
+
+
+def is_symbolic(x: Any) -> bool:
+    """A value that depends on symbols: the algebra's Poly or a SymPy expression."""
+    return isinstance(x, (Poly, algebra.Quotient)) or (not isinstance(x, (int, str, float, bool)) and hasattr(x, "free_symbols"))
+
+
 def _sympy():
     import sympy
 
@@ -49,6 +74,8 @@ def _sympy():
 def as_expr(x: Any):
     """A SymPy object for an int or an expression (internal values only, never user text)."""
     sp = _sympy()
+    if isinstance(x, (Poly, algebra.Quotient)):
+        return x._sympy_()
     return sp.Integer(x) if is_int(x) else x
 
 
@@ -65,6 +92,8 @@ def exact_div(a: Any, b: Any) -> Any:
         q, r = divmod(a, b)
         assert r == 0, f"{a} is not divisible by {b}"
         return q
+    if isinstance(a, Poly) and is_int(b) and b:
+        return a / b
     return as_expr(a) / as_expr(b)
 
 
@@ -73,23 +102,41 @@ def smax(*args: Any) -> Any:
     is dropped, so that max(0, floor((H - 3)/2) + 1) is just floor((H - 3)/2) + 1."""
     if all_int(*args):
         return max(args)
-    from ._symbolic import extremum
-
-    return extremum([as_expr(a) for a in args], largest=True)
+    return _extremum(args, largest=True)
 
 
 def smin(*args: Any) -> Any:
     if all_int(*args):
         return min(args)
+    return _extremum(args, largest=False)
+
+
+def _extremum(args: tuple, largest: bool) -> Any:
+    """Max or min, dropping every argument another is known to dominate: in the algebra when it
+    decides, by SymPy otherwise (a Max or Min it cannot reduce stays SymPy's)."""
+    if all(is_light(a) for a in args):
+        keep: list = []
+        for a in args:
+            if any(algebra.nonneg(k - a) if largest else algebra.nonneg(a - k) for k in keep):
+                continue
+            keep = [k for k in keep if not (algebra.nonneg(a - k) if largest else algebra.nonneg(k - a))]
+            keep.append(a)
+        if len(keep) == 1:
+            return keep[0]
+        return algebra.extremum_atom(tuple(keep), largest)
     from ._symbolic import extremum
 
-    return extremum([as_expr(a) for a in args], largest=False)
+    return normalize(extremum([as_expr(a) for a in args], largest=largest))
 
 
 def gcd(a: Any, b: Any) -> Any:
     """The greatest common divisor; unevaluated ``gcd(H, n)`` while an argument is symbolic."""
     if all_int(a, b):
         return math.gcd(a, b)
+    if a == b:
+        return a
+    if (is_int(a) and abs(a) == 1) or (is_int(b) and abs(b) == 1):
+        return 1
     from ._symbolic import IntGcd
 
     return IntGcd(as_expr(a), as_expr(b))
@@ -117,6 +164,11 @@ def compare(a: Any, b: Any) -> int | None:
     """-1, 0 or 1 as a < b, a == b, a > b; None where symbols leave it open."""
     if all_int(a, b):
         return (a > b) - (a < b)
+    if is_light(a) and is_light(b):
+        d = a - b
+        if is_int(d):
+            return (d > 0) - (d < 0)
+        return algebra.sign(d)
     d = as_expr(a) - as_expr(b)
     if d.is_zero:
         return 0
@@ -143,14 +195,14 @@ def known_int(x: Any) -> int | None:
 
 def normalize(x: Any) -> Any:
     """Ints stay ints; a SymPy expression gets its floors canonicalised, constants become ints."""
-    if is_int(x) or x is None or isinstance(x, (str, bool)):
+    if is_int(x) or x is None or isinstance(x, (str, bool, Poly)):
         return x
-    from ._symbolic import canon
+    from ._symbolic import canon, from_sympy
 
     y = canon(x)
     if getattr(y, "is_Integer", False):
         return int(y)
-    return y
+    return y if algebra.SYMPY_FORMS[0] else from_sympy(y)
 
 
 def _plain_text(x: Any) -> str | None:
@@ -165,6 +217,8 @@ def _plain_text(x: Any) -> str | None:
 def to_text(x: Any) -> str:
     if is_int(x):
         return str(x)
+    if isinstance(x, (Poly, algebra.Quotient)):
+        return algebra.text(x)
     plain = _plain_text(x)
     if plain is not None:
         return plain
@@ -181,13 +235,15 @@ def to_latex(x: Any) -> str:
         return plain
     from ._printing import latex
 
-    return latex(x)
+    return latex(as_expr(x))
 
 
 def substitute(x: Any, values: dict) -> Any:
     """x with symbols replaced by ints (by symbol name), evaluated; used by tests and checks."""
     if is_int(x):
         return x
+    if isinstance(x, Poly):
+        return algebra.value(x, values)
     from ._symbolic import subs_int
 
     return subs_int(x, values)

@@ -75,7 +75,7 @@ def test_mask_a_and_b_effective_params():
 
 def test_course_connections_leading_term():
     """001, 2.2.1: a PixelCNN of d layers has O(d k^2 H W) connections."""
-    d, k, h, H, W = (symbol(n) for n in "d k h H W".split())
+    d, k, h, H, W = (sp.sympify(symbol(n)) for n in "d k h H W".split())  # SymPy's symbols for sp.Poly
     r = PixelCNN(1, h, d, kernel_size=k, first_kernel_size=7).report((1, H, W))
     image = sp.Poly(sp.expand(r.connections), H, W)
     assert image.degree(H) == 1 and image.degree(W) == 1  # linear in the image area

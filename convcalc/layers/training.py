@@ -138,7 +138,7 @@ def sum_known(*values: Any) -> Any:
     if any(v is None for v in values):
         return None
     total = sizes.normalize(sum(values, start=0))
-    if not sizes.is_int(total) and total.is_Add and total.is_polynomial() and len(total.args) <= 64:
+    if not sizes.is_light(total) and total.is_Add and total.is_polynomial() and len(total.args) <= 64:
         total = sizes.normalize(total.expand())
     return total
 

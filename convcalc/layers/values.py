@@ -30,6 +30,8 @@ def to_value(v: Any, what: str) -> Any:
             raise
         except Exception:
             raise ConfigError(f"expected an integer, got {_short(v)}", option=what) from None
+    if isinstance(v, sizes.Poly):
+        return v
     if isinstance(v, str):
         try:
             return parse_expr(v)
@@ -105,7 +107,7 @@ def _sympy_value(v: Any, what: str) -> Any:
     except Exception:  # a SymPy object that does not behave as a size
         raise ConfigError(f"expected an integer, got {_short(v)}", option=what) from None
     value = sizes.known_int(v)
-    return to_value(value, what) if value is not None else v
+    return to_value(value, what) if value is not None else sizes.normalize(v)
 
 
 def per_dim(value: Any, n: int, what: str) -> tuple:

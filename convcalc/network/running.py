@@ -80,7 +80,7 @@ def _input_shape(source: Any, label: str) -> tuple:
     if isinstance(source, (list, tuple)):
         parts = []
         for v in source:
-            if isinstance(v, bool) or not (isinstance(v, (int, str)) or hasattr(v, "free_symbols")):
+            if isinstance(v, bool) or not (isinstance(v, (int, str)) or sizes.is_symbolic(v)):
                 raise NetworkError(f"{label}: input: {v!r} is not a size (whole numbers and names such as H)")
             if isinstance(v, int) and v > 10**100:
                 raise NetworkError(f"{label}: input: a size exceeds 10**100")
@@ -88,7 +88,7 @@ def _input_shape(source: Any, label: str) -> tuple:
         text = ",".join(parts)
     elif isinstance(source, str):
         text = source
-    elif sizes.is_int(source) or hasattr(source, "free_symbols"):
+    elif sizes.is_int(source) or sizes.is_symbolic(source):
         text = sizes.to_text(source)
     else:
         raise NetworkError(f"{label}: input: expected a shape such as 3,224,224, got {source!r}")
@@ -112,7 +112,7 @@ def run(parsed: Parsed, *, input_shape: Any = None, batch: Any = 1, dtype: str =
             batch = parse_expr(batch)
         except ConvcalcError as e:
             raise NetworkError(f"{label}: batch: {e.message}") from None
-    if isinstance(batch, bool) or not (sizes.is_int(batch) or hasattr(batch, "free_symbols")) or (sizes.is_int(batch) and batch < 1):
+    if isinstance(batch, bool) or not (sizes.is_int(batch) or sizes.is_symbolic(batch)) or (sizes.is_int(batch) and batch < 1):
         raise NetworkError(f"{label}: batch: expected a positive whole number or an expression, got {batch!r}")
     if dtype not in DTYPE_BYTES:
         raise NetworkError(f"{label}: dtype: {dtype!r} is not one of {', '.join(DTYPE_BYTES)}")

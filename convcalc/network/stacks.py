@@ -191,6 +191,10 @@ def _per_token(v: Any, T: Any) -> Any:
     """v / T exactly: an integer when T divides v, else a fraction of numbers or symbols."""
     if sizes.all_int(v, T):
         return v // T if v % T == 0 else round(v / T, 1)
+    if sizes.is_light(v) and sizes.is_light(T):
+        from ..algebra import quotient
+
+        return quotient(v, T)
     return sizes.normalize(sizes.as_expr(v) / sizes.as_expr(T))
 
 

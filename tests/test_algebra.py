@@ -1,0 +1,155 @@
+"""convcalc's own algebra (convcalc/algebra.py) against brute force and SymPy.
+
+Random expressions in two size symbols are built once as Python ints (the brute force, at many
+values) and once in the algebra; they must agree at every value, through SymPy and back, and the
+algebra's sign decisions must hold at every value tried. Printing is checked by reading the
+printed text back with SymPy (a test may; convcalc never hands user text to SymPy).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from convcalc import algebra, sizes
+from convcalc._symbolic import from_sympy, to_sympy
+from convcalc.algebra import Poly
+
+H, W = Poly.symbol("H"), Poly.symbol("W")
+VALUES = [{"H": h, "W": w} for h, w in itertools.product(range(1, 41), (1, 2, 3, 7, 16, 33))]
+
+
+def _leaf():
+    return st.one_of(st.sampled_from(["H", "W"]), st.integers(-7, 9))
+
+
+def _tree(depth: int):
+    if depth == 0:
+        return _leaf()
+    sub = _tree(depth - 1)
+    return st.one_of(
+        _leaf(),
+        st.tuples(st.sampled_from(["+", "-", "*"]), sub, sub),
+        st.tuples(st.just("//"), sub, st.integers(1, 9)),
+        st.tuples(st.sampled_from(["max", "min"]), sub, sub),
+    )
+
+
+def _build(tree, leaf):
+    if not isinstance(tree, tuple):
+        return leaf(tree)
+    op, a, b = tree
+    x = _build(a, leaf)
+    if op == "//":
+        return x // b
+    y = _build(b, leaf)
+    if op == "max":
+        return sizes.smax(x, y)
+    if op == "min":
+        return sizes.smin(x, y)
+    return {"+": x + y, "-": x - y, "*": x * y}[op]
+
+
+def _symbolic(tree):
+    return _build(tree, lambda t: {"H": H, "W": W}[t] if isinstance(t, str) else t)
+
+
+def _numeric(tree, values):
+    return _build(tree, lambda t: values[t] if isinstance(t, str) else t)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_tree(4))
+def test_every_value_agrees_with_brute_force(tree):
+    p = _symbolic(tree)
+    for values in VALUES:
+        assert sizes.substitute(p, values) == _numeric(tree, values)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_tree(3))
+def test_sympy_round_trip_and_printing(tree):
+    p = _symbolic(tree)
+    if sizes.is_int(p):
+        return
+    e = to_sympy(p)
+    back = from_sympy(e)
+    printed = sp.sympify(sizes.to_text(p), locals={"H": sp.Symbol("H", integer=True, positive=True),
+                                                   "W": sp.Symbol("W", integer=True, positive=True)})
+    for values in VALUES[::7]:
+        want = _numeric(tree, values)
+        subs = {sp.Symbol(k, integer=True, positive=True): v for k, v in values.items()}
+        assert e.xreplace(subs) == want
+        assert sizes.substitute(back, values) == want
+        assert printed.xreplace(subs) == want
+
+
+@settings(max_examples=300, deadline=None)
+@given(_tree(3), _tree(2))
+def test_comparisons_hold_at_every_value(a, b):
+    x, y = _symbolic(a), _symbolic(b)
+    decided = sizes.compare(x, y)
+    if decided is None:
+        return
+    for values in VALUES:
+        u, v = _numeric(a, values), _numeric(b, values)
+        assert (u > v) - (u < v) == decided, (values, u, v)
+
+
+@pytest.mark.parametrize("built, text", [
+    (lambda: (H + 2 * 1 - 3) // 2 + 1, "floor((H + 1)/2)"),                    # conv k3 s2 p1
+    (lambda: ((H + 6 - 7) // 2 + 1 + 2 - 3) // 2 + 1, "floor((H + 3)/4)"),      # stem conv, then max pool
+    (lambda: (H - 1) // 2 + 1 - ((H + 1) // 2), "0"),                           # equal sizes cancel
+    (lambda: 216 * ((H - 1) // 2 + 1) * ((W - 1) // 2 + 1), "216*floor((H + 1)/2)*floor((W + 1)/2)"),
+    (lambda: sizes.exact_div(H * (H - 1), 2), "H*(H - 1)/2"),
+    (lambda: 24 * ((H // 2) + 2 * ((H + 1) // 2) - 1) * ((W // 2) + 2 * ((W + 1) // 2) - 1),
+     "24*(floor(H/2) + 2*floor((H + 1)/2) - 1)*(floor(W/2) + 2*floor((W + 1)/2) - 1)"),
+    (lambda: sizes.smax(0, H // 2 - 1), "Max(0, floor(H/2) - 1)"),
+    (lambda: sizes.smax(0, (H + 1) // 2), "floor((H + 1)/2)"),
+    (lambda: 8 * H * W + 8 * H * H, "8*H*(H + W)"),
+])
+def test_canonical_forms_print_as_a_textbook_writes_them(built, text):
+    assert sizes.to_text(built()) == text
+
+
+def test_nested_floors_fold_as_the_identity_says():
+    # floor((floor(y/a) + n)/b) == floor((y + n*a)/(a*b)) for integer y, n and positive a, b
+    for a, b, n in itertools.product(range(1, 6), range(1, 6), range(-4, 5)):
+        p = (H // a + n) // b
+        for h in range(1, 60):
+            assert sizes.substitute(p, {"H": h}) == (h // a + n) // b
+
+
+def test_exact_sign_of_one_symbol_floors_by_periods():
+    # floor((H + 1)/2) >= floor(H/2) always; floor((H + 3)/4) >= 1 always; floor(H/2) >= 1 not for H = 1
+    assert algebra.nonneg((H + 1) // 2 - H // 2)
+    assert sizes.compare((H + 3) // 4, 1) is None or sizes.compare((H + 3) // 4, 1) >= 0
+    assert not algebra.nonneg(H // 2 - 1)
+    assert sizes.compare(2 * (H // 2), H + 1) == -1
+
+
+def test_equal_to_sympy_expressions_of_the_same_value():
+    h = sp.Symbol("H", integer=True, positive=True)
+    assert (H - 1) // 2 + 1 == sp.floor((h - 1) / 2) + 1
+    # SymPy's own == is structural: compare there after reading the algebra's value back
+    assert from_sympy(sp.floor((h - 1) / 2) + 1) == (H - 1) // 2 + 1
+    assert sp.simplify(sp.sympify((H + 1) // 2) - sp.floor((h + 1) / 2)) == 0
+
+
+def test_a_numeric_query_and_a_symbolic_table_never_import_sympy():
+    import subprocess
+    import sys
+
+    code = ("import sys; from convcalc.cli import main\n"
+            "try: main(['net', 'examples/resnet50.yaml', '--input', '3,H,W'])\n"
+            "except SystemExit: pass\n"
+            "assert 'sympy' not in sys.modules, 'sympy imported'\n")
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
