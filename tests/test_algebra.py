@@ -153,3 +153,40 @@ def test_a_numeric_query_and_a_symbolic_table_never_import_sympy():
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+NETWORKS = {  # example -> symbolic input, and sizes at which PyTorch accepts it (the join domain held)
+    "resnet50": ("3,H,W", [(224, 224), (97, 131), (33, 64)]),
+    "densenet121": ("3,H,W", [(224, 224), (71, 96)]),
+    "efficientnet_b0": ("3,H,W", [(224, 224), (65, 130)]),
+    "mobilenetv3_small": ("3,H,W", [(224, 224), (51, 77)]),
+    "shufflenetv2": ("3,H,W", [(224, 224), (93, 64)]),
+    "regnety_400mf": ("3,H,W", [(224, 224), (100, 37)]),
+    "vgg16": ("3,H,W", [(224, 224), (64, 97)]),
+    "alexnet": ("3,H,W", [(224, 224), (127, 100)]),
+    "unet_small": ("1,H,W", [(32, 32), (64, 96)]),
+    "resnet50_fpn": ("3,H,W", [(224, 224), (96, 160)]),
+}
+COUNTED = ("params", "buffers", "mults", "adds", "comparisons", "macs", "flops", "transcendentals", "activation_bytes", "param_bytes")
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_symbolic_networks_substituted_equal_the_numeric_runs_row_by_row(name):
+    """Every row and total of a shipped network with a symbolic input, substituted, is the numeric
+    run's (the numeric runs are the ones checked against PyTorch)."""
+    from convcalc.network import evaluate
+
+    root = __import__("pathlib").Path(__file__).resolve().parents[1] / "examples"
+    text, sizes_at = NETWORKS[name]
+    sym = evaluate(root / f"{name}.yaml", input_shape=text)
+    channels = text.split(",")[0]
+    for h, w in sizes_at:
+        num = evaluate(root / f"{name}.yaml", input_shape=f"{channels},{h},{w}")
+        values = {"H": h, "W": w}
+        assert len(sym.rows) == len(num.rows)
+        for srow, nrow in zip(sym.rows, num.rows):
+            for key in COUNTED:
+                assert sizes.substitute(srow[key], values) == nrow[key], (name, srow["path"], key, h, w)
+            assert tuple(sizes.substitute(v, values) for v in srow["output_shape"]) == tuple(nrow["output_shape"])
+        for key in COUNTED:
+            assert sizes.substitute(sym.total[key], values) == num.total[key], (name, key)
