@@ -204,7 +204,7 @@ def _extremum(args: tuple, largest: bool):
     return sp.Max(*keep) if largest else sp.Min(*keep)
 
 
-# ----- convcalc's own algebra (algebra.py) and SymPy ----------------------------------------
+# ----- convcalc's own algebra (convcalc/algebra/) and SymPy ----------------------------------------
 from . import algebra as _alg  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""convcalc's own algebra (convcalc/algebra.py) against brute force and SymPy.
+"""convcalc's own algebra (convcalc/algebra/) against brute force and SymPy.
 
 Random expressions in two size symbols are built once as Python ints (the brute force, at many
 values) and once in the algebra; they must agree at every value, through SymPy and back, and the
