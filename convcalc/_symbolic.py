@@ -159,9 +159,28 @@ def _floor_terms(expr):
     return rest, {f: c for f, c in terms.items() if c != 0}
 
 
+def _refuted(d) -> bool:
+    """True when d < 0 at some values its symbols' assumptions allow (a few are tried: every
+    symbol at its least, at a middle value, and each large alone); a cheap way to answer what
+    the proof below would only answer slowly."""
+    symbols = sorted(d.free_symbols, key=str)
+    if not symbols or len(symbols) > 12:
+        return False
+    least = {x: 1 if x.is_positive else 0 for x in symbols}
+    trials = [least, {x: v + 1 for x, v in least.items()}, {x: v + 6 for x, v in least.items()}]
+    trials += [{**least, x: least[x] + 40} for x in symbols]
+    for values in trials:
+        v = d.xreplace({x: sp.Integer(n) for x, n in values.items()})
+        if v.is_number and v.is_extended_real and v < 0:
+            return True
+    return False
+
+
 @lru_cache(maxsize=8192)
 def nonnegative(d) -> bool:
     """True only when d >= 0 is certain for every positive integer value of its symbols."""
+    if _refuted(d):
+        return False
     d = sp.expand(d)  # also inside floors: floor((H - 3)/2) -> floor(H/2 - 3/2)
     if d.is_nonnegative:
         return True
