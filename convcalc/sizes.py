@@ -230,6 +230,8 @@ def to_text(x: Any) -> str:
 def to_latex(x: Any) -> str:
     if is_int(x):
         return str(x)
+    if isinstance(x, (Poly, algebra.Quotient)):
+        return algebra.latex(x)
     plain = _plain_text(x)
     if plain is not None:
         return plain

@@ -190,3 +190,15 @@ def test_symbolic_networks_substituted_equal_the_numeric_runs_row_by_row(name):
             assert tuple(sizes.substitute(v, values) for v in srow["output_shape"]) == tuple(nrow["output_shape"])
         for key in COUNTED:
             assert sizes.substitute(sym.total[key], values) == num.total[key], (name, key)
+
+
+@pytest.mark.parametrize("built, tex", [
+    (lambda: (H - 3) // 2 + 1, r"\left\lfloor{\frac{H - 3}{2}}\right\rfloor + 1"),
+    (lambda: 216 * ((H - 1) // 2 + 1) * ((W - 1) // 2 + 1),
+     r"216 \left\lfloor{\frac{H + 1}{2}}\right\rfloor \left\lfloor{\frac{W + 1}{2}}\right\rfloor"),
+    (lambda: sizes.exact_div(H * (H - 1), 2), r"\frac{H \left(H - 1\right)}{2}"),
+    (lambda: sizes.smax(0, H // 2 - 1), r"\max\left(0, \left\lfloor{\frac{H}{2}}\right\rfloor - 1\right)"),
+    (lambda: Poly.symbol("C_in") * H ** 2 + 3, r"C_{in} H^{2} + 3"),
+])
+def test_latex_has_the_text_forms_structure(built, tex):
+    assert sizes.to_latex(built()) == tex

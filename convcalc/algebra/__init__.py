@@ -23,7 +23,7 @@ decisions and printing.py the text.
 from .atoms import SYMPY_FORMS, Extremum, Floor, Var, extremum_atom
 from .order import MAX_PERIOD, nonneg, sign
 from .poly import Poly, Quotient, divide_exact, floor_div, quotient, value
-from .printing import text, text_atom
+from .printing import latex, text, text_atom
 
 __all__ = ["SYMPY_FORMS", "Extremum", "Floor", "Var", "extremum_atom", "MAX_PERIOD", "nonneg", "sign", "Poly", "Quotient",
-           "divide_exact", "floor_div", "quotient", "value", "text", "text_atom"]
+           "divide_exact", "floor_div", "quotient", "value", "latex", "text", "text_atom"]
