@@ -252,6 +252,7 @@ def to_sympy(p):
 from sympy.core.sympify import converter as _converter  # noqa: E402
 
 _converter[_alg.Poly] = to_sympy
+_converter[_alg.Quotient] = lambda q: q._sympy_()
 
 
 class _Outside(Exception):

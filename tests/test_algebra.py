@@ -140,16 +140,24 @@ def test_equal_to_sympy_expressions_of_the_same_value():
     assert sp.simplify(sp.sympify((H + 1) // 2) - sp.floor((h + 1) / 2)) == 0
 
 
-def test_a_numeric_query_and_a_symbolic_table_never_import_sympy():
+@pytest.mark.parametrize("argv", [
+    ["net", "examples/resnet50.yaml", "--input", "3,H,W"],
+    ["net", "examples/densenet121.yaml", "--input", "3,H,W", "-f", "json"],
+    ["net", "examples/efficientnet_b0.yaml", "--input", "3,H,W", "-f", "latex"],
+    ["transformer", "--arch", "vit", "--image-size", "S"],
+    ["conv2d", "--input", "3,H,W", "--out-channels", "8", "--kernel-size", "3", "--stride", "2", "-f", "csv"],
+])
+def test_symbolic_tables_never_import_sympy(argv):
     import subprocess
     import sys
-
-    code = ("import sys; from convcalc.cli import main\n"
-            "try: main(['net', 'examples/resnet50.yaml', '--input', '3,H,W'])\n"
-            "except SystemExit: pass\n"
-            "assert 'sympy' not in sys.modules, 'sympy imported'\n")
     from pathlib import Path
 
+    code = ("import io, sys; from convcalc.cli import main\n"
+            "sys.stdout = io.StringIO()\n"
+            f"try: rc = main({argv!r})\n"
+            "except SystemExit as e: rc = e.code\n"
+            "assert not rc, rc\n"
+            "assert 'sympy' not in sys.modules, 'sympy imported'\n")
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
