@@ -455,7 +455,22 @@ EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 2, 70, 130, 141
 def main(argv: Optional[list[str]] = None) -> int:
     """Run the CLI; returns the exit status: 0; 2 for bad input or an output that cannot be
     written; 130 when interrupted; 141 (silently) when the reader of a pipe has gone; 70 for an
-    internal error (a bug)."""
+    internal error (a bug).
+
+    The cyclic garbage collector is off while the command runs (and as it was after): a query
+    makes little cyclic garbage and ends soon, while the collector's passes over the objects a
+    large network is made of (its nodes, items, layers, rows and cells) cost time that grows
+    faster than the network."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _main(argv)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _main(argv: Optional[list[str]]) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
         args = ["--help"]

@@ -46,17 +46,36 @@ def _count_layers(items: list[Item], ctx: _Ctx) -> int:
     return total
 
 
+def _typed(v: Any) -> Any:
+    """A value as a key that tells 1, 1.0 and True apart (lists and tuples alike)."""
+    t = type(v)
+    if t is tuple or t is list:
+        return (tuple, tuple(map(_typed, v)))
+    return (t, v)
+
+
 def _leaf(item: Item, state: _State, ctx: _Ctx, path: str, depth: int) -> _State:
-    cls = LAYERS[item.type]
-    accepted = [o.name for o in cls.OPTIONS]
-    known = set(accepted) | set(cls.__dataclass_fields__)
-    unknown = sorted(set(item.params) - known)
-    if unknown:
-        hint = did_you_mean(unknown[0], accepted)
-        raise fail(ctx.file, item.line, path, f"{item.type} has no parameter {unknown[0]!r} ({hint + ' ' if hint else ''}it takes {', '.join(accepted)})")
-    params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in item.params.items()}
+    # the same parameters on the same shape give the same (immutable) layer: built once, as a
+    # long network repeats its layers
+    built = (item.type, tuple([(k, _typed(v)) for k, v in item.params.items()]), state.shape, tuple(map(type, state.shape)))
     try:
-        layer = cls.build(state.shape, params)
+        layer = ctx.built.get(built)
+    except TypeError:  # a value that cannot be a key: the layer is built each time
+        built, layer = None, None
+    if layer is None:
+        cls = LAYERS[item.type]
+        accepted = [o.name for o in cls.OPTIONS]
+        known = set(accepted) | set(cls.__dataclass_fields__)
+        unknown = sorted(set(item.params) - known)
+        if unknown:
+            hint = did_you_mean(unknown[0], accepted)
+            raise fail(ctx.file, item.line, path, f"{item.type} has no parameter {unknown[0]!r} ({hint + ' ' if hint else ''}it takes {', '.join(accepted)})")
+        params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in item.params.items()}
+    try:
+        if layer is None:
+            layer = cls.build(state.shape, params)
+            if built is not None:
+                ctx.built[built] = layer
         training = None if ctx.step is None else ctx.step.layer_training(state.tensor, item.frozen)
         key = (layer, state.shape, training)
         report = ctx.cache.get(key)

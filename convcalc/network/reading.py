@@ -35,7 +35,7 @@ from typing import Any
 
 from ..errors import ConvcalcError
 from ..layers.registry import LAYERS
-from .source import (MAX_FILE_BYTES, MAX_NESTING, MAX_NODES, NetworkError, _scalar_or_list, compose, decode, fail,  # noqa: F401
+from .source import (MAX_FILE_BYTES, MAX_NESTING, MAX_NODES, NetworkError, _scalar_or_list, collector_paused, compose, decode, fail,  # noqa: F401
                      mapping, read_bytes, value, walk_and_flatten)
 
 #: block kind -> the fields its mapping takes (besides repeat, name, save, frozen)
@@ -83,6 +83,16 @@ class Parsed:
     label: str
 
 # -- items -----------------------------------------------------------------------------------------
+
+
+_names: list = []  # [the registry's layer names], once asked
+
+
+def _layer_names() -> frozenset:
+    """The layer names (``kind in LAYERS`` would import the layer's module at every item)."""
+    if not _names:
+        _names.append(frozenset(LAYERS))
+    return _names[0]
 
 
 def did_you_mean(word: str, choices) -> str:
@@ -135,7 +145,7 @@ def item(node, label: str, path: str) -> Item:
         block = _block(kind, body, name, repeat, label, line, path, frozen)
         block.save = block.save or save
         return block
-    if kind not in LAYERS:
+    if kind not in _layer_names():
         hint = did_you_mean(kind, [*LAYERS, *BLOCKS])
         raise fail(label, line, path, f"unknown layer {kind!r}" + (f" ({hint})" if hint else ""))
     params: dict = {}
@@ -252,7 +262,12 @@ def _block_param(kind: str, key: str, node, label: str, path: str) -> Any:
 
 
 def parse_text(text: str, label: str, default_name: str) -> Parsed:
-    """A network from YAML text (label names it in errors)."""
+    """A network from YAML text (label names it in errors); the garbage collector paused."""
+    with collector_paused():
+        return _parse(text, label, default_name)
+
+
+def _parse(text: str, label: str, default_name: str) -> Parsed:
     import yaml
 
     if not text.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):

@@ -19,6 +19,7 @@ from ..report import DTYPE_BYTES, Printable
 from . import receptive
 from .flow import MAX_LAYERS, _count_layers, _run  # noqa: F401 (MAX_LAYERS re-exported)
 from .reading import NetworkError, Parsed
+from .source import collector_paused
 from .state import ROW_COUNTS, _Ctx, _State, _sum  # noqa: F401 (_Ctx re-exported)
 
 #: a symbolic network of more layers than this is refused: about 10 ms a layer
@@ -105,7 +106,13 @@ def _input_shape(source: Any, label: str) -> tuple:
 def run(parsed: Parsed, *, input_shape: Any = None, batch: Any = 1, dtype: str = "float32", depth: int | None = None, by_op: bool = False,
         training: Any = None) -> NetworkReport:
     """The report of a parsed network (``input_shape`` overrides the file's input); with a
-    ``Training``, the training step too (network/step.py)."""
+    ``Training``, the training step too (network/step.py). The garbage collector is paused
+    meanwhile (source.collector_paused)."""
+    with collector_paused():
+        return _report(parsed, input_shape, batch, dtype, depth, by_op, training)
+
+
+def _report(parsed: Parsed, input_shape: Any, batch: Any, dtype: str, depth: int | None, by_op: bool, training: Any) -> NetworkReport:
     label, items = parsed.label, parsed.items
     if isinstance(batch, str):
         try:

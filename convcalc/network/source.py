@@ -11,10 +11,12 @@ the file, the line and the layer path.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import gc
 import os
 import stat
-from typing import Any
+from typing import Any, Iterator
 
 from ..errors import ConvcalcError
 
@@ -22,8 +24,9 @@ from ..errors import ConvcalcError
 MAX_FILE_BYTES = 4_000_000
 #: YAML collections nested deeper than this are refused (about 30 levels of blocks)
 MAX_NESTING = 100
-#: the composed node graph may be walked through at most this many nodes (aliases counted each time)
-MAX_NODES = 200_000
+#: the composed node graph may be walked through at most this many nodes (aliases counted each time):
+#: about 10 a layer of MAX_LAYERS (``- conv2d: {out_channels: 4, kernel_size: 3, padding: 1}`` is 9)
+MAX_NODES = 500_000
 
 
 class NetworkError(ConvcalcError):
@@ -33,6 +36,20 @@ class NetworkError(ConvcalcError):
 def fail(label: str, line: int | None, path: str | None, message: str) -> NetworkError:
     where = f"{label}:{line}" if line else label
     return NetworkError(f"{where}: {path + ': ' if path else ''}{message}")
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off inside (and as it was after): reading and evaluating a
+    network make many objects and little cyclic garbage, and the collector's passes over them
+    would cost time growing faster than the network (50,000 layers: a third of the time)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 # -- bytes -----------------------------------------------------------------------------------------
@@ -98,16 +115,16 @@ def compose(text: str, label: str):
         raise NetworkError(f"{label}: more than the {MAX_FILE_BYTES} characters a network file may have")
     try:
         depth = 0
-        starts = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
-        ends = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
-        for event in yaml.parse(text, Loader=loader):  # an event stream: flat, whatever the nesting
-            if isinstance(event, starts):
-                depth += 1
+        step = {yaml.SequenceStartEvent: 1, yaml.MappingStartEvent: 1, yaml.SequenceEndEvent: -1, yaml.MappingEndEvent: -1}
+        parser = loader(text)  # its event stream: flat, whatever the nesting (yaml.parse, one call an event)
+        try:
+            while (event := parser.get_event()) is not None:
+                depth += step.get(type(event), 0)
                 if depth > MAX_NESTING:
                     line = event.start_mark.line + 1
                     raise NetworkError(f"{label}:{line}: nested more than {MAX_NESTING} levels deep; refused")
-            elif isinstance(event, ends):
-                depth -= 1
+        finally:
+            parser.dispose()
         return yaml.compose(text, Loader=loader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
@@ -122,26 +139,35 @@ def walk_and_flatten(root, label: str) -> None:
     what makes an alias bomb explode), then flatten the merge keys of every mapping."""
     import yaml
 
-    visits, stack, mappings, seen = 0, [(root, 1)], [], set()
+    def refuse(node, what: str) -> NetworkError:
+        return NetworkError(f"{label}:{node.start_mark.line + 1}: {what}; refused")
+
+    too_many = f"more than {MAX_NODES} YAML nodes (an alias counts each time it is used)"
+    too_deep = f"nested more than {MAX_NESTING} levels deep (through aliases)"
+    visits, stack, mappings, seen = 1, [(root, 1)], [], set()
     while stack:
         node, depth = stack.pop()
-        visits += 1
-        if visits > MAX_NODES:
-            line = node.start_mark.line + 1
-            raise NetworkError(f"{label}:{line}: aliases expand to more than {MAX_NODES} YAML nodes; refused")
         if depth > MAX_NESTING:
-            line = node.start_mark.line + 1
-            raise NetworkError(f"{label}:{line}: nested more than {MAX_NESTING} levels deep (through aliases); refused")
+            raise refuse(node, too_deep)
         if isinstance(node, yaml.MappingNode):
             if id(node) not in seen:
                 seen.add(id(node))
                 mappings.append(node)
-            for k, v in node.value:
-                stack.append((k, depth + 1))
-                stack.append((v, depth + 1))
+            children = [child for pair in node.value for child in pair]
         elif isinstance(node, yaml.SequenceNode):
-            stack.extend((child, depth + 1) for child in node.value)
-    constructor = yaml.SafeLoader("")
+            children = node.value
+        else:
+            continue
+        for child in children:  # each child counted as it is met; only collections wait on the stack
+            visits += 1
+            if visits > MAX_NODES:
+                raise refuse(child, too_many)
+            if isinstance(child, yaml.ScalarNode):
+                if depth + 1 > MAX_NESTING:
+                    raise refuse(child, too_deep)
+            else:
+                stack.append((child, depth + 1))
+    constructor = yaml.constructor.SafeConstructor()
     for node in reversed(mappings):  # inner mappings first
         try:
             constructor.flatten_mapping(node)
@@ -150,12 +176,28 @@ def walk_and_flatten(root, label: str) -> None:
             raise NetworkError(f"{label}:{mark.line + 1}: not valid YAML: {_yaml_reason(e)}") from None
 
 
+#: the tags of plain scalars, whose safe constructors keep no state (one constructor serves them all)
+_PLAIN_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null"))
+_STR_TAG = "tag:yaml.org,2002:str"
+_plain: list = []  # [the SafeConstructor plain scalars are made with, its rules by tag], once yaml is imported
+
+
 def value(node, label: str, path: str | None = None) -> Any:
-    """A node's Python value through the safe constructor; tags it refuses are an error."""
+    """A node's Python value through the safe constructor; tags it refuses are an error. It is
+    called for every value of every layer, so a plain scalar goes straight to its tag's rule,
+    and anything else gets a SafeConstructor of its own (what the safe loader constructs with,
+    without the reader, scanner and parser a SafeLoader would build each time)."""
     import yaml
 
     try:
-        return yaml.SafeLoader("").construct_object(node, deep=True)
+        tag = node.tag
+        if tag in _PLAIN_TAGS and isinstance(node, yaml.ScalarNode):
+            if tag == _STR_TAG:  # the safe constructor's str is the node's text
+                return node.value
+            if not _plain:
+                _plain.extend((yaml.constructor.SafeConstructor(), yaml.constructor.SafeConstructor.yaml_constructors))
+            return _plain[1][tag](_plain[0], node)
+        return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
     except yaml.YAMLError as e:
         raise fail(label, node.start_mark.line + 1, path, f"not valid YAML: {_yaml_reason(e)}") from None
     except (ValueError, OverflowError) as e:  # an integer of more than 4300 digits, ...
