@@ -37,13 +37,13 @@ def tree_prefixes(depths: list[int]) -> list[str]:
     ancestor's line past it. Rows at depth 0 get none."""
     n = len(depths)
     last = [True] * n  # no later sibling before the parent's subtree ends
-    for i in range(n):
-        for j in range(i + 1, n):
-            if depths[j] < depths[i]:
-                break
-            if depths[j] == depths[i]:
-                last[i] = False
-                break
+    later: list[bool] = []  # from the end: later[d], a row at depth d since the last row shallower than d
+    for i in range(n - 1, -1, -1):
+        d = depths[i]
+        del later[d + 1:]  # this row ends, for the rows before it, what lies deeper after it
+        later += [False] * (d + 1 - len(later))
+        last[i] = not later[d]
+        later[d] = True
     out, open_ = [], []  # open_[level]: the ancestor at that level has later siblings
     for i, d in enumerate(depths):
         del open_[d:]
@@ -139,17 +139,40 @@ def sections(report, *, human: bool = False, latex: bool = False, columns=None) 
             raise ConvcalcError(f"{wanted}: a column of the training step; add --training")
         chosen = [c for c in chosen if c not in TRAINING_COLUMNS]
     prefixes = tree_prefixes([r["depth"] for r in report.rows])
+    memo: dict = {}  # a long network repeats its values: each cell text made once (cells are immutable)
+
+    def num(v, unit: Unit = Unit.COUNT) -> Cell:
+        key = ("num", type(v), v, unit)
+        got = memo.get(key)
+        if got is None:
+            got = memo[key] = _num(v, human=human, latex=latex, unit=unit)
+        return got
+
+    def dims(values) -> Cell:
+        key = ("dims", None if values is None else tuple((type(v), v) for v in values))
+        got = memo.get(key)
+        if got is None:
+            got = memo[key] = _dims(values, latex)
+        return got
+
+    def share(v) -> Cell:
+        key = ("share", type(v), v)
+        got = memo.get(key)
+        if got is None:
+            got = memo[key] = Cell(_share(v, latex), "number")
+        return got
+
     rows = []
     for r, prefix in zip(report.rows, prefixes):
         cells = {
             "type": Cell(r["type"] + (" (block)" if r["block"] else "")),
-            "output": _dims(r["output_shape"], latex),
-            "params": _num(r["params"], human=human, latex=latex),
-            "macs": _num(r["macs"], human=human, latex=latex),
-            "flops": _num(r["flops"], human=human, latex=latex),
-            "activation": _num(r["activation_bytes"], human=human, latex=latex, unit=Unit.BYTES),
-            "rf": _dims(r["receptive_field"], latex),
-            "share": Cell(_share(r["macs_share"], latex), "number"),
+            "output": dims(r["output_shape"]),
+            "params": num(r["params"]),
+            "macs": num(r["macs"]),
+            "flops": num(r["flops"]),
+            "activation": num(r["activation_bytes"], Unit.BYTES),
+            "rf": dims(r["receptive_field"]),
+            "share": share(r["macs_share"]),
         }
         if _training(report):
             cells["backward"] = _num(r["backward"]["total"]["flops"], human=human, latex=latex)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import textwrap
+from typing import NamedTuple
 
 from .format import document
 
@@ -15,6 +16,23 @@ from .format import document
 FORMULA_WIDTH = 24
 
 
+class _Column(NamedTuple):
+    """What the layout needs to know of a column, read in one pass over its cells."""
+
+    longest: int  # the longest text, the header's included
+    numbers: bool  # some cell is not a label (a number or a formula)
+    formulas: bool  # some cell is symbolic
+
+
+def _columns(section) -> list[_Column]:
+    out = []
+    for i, name in enumerate(section.header):
+        cells = [row[i] for row in section.rows]
+        kinds = {c.kind for c in cells}
+        out.append(_Column(max([len(name)] + [len(c.text) for c in cells]), bool(kinds - {"label"}), "symbolic" in kinds))
+    return out
+
+
 def fit(section, width: int) -> tuple:
     """(section, names of the columns left out) so that the section fits width where it can:
     columns whose cells are numbers are never wrapped, so a table too wide leaves out columns
@@ -22,13 +40,11 @@ def fit(section, width: int) -> tuple:
     line and formulas in FORMULA_WIDTH; only then are labels wrapped."""
     dropped: list[str] = []
     keep = list(range(len(section.header)))
-
-    def longest(i: int) -> int:
-        return max(len(c) for c in [section.header[i]] + [row[i].text for row in section.rows])
+    columns = _columns(section)
 
     def need(cols: list[int]) -> int:  # names and numbers on one line; formulas may wrap
-        wraps = [i != 0 and any(row[i].kind == "symbolic" for row in section.rows) for i in cols]
-        return sum(min(longest(i), FORMULA_WIDTH) if w else longest(i) for i, w in zip(cols, wraps)) + 2 * (len(cols) + 1)
+        return sum(min(columns[i].longest, FORMULA_WIDTH) if i != 0 and columns[i].formulas else columns[i].longest
+                   for i in cols) + 2 * (len(cols) + 1)
 
     for i in section.drop:
         if need(keep) <= width or len(keep) <= 2:
@@ -41,18 +57,17 @@ def fit(section, width: int) -> tuple:
     return section._replace(header=tuple(section.header[i] for i in keep), rows=rows, drop=()), dropped
 
 
-def _unbreakable(section, i: int) -> bool:
+def _unbreakable(column: _Column) -> bool:
     """A column of numbers (numeric or symbolic values): never wrapped."""
-    return any(row[i].kind != "label" for row in section.rows) and not any(row[i].kind == "symbolic" for row in section.rows)
+    return column.numbers and not column.formulas
 
 
-def _least(section, i: int) -> int:
+def _least(column: _Column) -> int:
     """The narrowest a column may be: its longest cell when it holds numbers, else 8 (or its
     longest word of a header)."""
-    cells = [section.header[i]] + [row[i].text for row in section.rows]
-    if _unbreakable(section, i):
-        return max(len(c) for c in cells)
-    return min(max(len(c) for c in cells), 8)
+    if _unbreakable(column):
+        return column.longest
+    return min(column.longest, 8)
 
 
 def _fitted(sections: list, width: int) -> tuple[list, list]:
@@ -84,11 +99,11 @@ def render_table(report, *, human: bool = False, color: bool = False, width: int
         if section.title:
             console.print(Text(section.title, style="bold"))
         table = Table(box=box.SIMPLE_HEAD)
-        for i, name in enumerate(section.header):
+        for i, (name, column) in enumerate(zip(section.header, _columns(section))):
             label = i == 0 and section.rows and section.rows[0][0].kind == "label"
-            whole = _unbreakable(section, i)
+            whole = _unbreakable(column)
             table.add_column(name, justify="left" if label else "right", style="cyan" if label else "bold",
-                             overflow="ignore" if whole else "fold", no_wrap=whole, min_width=_least(section, i) if whole else None)
+                             overflow="ignore" if whole else "fold", no_wrap=whole, min_width=_least(column) if whole else None)
         for row in section.rows:
             table.add_row(*(Text(c.text) for c in row))
         console.print(table)
@@ -111,8 +126,10 @@ def _plain(heading: str, sections: list, drawing: list | None, footer: list, wid
         cols = len(section.header)
         left = [i == 0 and section.rows and section.rows[0][0].kind == "label" for i in range(cols)]
         cells = [list(section.header)] + [[c.text for c in row] for row in section.rows]
-        widths = [max(len(r[i]) for r in cells) for i in range(cols)]
-        least = [_least(section, i) for i in range(cols)]
+        columns = _columns(section)
+        widths = [c.longest for c in columns]
+        least = [_least(c) for c in columns]
+        whole = [_unbreakable(c) for c in columns]
         budget = width - 2 * (cols + 1)
         while sum(widths) > budget:  # shrink the widest column that may wrap
             free = [i for i in range(cols) if widths[i] > max(least[i], 8 if least[i] < 8 else least[i])]
@@ -121,8 +138,14 @@ def _plain(heading: str, sections: list, drawing: list | None, footer: list, wid
             i = max(free, key=lambda j: widths[j])
             widths[i] -= 1
         rule = "  " + "  ".join("─" * w for w in widths)
+        pads = [str.ljust if left[i] else str.rjust for i in range(cols)]
         for n, row in enumerate(cells):
-            pieces = [[text] if len(text) <= w or (n and _unbreakable(section, i)) else
+            if all(len(text) <= w for text, w in zip(row, widths)):  # one line (most rows): no wrapping to do
+                out.append(("  " + "  ".join([pad(text, w) for pad, text, w in zip(pads, row, widths)])).rstrip())
+                if n == 0:
+                    out.append(rule)
+                continue
+            pieces = [[text] if len(text) <= w or (n and whole[i]) else
                       (textwrap.wrap(text, w, break_long_words=True) or [""]) for i, (text, w) in enumerate(zip(row, widths))]
             for line in range(max(len(p) for p in pieces)):
                 parts = []
