@@ -235,3 +235,29 @@ def test_wavenet_json(capsys):
     assert data["receptive_field"]["samples"] == 3071
     assert set(data["work"]) == {"training_pass", "per_generated_sample_cached", "per_generated_sample_uncached"}
     assert data["sequential_regimes"]["sampling_passes"] == 16000
+
+
+def test_a_command_leaves_the_garbage_collector_as_it_found_it(capsys, monkeypatch):
+    """The collector is off while a command runs (a long network's objects would be scanned
+    over and over) and back as it was afterwards, for a program that calls main()."""
+    import gc
+
+    import convcalc.cli as cli
+
+    seen, render = [], cli.render
+    monkeypatch.setattr(cli, "render", lambda *a, **k: (seen.append(gc.isenabled()), render(*a, **k))[1])
+    assert gc.isenabled()
+    from pathlib import Path
+
+    assert main(["net", str(Path(__file__).resolve().parents[1] / "examples" / "resnet18_stage1.yaml")]) == 0
+    assert gc.isenabled()
+    assert main(["conv2d", "--input", "3,8,8", "--out-channels", "0", "--kernel-size", "3"]) == 2
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert main(["relu", "--input", "3,8,8"]) == 0
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    assert seen == [False, False]
+    capsys.readouterr()

@@ -209,6 +209,14 @@ def test_the_limits_leave_real_networks_alone(tmp_path):
     assert evaluate(p).total["layers"] == 1000
 
 
+def test_the_node_budget_leaves_room_for_the_most_layers():
+    """A file of MAX_LAYERS flow-mapping layers (``- conv2d: {out_channels: 4, kernel_size: 3,
+    padding: 1}`` is 9 nodes) is not refused as an alias bomb: 50,000 layers were."""
+    from convcalc.network import MAX_NODES
+
+    assert MAX_NODES >= 10 * MAX_LAYERS
+
+
 def test_solve_net_refuses_hostile_paths_too(tmp_path, capsys):
     from convcalc.network import solve_network
 

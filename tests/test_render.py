@@ -211,6 +211,26 @@ def test_tree_prefixes_from_depths():
     assert tree_prefixes(depths) == ["", "├─ ", "│  ├─ ", "│  └─ ", "└─ ", "   └─ ", "", "└─ "]
 
 
+def test_tree_prefixes_match_their_definition():
+    """A row is its parent's last child when no row at its depth follows before a shallower
+    one: checked row by row on random trees (the glyphs are made in one backward pass)."""
+    import random
+
+    from convcalc.render.network import tree_prefixes
+
+    rng = random.Random(14)
+    for _ in range(300):
+        depths, d = [], 0
+        for _ in range(rng.randint(0, 25)):
+            d = rng.randint(0, d + 1)
+            depths.append(d)
+        for i, (d, prefix) in enumerate(zip(depths, tree_prefixes(depths))):
+            follows = next((e for e in depths[i + 1:] if e <= d), None)
+            if d:
+                assert prefix.endswith("├─ " if follows == d else "└─ ")
+                assert len(prefix) == 3 * d
+
+
 @pytest.mark.parametrize("fmt", [Format.table, Format.markdown])
 def test_nesting_is_visible_in_text_and_markdown(fmt):
     out = render(fmt, _network(), width=200)
