@@ -171,7 +171,35 @@ BAD = [
      "    tie: a\n", "has 148 parameters but 'a' has 20"),
     ("layers:\n  - sequential: {layers: [relu]}\n    tie: a\n", "tie: is for a layer"),
     ("layers:\n  - from: x\n    tie: a\n", "nothing beside it"),
+    # inside a block (its own row not written yet): one line, not an internal error
+    ("layers:\n  - sequential:\n      layers:\n        - conv2d: {out_channels: 4, kernel_size: 1}\n          tie: w\n",
+     "no earlier layer named 'w'"),
 ]
+
+
+def test_tie_inside_a_block():
+    """A layer inside a block ties to an earlier layer of the same block or outside it (an
+    internal error before: the block's row, not yet written, was read as a row)."""
+    inner = """layers:
+  - sequential:
+      layers:
+        - embedding: {num_embeddings: 100, embedding_dim: 16}
+          name: wte
+        - linear: {out_features: 100, bias: false}
+          tie: wte
+"""
+    outer = """layers:
+  - embedding: {num_embeddings: 100, embedding_dim: 16}
+    name: wte
+  - sequential:
+      layers:
+        - linear: {out_features: 100, bias: false}
+          tie: wte
+"""
+    for text in (inner, outer):
+        r = Network.from_yaml("input: 10\n" + text, label="tied").report(training=Training(input_grad=False))
+        assert r.total["params"] == 1600
+        assert [row["tied_to"] for row in r.rows if row["type"] == "linear"] == ["wte"]
 
 
 @pytest.mark.parametrize("text, message", BAD)

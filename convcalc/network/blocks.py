@@ -159,6 +159,8 @@ def _elementwise(join: str, outs: list, shape: tuple, item: Item, state: _State,
         extra, tensor = ctx.step.join(counts, [o.tensor for o in outs], DTYPE_BYTES[ctx.dtype])
         row.update(extra)
     ctx.rows.append(row)
+    if item.name is not None:
+        ctx.named.setdefault(item.name, row)
     return _State(shape, rf, state.held, sizes.smax(*[o.depth_seq for o in outs]), tensor)
 
 

@@ -103,6 +103,8 @@ def _leaf(item: Item, state: _State, ctx: _Ctx, path: str, depth: int) -> _State
     if item.tie is not None:
         _tie(item, row, ctx, path)
     ctx.rows.append(row)
+    if item.name is not None:
+        ctx.named.setdefault(item.name, row)
     ctx.trace.append(("layer", layer, path, report.output_shape))
     width = DTYPE_BYTES[ctx.dtype]
     live = sizes.normalize(state.held + ctx.kept + sizes.prod(state.shape) * ctx.batch * width + report.activation_bytes)
@@ -115,9 +117,9 @@ def _tie(item: Item, row: dict, ctx: _Ctx, path: str) -> None:
     """``tie: NAME``: the layer's parameters are those of the earlier layer named NAME (tied input
     and output embeddings): counted once, on that layer's row; with a training step the two
     gradients are summed into one .grad (an add per element) and the optimizer steps it once."""
-    first = next((r for r in ctx.rows if not r["block"] and r["name"] == item.tie), None)
+    first = ctx.named.get(item.tie)  # (the rows of the blocks still running are not there yet)
     if first is None:
-        known = ", ".join(sorted({str(r["name"]) for r in ctx.rows if not r["block"] and r["name"] is not None})) or "none yet"
+        known = ", ".join(sorted({str(name) for name in ctx.named})) or "none yet"
         raise fail(ctx.file, item.line, path, f"tie: no earlier layer named {item.tie!r} (named: {known})")
     if sizes.compare(first["params"], row["params"]) not in (0, None):
         raise fail(ctx.file, item.line, path, f"tie: {item.type} has {sizes.to_text(row['params'])} parameters but "

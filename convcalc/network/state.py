@@ -32,7 +32,8 @@ class _Ctx:
     peak: Any = 0
     last_rf: tuple | None = None  # the receptive field before the spatial chain ended
     cache: dict = field(default_factory=dict)  # (layer, input shape) -> LayerReport
-    built: dict = field(default_factory=dict)  # (type, parameters, input shape) -> the layer (flow._build)
+    built: dict = field(default_factory=dict)  # (type, parameters, input shape) -> the layer (flow._leaf)
+    named: dict = field(default_factory=dict)  # name -> the first row (not a block's) of that name, for tie:
     trace: list = field(default_factory=list)  # the layers as run: ("layer", layer, path, output shape) and blocks
     domain: list = field(default_factory=list)  # conditions (equations) under which the joins' sizes agree
     residues: dict = field(default_factory=dict)  # symbol -> Residues: the conditions on one symbol, combined
