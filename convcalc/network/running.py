@@ -10,6 +10,7 @@ report's ``domain``; where they are never equal, the network is refused.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from .. import sizes
@@ -142,7 +143,8 @@ def _report(parsed: Parsed, input_shape: Any, batch: Any, dtype: str, depth: int
     except RecursionError:
         raise NetworkError(f"{label}: nested too deeply to evaluate; refused") from None
     leaves = [r for r in ctx.rows if not r["block"]]
-    total = {k: _sum([r[k] for r in leaves]) for k in ROW_COUNTS}
+    columns = zip(*map(itemgetter(*ROW_COUNTS), leaves)) if leaves else ([] for _ in ROW_COUNTS)
+    total = {k: _sum(list(column)) for k, column in zip(ROW_COUNTS, columns)}  # one pass over the rows
     total["activation_bytes_peak"] = sizes.normalize(ctx.peak)
     last = final.rf if final.rf is not None else (None if ctx.rf_cut else ctx.last_rf)
     total["receptive_field"], total["jump"] = receptive.sizes_and_jumps(last)
@@ -152,10 +154,9 @@ def _report(parsed: Parsed, input_shape: Any, batch: Any, dtype: str, depth: int
         total.update(ctx.step.network_total(leaves, total["buffer_bytes"]))
     macs = total["macs"]
     rows = []
-    for r in ctx.rows:
+    for r in ctx.rows:  # the rows are this report's own: completed in place
         if depth is not None and r["depth"] > depth:
             continue
-        r = dict(r)
         r["macs_share"] = (r["macs"] / macs) if sizes.is_int(r["macs"]) and sizes.is_int(macs) and macs else None
         rows.append(r)
     groups = None

@@ -5,6 +5,7 @@ ResNet-50 table of 200 rows would spend many times over its whole calculation)."
 from __future__ import annotations
 
 import io
+import itertools
 import textwrap
 from typing import NamedTuple
 
@@ -125,7 +126,7 @@ def _plain(heading: str, sections: list, drawing: list | None, footer: list, wid
             out.append(section.title)
         cols = len(section.header)
         left = [i == 0 and section.rows and section.rows[0][0].kind == "label" for i in range(cols)]
-        cells = [list(section.header)] + [[c.text for c in row] for row in section.rows]
+        cells = itertools.chain([section.header], ([c.text for c in row] for row in section.rows))  # a row at a time
         columns = _columns(section)
         widths = [c.longest for c in columns]
         least = [_least(c) for c in columns]
