@@ -1,6 +1,8 @@
 """Benchmark of symbolic speed (issue 14): every figure and ratio of the issue's targets,
 measured side by side in this one run, each a median wall time of a fresh process (start-up
 included) of this checkout's code (`python -m convcalc` with this checkout first on PYTHONPATH).
+The commands compared with one another run in turn, one run of each per round, so that a
+change of load on the machine falls on both sides of a ratio.
 
     python tests/benchmarks/bench_symbolic.py [--runs 3]
 
@@ -30,12 +32,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from timing import median_wall
+from timing import run_once
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -56,6 +59,25 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
+def medians(commands: list[list[str]], runs: int) -> list[float]:
+    """The median wall time of each command, run in turn (one run of each per round), so that
+    the ratios compare runs made under the same load. A command that fails is shown with its
+    message and counts as infinitely slow."""
+    times: list[list[float]] = [[] for _ in commands]
+    failed: set[int] = set()
+    for _ in range(runs):
+        for i, cmd in enumerate(commands):
+            if i in failed:
+                continue
+            try:
+                times[i].append(run_once(cmd))
+            except subprocess.CalledProcessError:
+                failed.add(i)
+                done = subprocess.run(cmd, capture_output=True, text=True)
+                print(f"  {' '.join(cmd[2:])}: exit {done.returncode}: {(done.stderr.strip().splitlines() or [''])[-1]}")
+    return [float("inf") if i in failed else statistics.median(t) for i, t in enumerate(times)]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=3, help="runs per figure (the median is printed)")
@@ -64,61 +86,58 @@ def main() -> None:
     # this checkout's code, not whatever convcalc is installed
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 
-    def wall(*argv: str) -> float:
-        """The median; a command that fails is shown with its message and counts as infinitely slow."""
-        try:
-            return median_wall(ENTRY + list(argv), runs)
-        except subprocess.CalledProcessError:
-            done = subprocess.run(ENTRY + list(argv), capture_output=True, text=True)
-            print(f"  convcalc {' '.join(argv)}: exit {done.returncode}: {(done.stderr.strip().splitlines() or [''])[-1]}")
-            return float("inf")
+    def convcalc(*argv: str) -> list[str]:
+        return ENTRY + list(argv)
 
     def line(what: str, seconds: float, note: str = "") -> None:
         print(f"{what:<46}{seconds:7.3f} s{'  ' + note if note else ''}")
 
-    print(f"median of {runs} run(s) each; {sys.executable}, code from {ROOT}\n")
-    python = median_wall([sys.executable, "-c", "pass"], runs)
-    line("python -c pass", python)
-    sympy = median_wall([sys.executable, "-c", "import sympy"], runs)
-    line('python -c "import sympy"', sympy)
-
-    print("\nResNet-50: symbolic <= 2x numeric, or <= 1.2x import sympy")
+    print(f"median of {runs} run(s) each, the commands of a group in turn; {sys.executable}, code from {ROOT}\n")
     resnet = str(EXAMPLES / "resnet50.yaml")
-    numeric = wall("net", resnet)
+    python, sympy, numeric, table, json = medians([
+        [sys.executable, "-c", "pass"],
+        [sys.executable, "-c", "import sympy"],
+        convcalc("net", resnet),
+        convcalc("net", resnet, "--input", "3,H,W"),
+        convcalc("net", resnet, "--input", "3,H,W", "-f", "json"),
+    ], runs)
+    line("python -c pass", python)
+    line('python -c "import sympy"', sympy)
+    print("\nResNet-50: symbolic <= 2x numeric, or <= 1.2x import sympy")
     line("net resnet50.yaml (numeric)", numeric)
-    for what, extra in (("table", []), ("-f json", ["-f", "json"])):
-        t = wall("net", resnet, "--input", "3,H,W", *extra)
+    for what, t in (("table", table), ("-f json", json)):
         ok = t <= 2 * numeric or t <= 1.2 * sympy
         line(f"net resnet50.yaml --input 3,H,W ({what})", t,
              f"{t / numeric:.2f}x numeric, {t / sympy:.2f}x import sympy: {verdict(ok)}")
 
     print("\nsymbolic networks: each < 0.5 s")
-    for what, argv in (
-        ("net densenet121.yaml --input 3,H,W", ["net", str(EXAMPLES / "densenet121.yaml"), "--input", "3,H,W"]),
-        ("net efficientnet_b0.yaml --input 3,H,W", ["net", str(EXAMPLES / "efficientnet_b0.yaml"), "--input", "3,H,W"]),
-        ("transformer --arch vit --image-size S", ["transformer", "--arch", "vit", "--image-size", "S"]),
-    ):
-        t = wall(*argv)
+    named = [
+        ("net densenet121.yaml --input 3,H,W", convcalc("net", str(EXAMPLES / "densenet121.yaml"), "--input", "3,H,W")),
+        ("net efficientnet_b0.yaml --input 3,H,W", convcalc("net", str(EXAMPLES / "efficientnet_b0.yaml"), "--input", "3,H,W")),
+        ("transformer --arch vit --image-size S", convcalc("transformer", "--arch", "vit", "--image-size", "S")),
+    ]
+    for (what, _), t in zip(named, medians([cmd for _, cmd in named], runs)):
         line(what, t, f"{t / numeric:.2f}x numeric resnet50: {verdict(t < 0.5)}")
 
     print("\none layer's --explain: <= 1.5x the plain symbolic query")
-    conv = ["conv2d", "--input", "3,H,W", "--out-channels", "8", "--kernel-size", "3"]
-    plain = wall(*conv)
+    conv = convcalc("conv2d", "--input", "3,H,W", "--out-channels", "8", "--kernel-size", "3")
+    plain, explain = medians([conv, conv + ["--explain"]], runs)
     line("conv2d --input 3,H,W ...", plain)
-    explain = wall(*conv, "--explain")
     line("conv2d --input 3,H,W ... --explain", explain, f"{explain / plain:.2f}x: {verdict(explain <= 1.5 * plain)}")
 
     print("\ngenerated files (conv2d and relu alternating, input 4,8,8)")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         small, large, sym = generated(10_000, folder), generated(50_000, folder), generated(2_000, folder)
-        t10 = wall("net", str(small))
+        t10, j10, t50, t2 = medians([
+            convcalc("net", str(small)),
+            convcalc("net", str(small), "-f", "json"),
+            convcalc("net", str(large)),
+            convcalc("net", str(sym), "--input", "4,H,W"),
+        ], runs)
         line("10,000 layers, numeric table", t10, f"target < 0.5 s: {verdict(t10 < 0.5)}")
-        j10 = wall("net", str(small), "-f", "json")
         line("10,000 layers, numeric -f json", j10, "(no target)")
-        t50 = wall("net", str(large))
         line("50,000 layers, numeric table", t50, f"{t50 / t10:.2f}x 10,000 layers (target < 5x): {verdict(t50 < 5 * t10)}")
-        t2 = wall("net", str(sym), "--input", "4,H,W")
         line("2,000 layers, --input 4,H,W (table)", t2, f"target < 1 s: {verdict(t2 < 1)}")
 
 
