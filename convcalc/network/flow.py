@@ -78,9 +78,11 @@ def _leaf(item: Item, state: _State, ctx: _Ctx, path: str, depth: int) -> _State
                 ctx.built[built] = layer
         training = None if ctx.step is None else ctx.step.layer_training(state.tensor, item.frozen)
         key = (layer, state.shape, training)
-        report = ctx.cache.get(key)
-        if report is None:  # repeated blocks meet the same layer on the same shape
-            report = ctx.cache[key] = layer.report(state.shape, batch=ctx.batch, dtype=ctx.dtype, training=training)
+        cached = ctx.cache.get(key)
+        if cached is None:  # repeated blocks meet the same layer on the same shape
+            report = layer.report(state.shape, batch=ctx.batch, dtype=ctx.dtype, training=training)
+            cached = ctx.cache[key] = (report, {k: getattr(report, k) for k in ROW_COUNTS})
+        report, counts = cached
     except NotImplementedError:
         raise fail(ctx.file, item.line, path, f"{item.type}: its backward pass is not written yet; --training cannot count it") from None
     except ConvcalcError as e:
@@ -89,7 +91,6 @@ def _leaf(item: Item, state: _State, ctx: _Ctx, path: str, depth: int) -> _State
     except (TypeError, AttributeError, ArithmeticError, ValueError, RecursionError) as e:
         # a value no layer check foresaw: still one line, never a traceback
         raise fail(ctx.file, item.line, path, f"{item.type}: cannot use these parameters ({type(e).__name__}: {e})") from None
-    counts = {k: getattr(report, k) for k in ROW_COUNTS}
     rf = receptive.through(state.rf, layer)
     if rf is not None:
         ctx.last_rf = rf

@@ -31,7 +31,7 @@ class _Ctx:
     rows: list = field(default_factory=list)
     peak: Any = 0
     last_rf: tuple | None = None  # the receptive field before the spatial chain ended
-    cache: dict = field(default_factory=dict)  # (layer, input shape) -> LayerReport
+    cache: dict = field(default_factory=dict)  # (layer, input shape, training) -> (LayerReport, its row counts)
     built: dict = field(default_factory=dict)  # (type, parameters, input shape) -> the layer (flow._leaf)
     named: dict = field(default_factory=dict)  # name -> the first row (not a block's) of that name, for tie:
     trace: list = field(default_factory=list)  # the layers as run: ("layer", layer, path, output shape) and blocks
