@@ -149,7 +149,7 @@ def sections(report, *, human: bool = False, latex: bool = False, columns=None) 
         return got
 
     def dims(values) -> Cell:
-        key = ("dims", None if values is None else tuple((type(v), v) for v in values))
+        key = ("dims", None) if values is None else ("dims", tuple(values), tuple(map(type, values)))
         got = memo.get(key)
         if got is None:
             got = memo[key] = _dims(values, latex)

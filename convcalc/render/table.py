@@ -140,9 +140,14 @@ def _plain(heading: str, sections: list, drawing: list | None, footer: list, wid
             widths[i] -= 1
         rule = "  " + "  ".join("─" * w for w in widths)
         pads = [str.ljust if left[i] else str.rjust for i in range(cols)]
+        usual = cols > 1 and pads[0] is str.ljust and all(p is str.rjust for p in pads[1:])  # labels, then numbers
         for n, row in enumerate(cells):
-            if all(len(text) <= w for text, w in zip(row, widths)):  # one line (most rows): no wrapping to do
-                out.append(("  " + "  ".join([pad(text, w) for pad, text, w in zip(pads, row, widths)])).rstrip())
+            if all(map(int.__ge__, widths, map(len, row))):  # one line (most rows): no wrapping to do
+                if usual:
+                    line = "  ".join([row[0].ljust(widths[0]), *map(str.rjust, row[1:], widths[1:])])
+                else:
+                    line = "  ".join([pad(text, w) for pad, text, w in zip(pads, row, widths)])
+                out.append(("  " + line).rstrip())
                 if n == 0:
                     out.append(rule)
                 continue
