@@ -23,7 +23,8 @@ from .reading import NetworkError, Parsed
 from .source import collector_paused
 from .state import ROW_COUNTS, _Ctx, _State, _sum  # noqa: F401 (_Ctx re-exported)
 
-#: a symbolic network of more layers than this is refused: about 10 ms a layer
+#: a symbolic network of more layers than this is refused: a layer costs about 0.1 ms in
+#: convcalc's algebra, but one whose sizes fall back to SymPy (a symbolic stride) about 10 ms
 MAX_SYMBOLIC_LAYERS = 2_000
 
 TRANSPOSED_RF_NOTE = (
