@@ -1,10 +1,15 @@
-"""Size algebra: arithmetic that works on Python ints and on SymPy expressions alike.
+"""Size algebra: arithmetic that works on Python ints, on convcalc's own algebra and on SymPy
+expressions alike.
 
 Layer formulas are written once with ``//``, ``+``, ``*`` and the helpers below. With Python
 ints every helper stays in plain integer arithmetic and SymPy is never imported (it costs about
-0.35 s of start-up); as soon as one argument is a SymPy expression the same helper builds the
-symbolic result. ``canon`` rewrites nested floors into one floor so that chained layers print
-readably, and ``to_text`` / ``to_latex`` print expressions the way a textbook writes them.
+0.3 s of start-up). Symbols from an input such as 3,H,W are values of convcalc's algebra
+(convcalc/algebra/: polynomials in symbols and canonical floors), so a symbolic network is
+computed, compared and printed without SymPy too; the helpers hand a value to SymPy only where
+the algebra stops (a gcd, a sum over a symbolic range, a max it cannot decide between SymPy
+values), and ``normalize`` reads SymPy's results back into the algebra where they fit. Inside
+``sympy_forms()`` (derivations) values stay SymPy's, so formulas print as their layers write
+them. ``to_text`` / ``to_latex`` print values the way a textbook writes them.
 """
 
 from __future__ import annotations
