@@ -34,6 +34,15 @@ def _make(terms: dict) -> Any:
     return p
 
 
+def _accumulate(terms: dict, m: tuple, c: Any) -> None:
+    """terms[m] += c, the monomial dropped when its coefficient becomes 0."""
+    v = terms.get(m, 0) + c
+    if v:
+        terms[m] = _coeff(v)
+    else:
+        terms.pop(m, None)
+
+
 def _coeff(c: Any) -> Any:
     return int(c) if isinstance(c, Fraction) and c.denominator == 1 else c
 
@@ -97,21 +106,13 @@ class Poly:
         if isinstance(other, Poly):
             terms = dict(self.terms)
             for m, c in other.terms.items():
-                v = terms.get(m, 0) + c
-                if v:
-                    terms[m] = _coeff(v)
-                else:
-                    terms.pop(m, None)
+                _accumulate(terms, m, c)
             return _make(terms)
         if isinstance(other, (int, Fraction)) and not isinstance(other, bool):
             if not other:
                 return self
             terms = dict(self.terms)
-            v = terms.get((), 0) + other
-            if v:
-                terms[()] = _coeff(v)
-            else:
-                terms.pop((), None)
+            _accumulate(terms, (), other)
             return _make(terms)
         return _defer(self, other, "__add__")
 
@@ -138,12 +139,7 @@ class Poly:
             terms: dict = {}
             for m1, c1 in self.terms.items():
                 for m2, c2 in other.terms.items():
-                    m = _mono_mul(m1, m2)
-                    v = terms.get(m, 0) + c1 * c2
-                    if v:
-                        terms[m] = _coeff(v)
-                    else:
-                        terms.pop(m, None)
+                    _accumulate(terms, _mono_mul(m1, m2), c1 * c2)
             return _make(terms)
         if isinstance(other, (int, Fraction)) and not isinstance(other, bool):
             if other == 1:
