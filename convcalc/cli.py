@@ -28,7 +28,7 @@ except ImportError:  # pragma: no cover - Typer on a separate click
 
 from . import __version__
 from .cli_support import COMMON_HELP as _COMMON_HELP
-from .cli_queries import layer_query, net_query, solve_net_query, solve_query, transformer_query
+from .cli_queries import choose_format, layer_query, net_query, solve_net_query, solve_query, transformer_query
 from .cli_support import (
     METAVAR_LEGEND, NETWORKS, REQUIRED, SOLVING, error_line, group, input_marker, label, metavar, panel_order,
     solve_example, unknown_command,
@@ -302,6 +302,18 @@ def transformer(**values: Any) -> None:
         raise typer.Exit(2) from None
 
 
+@_escaping
+def devices(**values: Any) -> None:
+    from .devices import DeviceList
+
+    try:
+        output = values["output"]
+        _emit(choose_format(values["format"], output), DeviceList.shipped(), output)
+    except ConvcalcError as e:
+        say(error_line("devices", e))
+        raise typer.Exit(2) from None
+
+
 def _transformer_signature() -> inspect.Signature:
     """`transformer`'s options (built when it is registered)."""
     size = lambda name, text: _option(name, Optional[str], None, "--" + name.replace("_", "-"), help=text, metavar="EXPR")  # noqa: E731
@@ -397,6 +409,15 @@ def _register_static(name: str) -> None:
             epilog="Example: convcalc transformer --arch gpt2 --seq-len T",
             rich_help_panel=NETWORKS,
         )(transformer)
+    elif name == "devices":
+        devices.__signature__ = inspect.Signature(_common("format", "output"))  # type: ignore[attr-defined]
+        app.command(
+            "devices",
+            help="The devices roofline estimates know: peak dense throughput per dtype and memory bandwidth, with sources "
+            "(the table is convcalc/data/devices.yaml).",
+            epilog="Example: convcalc devices -f json",
+            rich_help_panel=NETWORKS,
+        )(devices)
     elif name == "solve":
         app.add_typer(solve_app, name="solve", rich_help_panel=SOLVING)
     elif name == "solve net":
@@ -420,7 +441,7 @@ def _ensure_commands(args: list[str]) -> None:
         args = []
     first = args[0] if args else ""
     second = args[1] if len(args) > 1 else ""
-    if first in ("net", "transformer"):
+    if first in ("net", "transformer", "devices"):
         _register_static(first)
         return
     if first == "solve" or completing:
@@ -443,7 +464,7 @@ def _ensure_commands(args: list[str]) -> None:
     _register(missing)
     _registered.update(missing)
     if first not in LAYERS:
-        for name in ("net", "transformer", "solve", "solve net"):
+        for name in ("net", "transformer", "devices", "solve", "solve net"):
             _register_static(name)
     app.registered_commands.sort(key=lambda c: panel_order(c.name))  # the panels in a fixed order, Networks last
 

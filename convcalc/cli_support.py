@@ -194,7 +194,7 @@ def did_you_mean(word: str, known: list[str]) -> str:
     return "see convcalc --help"
 
 
-TOP_COMMANDS = [*LAYERS, "net", "solve", "transformer"]
+TOP_COMMANDS = [*LAYERS, "net", "solve", "transformer", "devices"]
 
 
 def solve_commands() -> list[str]:

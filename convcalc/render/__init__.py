@@ -46,6 +46,10 @@ def render(fmt: Format, report, *, human: bool = False, color: bool = False, wid
             return explained.render_csv(report)
         if fmt is Format.latex:
             return explained.render_latex(report)
+    if hasattr(report, "devices") and fmt in (Format.json, Format.csv):  # convcalc devices
+        from . import devices
+
+        return devices.render_json(report) if fmt is Format.json else devices.render_csv(report)
     if hasattr(report, "rows") and hasattr(report, "total") and fmt in (Format.json, Format.csv):  # a NetworkReport
         from . import network
 

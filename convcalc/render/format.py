@@ -376,6 +376,10 @@ def document(report, *, human: bool = False, latex: bool = False, columns=None) 
         from . import explained
 
         return explained.title(report), explained.sections(report, human=human, latex=latex), None, explained.footer(report)
+    if hasattr(report, "devices"):  # convcalc devices
+        from . import devices
+
+        return devices.title(report), devices.sections(report, latex=latex), None, devices.footer(report)
     if hasattr(report, "rows") and hasattr(report, "total"):  # a NetworkReport
         from . import network
 
