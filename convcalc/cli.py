@@ -143,7 +143,19 @@ def _common_parameters(input_marker: str = "") -> list[inspect.Parameter]:
         _option("output", Optional[Path], None, "--output", "-o", help=h["output"], metavar="FILE"),
         _option("human", bool, False, "--human", "-H", help=h["human"]),
         _option("explain", bool, False, "--explain", "-e", help=h["explain"]),
-    ] + _training_parameters()
+    ] + _training_parameters() + _cost_parameters()
+
+
+def _cost_parameters() -> list[inspect.Parameter]:
+    """--device, --peak-flops, --bandwidth, --weight-dtype: declared once (read by
+    cli_queries.roofline_from)."""
+    h = _COMMON_HELP
+    return [
+        _option("device", Optional[str], None, "--device", help=h["device"], metavar="NAME"),
+        _option("peak_flops", Optional[float], None, "--peak-flops", help=h["peak_flops"], metavar="FLOP/S"),
+        _option("bandwidth", Optional[float], None, "--bandwidth", help=h["bandwidth"], metavar="B/S"),
+        _option("weight_dtype", Optional[str], None, "--weight-dtype", help=h["weight_dtype"], metavar="DTYPE"),
+    ]
 
 
 def _training_parameters() -> list[inspect.Parameter]:

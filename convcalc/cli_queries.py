@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Optional
 
-from .cli_support import input_hint, layout_note
+from .cli_support import COST_OPTIONS, input_hint, layout_note
 from .errors import ConvcalcError
 from .expr import parse_expr, parse_shape
 from .layers.base import Layer
@@ -96,14 +96,18 @@ def layer_query(cls: type[Layer], values: dict) -> tuple[Any, Format, Optional[P
         fmt = choose_format(values.pop("format"), output)
         human = values.pop("human")
         training = training_from(values, input_grad=True)
+        cost = {k: values.pop(k, None) for k in COST_OPTIONS}
         options = {k: v for k, v in values.items() if v is not None}
         layer = cls.build(shape, options)
         if explain:
+            if any(v is not None for v in cost.values()):
+                raise ConvcalcError("a derivation has no roofline; drop --explain", option="device")
             from .explain import explain_layer
 
             report = explain_layer(layer, shape, batch=batch, dtype=dtype, sheet=sheet, training=training)
         else:
             report = layer.report(shape, batch=batch, dtype=dtype, training=training)
+            report = with_roofline(report, cost)
         note = layout_note(cls, shape)
         if note:
             from .output import say
@@ -115,6 +119,29 @@ def layer_query(cls: type[Layer], values: dict) -> tuple[Any, Format, Optional[P
         if hint is None:
             raise
         raise type(e)(f"{e.message}; {hint}", option=e.option, layer=e.layer) from None
+
+
+def with_roofline(report: Any, cost: dict) -> Any:
+    """The report with its roofline when --device (or --peak-flops and --bandwidth) is given."""
+    if cost["device"] is None and cost["peak_flops"] is None and cost["bandwidth"] is None:
+        if cost["weight_dtype"] is not None:
+            raise ConvcalcError("the weights' dtype is for the roofline: give --device too", option="weight-dtype")
+        return report
+    from .devices import custom, device
+    from .roofline import layer
+
+    if cost["device"] is not None:
+        if cost["peak_flops"] is not None or cost["bandwidth"] is not None:
+            raise ConvcalcError("give --device or --peak-flops and --bandwidth, not both", option="device")
+        chosen = device(cost["device"])
+    elif cost["peak_flops"] is None or cost["bandwidth"] is None:
+        missing = "peak-flops" if cost["peak_flops"] is None else "bandwidth"
+        raise ConvcalcError("missing: a device of your own needs --peak-flops and --bandwidth", option=missing)
+    else:
+        chosen = custom(cost["peak_flops"], cost["bandwidth"], report.dtype)
+    import dataclasses
+
+    return dataclasses.replace(report, roofline=layer(report, chosen, weight_dtype=cost["weight_dtype"]))
 
 
 def solve_query(cls: type[Layer], values: dict) -> tuple[Any, Format, Optional[Path]]:

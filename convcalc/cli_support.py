@@ -97,7 +97,15 @@ COMMON_HELP = {
     "mixed_precision": "Mixed precision: float16 or bfloat16 activations, float32 master weights, gradients and "
     "optimizer state (implies --training).",
     "input_grad": "Compute dL/dx of the input (default: yes for a layer, no for a network's first layer).",
+    "device": "Roofline on this device (convcalc devices lists them): least bytes moved, FLOPs per byte, and the "
+    "time lower bound max(FLOPs / peak, bytes / bandwidth), forward and with --training backward.",
+    "peak_flops": "Roofline on a device of your own: its peak FLOP/s for --dtype (with --bandwidth).",
+    "bandwidth": "Roofline on a device of your own: its memory bandwidth in bytes/s (with --peak-flops).",
+    "weight_dtype": "The parameters' dtype for the roofline's traffic (default --dtype, the activations'): int8, ...",
 }
+
+#: the roofline options every layer command takes (declared once)
+COST_OPTIONS = ("device", "peak_flops", "bandwidth", "weight_dtype")
 
 #: the training options every command that reports a training step takes (declared once)
 TRAINING_OPTIONS = ("training", "gradients", "optimizer", "mixed_precision", "input_grad")

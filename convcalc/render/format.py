@@ -287,7 +287,51 @@ def sections(report: LayerReport, *, human: bool = False, latex: bool = False) -
         out.append(Section("Sequential steps by schedule", ("Schedule", "Steps"), rows))
     if report.training_counts:
         out += training_sections(report, human=human, latex=latex)
+    if report.roofline is not None:
+        out.append(roofline_section(report.roofline, human=human, latex=latex))
     return out
+
+
+def _seconds(v: float | None) -> str:
+    """A time bound readably: 1.23 ms, 45.6 us, 2.00 s."""
+    if v is None:
+        return "needs numbers"
+    for scale, unit in ((1, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns")):
+        if v >= scale:
+            return f"{v / scale:.3g} {unit}"
+    return f"{v:.3g} s"
+
+
+def _ratio(v: Any, latex: bool) -> Cell:
+    if v is None:
+        return Cell("-")
+    if isinstance(v, float):
+        return Cell(f"{v:,.2f}", "number")
+    return Cell(to_latex(v) if latex else to_text(v), "symbolic")
+
+
+def roofline_section(r: Any, *, human: bool = False, latex: bool = False) -> Section:
+    """The roofline on a device: per pass the least bytes read and written, flops per byte, the
+    compute and memory times and the bound (the larger), and which it is."""
+    passes = [("Forward", r.forward)] + ([("Backward", r.backward)] if r.backward is not None else [])
+    header = ("Quantity",) + tuple(name for name, _ in passes)
+
+    def row(title: str, cell) -> tuple:
+        return (Cell(title),) + tuple(cell(p) for _, p in passes)
+
+    rows = (
+        row("FLOPs", lambda p: _value_cell(p.flops, Unit.COUNT, human=human, latex=latex)),
+        row("Bytes read (least)", lambda p: _value_cell(p.bytes_read, Unit.BYTES, human=human, latex=latex)),
+        row("Bytes written (least)", lambda p: _value_cell(p.bytes_written, Unit.BYTES, human=human, latex=latex)),
+        row("Arithmetic intensity (FLOP/B)", lambda p: _ratio(p.intensity, latex)),
+        row("Ridge point (peak / bandwidth)", lambda p: _ratio(r.ridge, latex)),
+        row("Compute time (FLOPs / peak)", lambda p: Cell(_seconds(p.compute_seconds), "number")),
+        row("Memory time (bytes / bandwidth)", lambda p: Cell(_seconds(p.memory_seconds), "number")),
+        row("Time, lower bound", lambda p: Cell(_seconds(p.seconds), "number")),
+        row("Bound", lambda p: Cell(f"{p.bound}-bound" if p.bound else f"compute-bound above {r.ridge:,.1f} FLOP/B")),
+    )
+    title_ = f"Roofline on {r.device}, {r.dtype} (weights {r.weight_dtype}): a lower bound, not a measurement"
+    return Section(title_, header, rows)
 
 
 #: the training step's columns: training_counts key -> title

@@ -1,0 +1,113 @@
+"""Roofline lower bounds for a layer on a device (issue 15): the least memory traffic, the
+arithmetic intensity, and the time no implementation can beat.
+
+A pass must at least read its inputs and weights once and write its outputs once:
+
+    bytes   = inputs x act_bytes + (params + buffers) x weight_bytes + outputs x act_bytes
+    time   >= max(flops / peak(dtype), bytes / bandwidth)
+
+and it is compute-bound when flops / bytes (the arithmetic intensity) reaches the device's ridge
+point peak / bandwidth, memory-bound below it. The backward (with --training) reads dL/dy, the
+tensors the forward saved and the weights, and writes dL/dx (when wanted) and dL/dW:
+
+    bytes_backward = outputs x act + saved + params x weight + [inputs x act] + params x weight
+
+These are lower bounds, not measurements: caches, kernel launches, occupancy and fusion are
+outside them. Counts are the layer's own (flops = mults + adds + comparisons); transcendentals
+are not in the peak's FLOPs and are left out. Symbolic sizes give symbolic bytes and an intensity
+as a fraction; the times need numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from . import sizes
+from .errors import ConfigError
+from .report import DTYPE_BYTES
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One pass (forward or backward) on one device: its least traffic and its time bound."""
+
+    flops: Any
+    bytes_read: Any
+    bytes_written: Any
+    intensity: Any  # flops per byte: a float for numbers, a fraction of expressions for symbols
+    compute_seconds: float | None
+    memory_seconds: float | None
+
+    @property
+    def bytes(self) -> Any:
+        return sizes.normalize(self.bytes_read + self.bytes_written)
+
+    @property
+    def seconds(self) -> float | None:
+        if self.compute_seconds is None or self.memory_seconds is None:
+            return None
+        return max(self.compute_seconds, self.memory_seconds)
+
+    @property
+    def bound(self) -> str | None:
+        if self.seconds is None:
+            return None
+        return "compute" if self.compute_seconds >= self.memory_seconds else "memory"
+
+
+@dataclass(frozen=True)
+class Roofline:
+    """A layer's roofline on a device: the forward pass, and the backward with a training step."""
+
+    device: str
+    dtype: str  # the compute dtype (the activations')
+    weight_dtype: str
+    peak_flops: float
+    bandwidth: float
+    forward: Pass
+    backward: Pass | None = None
+
+    @property
+    def ridge(self) -> float:
+        return self.peak_flops / self.bandwidth
+
+
+def dtype_bytes(name: str, option: str) -> int:
+    if name not in DTYPE_BYTES:
+        raise ConfigError(f"{name!r} is not one of {', '.join(DTYPE_BYTES)}", option=option)
+    return DTYPE_BYTES[name]
+
+
+def _pass(flops: Any, read: Any, written: Any, peak: float, bandwidth: float) -> Pass:
+    read, written = sizes.normalize(read), sizes.normalize(written)
+    total = sizes.normalize(read + written)
+    if sizes.all_int(flops, total):
+        intensity = flops / total if total else None
+        return Pass(flops, read, written, intensity, flops / peak, total / bandwidth)
+    from .algebra import quotient
+
+    intensity = quotient(flops, total) if sizes.is_light(flops) and sizes.is_light(total) else None
+    return Pass(flops, read, written, intensity, None, None)
+
+
+def layer(report: Any, device: Any, *, weight_dtype: str | None = None) -> Roofline:
+    """The roofline of a LayerReport on a devices.Device: the report's dtype is the activations'
+    (and the compute's); weight_dtype that of the parameters and buffers (the same by default)."""
+    act_dtype = report.dtype
+    weight_dtype = weight_dtype or act_dtype
+    act, weight = dtype_bytes(act_dtype, "dtype"), dtype_bytes(weight_dtype, "weight-dtype")
+    peak = device.peak(act_dtype)
+    inputs = sizes.prod(report.input_shape) * report.batch
+    outputs = sizes.prod(report.output_shape) * report.batch
+    params = report.params if report.params is not None else 0
+    state = sizes.normalize(params + report.buffers)
+    forward = _pass(report.flops, inputs * act + state * weight, outputs * act, peak, device.bandwidth)
+    backward = None
+    if report.backward is not None:
+        wants_input = bool((report.training or {}).get("input_grad", True))
+        trains = not (report.training or {}).get("frozen", False)
+        read = outputs * act + (report.saved_bytes or 0) + params * weight
+        written = (inputs * act if wants_input else 0) + (params * weight if trains else 0)
+        backward = _pass(report.backward["total"]["flops"], read, written, peak, device.bandwidth)
+    return Roofline(device.id, act_dtype, weight_dtype, peak, device.bandwidth, forward, backward)

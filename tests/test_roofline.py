@@ -1,0 +1,100 @@
+"""Roofline lower bounds (convcalc/roofline.py) checked by hand-worked figures and as SymPy
+expressions: least bytes = inputs + weights + outputs (each once), intensity = FLOPs / bytes,
+time >= max(FLOPs / peak, bytes / bandwidth)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sympy as sp
+
+from convcalc import Conv2d, Linear, parse_shape
+from convcalc.devices import custom, device
+from convcalc.layers.training import Training
+from convcalc.roofline import layer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_a_conv_forward_and_backward_by_hand():
+    # conv2d 64 -> 64, 3x3, padding 1, on 64x56x56, float32, on an A100 SXM
+    r = Conv2d(64, 64, 3, padding=1).report((64, 56, 56), training=Training())
+    a100 = device("a100-sxm")
+    roof = layer(r, a100)
+    x = y = 64 * 56 * 56  # input and output elements
+    w = 64 * 64 * 9 + 64
+    f = roof.forward
+    assert (f.bytes_read, f.bytes_written) == (4 * (x + w), 4 * y)
+    assert f.flops == r.flops == 2 * (64 * 9) * y  # per output: C_in*k*k mults, C_in*k*k - 1 adds and the bias
+    assert f.intensity == pytest.approx(r.flops / (4 * (x + w + y)))
+    assert f.compute_seconds == pytest.approx(r.flops / 19.5e12) and f.memory_seconds == pytest.approx(4 * (x + w + y) / 2.039e12)
+    assert f.seconds == f.compute_seconds and f.bound == "compute"
+    b = roof.backward  # reads dL/dy, the saved input and W; writes dL/dx and dL/dW
+    assert (b.bytes_read, b.bytes_written) == (4 * y + r.saved_bytes + 4 * w, 4 * x + 4 * w)
+    assert b.flops == r.backward["total"]["flops"]
+
+
+def test_without_input_grad_the_backward_writes_only_the_weight_gradient():
+    r = Linear(512, 256).report((512,), batch=8, training=Training(input_grad=False))
+    roof = layer(r, custom(1e12, 1e11, "float32"))
+    assert roof.backward.bytes_written == 4 * (512 * 256 + 256)
+    assert roof.backward.bytes_read == 4 * 8 * 256 + r.saved_bytes + 4 * (512 * 256 + 256)
+
+
+def test_an_elementwise_layer_is_memory_bound_and_int8_weights_shrink_the_traffic():
+    from convcalc import LAYERS
+
+    relu = LAYERS["relu"]().report((64, 56, 56), dtype="bfloat16")
+    roof = layer(relu, device("h100-sxm"))
+    assert roof.forward.intensity == 0.25 and roof.forward.bound == "memory"
+    assert roof.forward.seconds == pytest.approx(2 * 2 * 64 * 56 * 56 / 3.35e12)
+    lin = Linear(4096, 4096).report((4096,), dtype="bfloat16")
+    full, small = layer(lin, device("h100-sxm")), layer(lin, device("h100-sxm"), weight_dtype="int8")
+    assert full.forward.bytes_read - small.forward.bytes_read == (4096 * 4096 + 4096) * (2 - 1)
+
+
+def test_symbolic_bytes_and_intensity_are_the_hand_derived_expressions():
+    r = Conv2d(3, 8, 3).report(parse_shape("3,H,W"))
+    roof = layer(r, device("a100-sxm"))
+    H, W = sp.symbols("H W", integer=True, positive=True)
+    read = 4 * (3 * H * W + 8 * 27 + 8)
+    written = 4 * 8 * (H - 2) * (W - 2)
+    assert sp.expand(sp.sympify(roof.forward.bytes_read) - read) == 0
+    assert sp.expand(sp.sympify(roof.forward.bytes_written) - written) == 0
+    flops = 2 * 8 * 27 * (H - 2) * (W - 2)  # 27 mults and 26 adds per output, plus the bias
+    assert sp.simplify(sp.sympify(roof.forward.intensity) - flops / (read + written)) == 0
+    assert roof.forward.seconds is None and roof.forward.bound is None  # times need numbers
+
+
+def _cli(*args: str):
+    return subprocess.run([sys.executable, "-m", "convcalc", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_cli_json_carries_the_roofline_beside_the_unchanged_keys():
+    out = _cli("conv2d", "--input", "3,32,32", "--out-channels", "16", "--kernel-size", "3", "--device", "l4", "-f", "json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    plain = json.loads(_cli("conv2d", "--input", "3,32,32", "--out-channels", "16", "--kernel-size", "3", "-f", "json").stdout)
+    assert {k: v for k, v in data.items() if k != "roofline"} == plain
+    roof = data["roofline"]
+    assert roof["device"] == "l4" and roof["forward"]["bytes"] == roof["forward"]["bytes_read"] + roof["forward"]["bytes_written"]
+    assert roof["forward"]["seconds"] == max(roof["forward"]["compute_seconds"], roof["forward"]["memory_seconds"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--device", "a100"], "--device: no device named 'a100'; did you mean a100-sxm"),
+    (["--peak-flops", "1e12"], "--bandwidth: missing"),
+    (["--device", "l4", "--bandwidth", "1e9"], "--device: give --device or --peak-flops and --bandwidth, not both"),
+    (["--weight-dtype", "int8"], "--weight-dtype: the weights' dtype is for the roofline"),
+    (["--device", "m2-max", "--dtype", "bfloat16"], "--device: m2-max lists no peak for bfloat16"),
+    (["--peak-flops", "1e12", "--bandwidth", "-3"], "--bandwidth: must be a positive number"),
+    (["--device", "l4", "--explain"], "--device: a derivation has no roofline"),
+])
+def test_cli_refusals_are_one_line_exit_2(args, message):
+    out = _cli("conv2d", "--input", "3,8,8", "--out-channels", "8", "--kernel-size", "3", *args)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert out.stderr.startswith("convcalc conv2d: " + message), out.stderr
