@@ -366,7 +366,7 @@ def _net_signature() -> inspect.Signature:
          _option("columns", Optional[str], None, "--columns", "-c", metavar="NAMES",
                  help="The table's columns, comma-separated, in order: type, output, params, macs, flops, activation, rf, share "
                  "(torchinfo's col_names too); with --training also backward, saved. Default: all that fit the width."),
-         *_network_training_parameters()]
+         *_network_training_parameters(), *_cost_parameters()]
     )
 
 

@@ -121,25 +121,32 @@ def layer_query(cls: type[Layer], values: dict) -> tuple[Any, Format, Optional[P
         raise type(e)(f"{e.message}; {hint}", option=e.option, layer=e.layer) from None
 
 
-def with_roofline(report: Any, cost: dict) -> Any:
-    """The report with its roofline when --device (or --peak-flops and --bandwidth) is given."""
+def device_from(cost: dict, dtype: str) -> Any:
+    """The device the roofline options name (--device, or --peak-flops and --bandwidth), or None."""
     if cost["device"] is None and cost["peak_flops"] is None and cost["bandwidth"] is None:
         if cost["weight_dtype"] is not None:
             raise ConvcalcError("the weights' dtype is for the roofline: give --device too", option="weight-dtype")
-        return report
+        return None
     from .devices import custom, device
-    from .roofline import layer
 
     if cost["device"] is not None:
         if cost["peak_flops"] is not None or cost["bandwidth"] is not None:
             raise ConvcalcError("give --device or --peak-flops and --bandwidth, not both", option="device")
-        chosen = device(cost["device"])
-    elif cost["peak_flops"] is None or cost["bandwidth"] is None:
+        return device(cost["device"])
+    if cost["peak_flops"] is None or cost["bandwidth"] is None:
         missing = "peak-flops" if cost["peak_flops"] is None else "bandwidth"
         raise ConvcalcError("missing: a device of your own needs --peak-flops and --bandwidth", option=missing)
-    else:
-        chosen = custom(cost["peak_flops"], cost["bandwidth"], report.dtype)
+    return custom(cost["peak_flops"], cost["bandwidth"], dtype)
+
+
+def with_roofline(report: Any, cost: dict) -> Any:
+    """The report with its roofline when --device (or --peak-flops and --bandwidth) is given."""
+    chosen = device_from(cost, report.dtype)
+    if chosen is None:
+        return report
     import dataclasses
+
+    from .roofline import layer
 
     return dataclasses.replace(report, roofline=layer(report, chosen, weight_dtype=cost["weight_dtype"]))
 
@@ -198,8 +205,12 @@ def net_query(file: Path, input: Optional[str], depth: Optional[int], by_op: boo
         raise ConvcalcError(f"{dtype!r} is not one of {', '.join(DTYPE_BYTES)}", option="dtype")
     if depth is not None and depth < 0:
         raise ConvcalcError(f"must be 0 or more, got {depth}", option="depth")
-    step = training_from(dict(training or {}), input_grad=False)
-    report = evaluate(file, input_shape=input, batch=batch_value, dtype=dtype, depth=depth, by_op=by_op, training=step)
+    values = dict(training or {})
+    cost = {k: values.pop(k, None) for k in COST_OPTIONS}
+    device = device_from(cost, dtype)
+    step = training_from(values, input_grad=False)
+    report = evaluate(file, input_shape=input, batch=batch_value, dtype=dtype, depth=depth, by_op=by_op, training=step,
+                      device=device, weight_dtype=cost["weight_dtype"])
     return report, chosen, output
 
 

@@ -111,3 +111,69 @@ def layer(report: Any, device: Any, *, weight_dtype: str | None = None) -> Roofl
         written = (inputs * act if wants_input else 0) + (params * weight if trains else 0)
         backward = _pass(report.backward["total"]["flops"], read, written, peak, device.bandwidth)
     return Roofline(device.id, act_dtype, weight_dtype, peak, device.bandwidth, forward, backward)
+
+
+def join(flops: Any, operands: list, output: Any, batch: Any, device: Any, dtype: str) -> Roofline:
+    """An add or multiply where branches meet (a network's join): it reads every operand and
+    writes the output once (shapes without the batch)."""
+    act = dtype_bytes(dtype, "dtype")
+    read = sum((sizes.prod(s) for s in operands), start=0) * batch * act
+    written = sizes.prod(output) * batch * act
+    return Roofline(device.id, dtype, dtype, device.peak(dtype), device.bandwidth,
+                    _pass(flops, read, written, device.peak(dtype), device.bandwidth))
+
+
+@dataclass(frozen=True)
+class Total:
+    """A network's pass: the sums over its layers, and their time bounds summed (the layers run
+    one after another; a layer cannot start before the one it reads has ended)."""
+
+    flops: Any
+    bytes_read: Any
+    bytes_written: Any
+    seconds: float | None  # the sum of the layers' bounds (None with symbolic sizes)
+    compute_bound: int  # layers whose bound is their compute time
+    memory_bound: int
+
+    @property
+    def bytes(self) -> Any:
+        return sizes.normalize(self.bytes_read + self.bytes_written)
+
+    @property
+    def intensity(self) -> Any:
+        total = self.bytes
+        if sizes.all_int(self.flops, total):
+            return self.flops / total if total else None
+        from .algebra import quotient
+
+        return quotient(self.flops, total) if sizes.is_light(self.flops) and sizes.is_light(total) else None
+
+
+@dataclass(frozen=True)
+class NetworkRoofline:
+    device: str
+    dtype: str
+    weight_dtype: str
+    peak_flops: float
+    bandwidth: float
+    forward: Total
+    backward: Total | None = None
+
+    @property
+    def ridge(self) -> float:
+        return self.peak_flops / self.bandwidth
+
+
+def _total(passes: list) -> Total:
+    seconds = None if any(p.seconds is None for p in passes) else sum(p.seconds for p in passes)
+    return Total(sizes.normalize(sum((p.flops for p in passes), start=0)), sizes.normalize(sum((p.bytes_read for p in passes), start=0)),
+                 sizes.normalize(sum((p.bytes_written for p in passes), start=0)), seconds,
+                 sum(p.bound == "compute" for p in passes), sum(p.bound == "memory" for p in passes))
+
+
+def network(layers: list, device: Any, dtype: str, weight_dtype: str | None = None) -> NetworkRoofline:
+    """A network's roofline from its layers' and joins' (in the order they ran)."""
+    forward = _total([r.forward for r in layers])
+    backs = [r.backward for r in layers if r.backward is not None]
+    backward = _total(backs) if backs else None
+    return NetworkRoofline(device.id, dtype, weight_dtype or dtype, device.peak(dtype), device.bandwidth, forward, backward)

@@ -98,3 +98,45 @@ def test_cli_refusals_are_one_line_exit_2(args, message):
     out = _cli("conv2d", "--input", "3,8,8", "--out-channels", "8", "--kernel-size", "3", *args)
     assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
     assert out.stderr.startswith("convcalc conv2d: " + message), out.stderr
+
+
+NET = """name: tiny residual
+input: 3,8,8
+layers:
+  - residual:
+      body:
+        - conv2d: {out_channels: 3, kernel_size: 3, padding: 1}
+      shortcut: []
+  - relu
+"""
+
+
+def test_a_network_sums_its_layers_and_joins_by_hand():
+    from convcalc import Network
+
+    a100 = device("a100-sxm")
+    report = Network.from_yaml(NET).report(batch=2, device=a100)
+    roof = report.roofline
+    x = 2 * 3 * 8 * 8  # every tensor here: 2 samples of 3x8x8
+    w = 3 * 3 * 9 + 3
+    # conv reads x and its weights, writes x; the add reads both branches, writes x; relu reads x, writes x
+    assert roof.forward.bytes_read == 4 * (x + w) + 4 * 2 * x + 4 * x
+    assert roof.forward.bytes_written == 4 * 3 * x
+    assert roof.forward.flops == report.total["flops"]
+    conv_flops = report.total["flops"] - 2 * x  # the add and the relu: one op per element each
+    # the add moves 3 tensors, the relu 2; both memory-bound, as the conv is on 8x8 images
+    expected = max(conv_flops / 19.5e12, 4 * (2 * x + w) / 2.039e12) + 4 * 3 * x / 2.039e12 + 4 * 2 * x / 2.039e12
+    assert roof.forward.seconds == pytest.approx(expected)
+    assert (roof.forward.compute_bound, roof.forward.memory_bound) == (0, 3)  # 8x8 images: every step memory-bound
+
+
+def test_cli_net_roofline_totals_match_the_report(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(NET)
+    out = _cli("net", str(path), "--device", "h100-sxm", "--training", "-f", "json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["roofline"]["forward"]["flops"] == data["total"]["flops"]
+    assert data["roofline"]["backward"]["flops"] > 0
+    bad = _cli("net", str(path), "--device", "h100")
+    assert bad.returncode == 2 and bad.stderr.startswith("convcalc net: --device: no device named 'h100'")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ..devices import Device
 from ..layers.training import Training
 from .reading import BLOCKS, MAX_FILE_BYTES, MAX_NESTING, MAX_NODES, NetworkError, Parsed, read_path, parse_text
 from .running import MAX_LAYERS, MAX_SYMBOLIC_LAYERS, NetworkReport, run
@@ -83,6 +84,8 @@ class Network:
         depth: int | None = None,
         by_op: bool = False,
         training: Training | None = None,
+        device: Device | None = None,
+        weight_dtype: str | None = None,
     ) -> NetworkReport:
         """The network's report on an input shape.
 
@@ -98,13 +101,17 @@ class Network:
                 Its ``input_grad`` says whether the network's input requires grad (give False for
                 what ``convcalc net --training`` counts: the first layer computes no dL/dx);
                 layers marked ``frozen: true`` get no dL/dW.
+            device: a ``convcalc.devices.Device`` (``convcalc.devices.device("a100-sxm")``) for the
+                roofline: every layer's least traffic and time bound, summed (``report.roofline``).
+            weight_dtype: the parameters' dtype for the roofline's traffic (default ``dtype``).
 
         Raises:
             NetworkError: a layer, a join or an argument is refused (the message says where and why).
         """
         if training is not None and not isinstance(training, Training):
             raise NetworkError(f"{self._parsed.label}: training: expected a Training, got {type(training).__name__}")
-        return run(self._parsed, input_shape=input, batch=batch, dtype=dtype, depth=depth, by_op=by_op, training=training)
+        return run(self._parsed, input_shape=input, batch=batch, dtype=dtype, depth=depth, by_op=by_op, training=training,
+                   device=device, weight_dtype=weight_dtype)
 
     def solve(self, target: tuple, *, input_channels: Any = None):
         """The input sizes the network's spatial part maps to ``target`` (a SolveReport)."""
@@ -134,7 +141,10 @@ def evaluate(
     depth: int | None = None,
     by_op: bool = False,
     training: Training | None = None,
+    device: Device | None = None,
+    weight_dtype: str | None = None,
 ) -> NetworkReport:
     """The report of a network file (``input_shape`` overrides the file's input); the same code
     as ``Network.from_yaml(Path(path)).report(...)``."""
-    return Network(read_path(path)).report(input_shape, batch=batch, dtype=dtype, depth=depth, by_op=by_op, training=training)
+    return Network(read_path(path)).report(input_shape, batch=batch, dtype=dtype, depth=depth, by_op=by_op, training=training,
+                                           device=device, weight_dtype=weight_dtype)

@@ -154,6 +154,10 @@ def _elementwise(join: str, outs: list, shape: tuple, item: Item, state: _State,
     row_counts["activation_bytes"] = sizes.normalize(_bytes(shape, ctx))
     rf = receptive.merge([o.rf for o in outs])
     row = _row(ctx, item, f"{path}.{join}", depth + 1, join, shape, row_counts, rf, False)
+    if ctx.cost is not None:
+        from ..roofline import join as roofline_of_join
+
+        ctx.roofs.append(roofline_of_join(row_counts["flops"], [o.shape for o in outs], shape, ctx.batch, ctx.cost[0], ctx.dtype))
     tensor = 0
     if ctx.step is not None:
         extra, tensor = ctx.step.join(counts, [o.tensor for o in outs], DTYPE_BYTES[ctx.dtype])

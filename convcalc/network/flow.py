@@ -98,6 +98,10 @@ def _leaf(item: Item, state: _State, ctx: _Ctx, path: str, depth: int) -> _State
     elif state.rf is not None and item.type.startswith("convtranspose") and ctx.rf_cut is None:
         ctx.rf_cut = path
     row = _row(ctx, item, path, depth, item.type, report.output_shape, counts, rf, False)
+    if ctx.cost is not None:
+        from ..roofline import layer as roofline_of
+
+        ctx.roofs.append(roofline_of(report, ctx.cost[0], weight_dtype=ctx.cost[1]))
     tensor = state.tensor
     if ctx.step is not None:
         extra, tensor = ctx.step.leaf(layer, report, state.tensor)

@@ -74,6 +74,8 @@ class NetworkReport(Printable):
     #: a stack command's own figures (``convcalc transformer``): (key, title, value, unit) with unit
     #: "count", "bytes" or "text"; empty for a network file
     summary: tuple = ()
+    #: the roofline on a device (roofline.NetworkRoofline) when one was given, else None
+    roofline: Any = None
 
 
 def _input_shape(source: Any, label: str) -> tuple:
@@ -106,15 +108,17 @@ def _input_shape(source: Any, label: str) -> tuple:
 
 
 def run(parsed: Parsed, *, input_shape: Any = None, batch: Any = 1, dtype: str = "float32", depth: int | None = None, by_op: bool = False,
-        training: Any = None) -> NetworkReport:
+        training: Any = None, device: Any = None, weight_dtype: str | None = None) -> NetworkReport:
     """The report of a parsed network (``input_shape`` overrides the file's input); with a
     ``Training``, the training step too (network/step.py). The garbage collector is paused
     meanwhile (source.collector_paused)."""
     with collector_paused():
-        return _report(parsed, input_shape, batch, dtype, depth, by_op, training)
+        report = _report(parsed, input_shape, batch, dtype, depth, by_op, training, device, weight_dtype)
+    return report
 
 
-def _report(parsed: Parsed, input_shape: Any, batch: Any, dtype: str, depth: int | None, by_op: bool, training: Any) -> NetworkReport:
+def _report(parsed: Parsed, input_shape: Any, batch: Any, dtype: str, depth: int | None, by_op: bool, training: Any,
+            device: Any = None, weight_dtype: str | None = None) -> NetworkReport:
     label, items = parsed.label, parsed.items
     if isinstance(batch, str):
         try:
@@ -128,6 +132,12 @@ def _report(parsed: Parsed, input_shape: Any, batch: Any, dtype: str, depth: int
     if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
         raise NetworkError(f"{label}: depth: must be a whole number, 0 or more, got {depth!r}")
     ctx = _Ctx(label, batch, dtype)
+    if device is not None:
+        from ..roofline import dtype_bytes
+
+        dtype_bytes(weight_dtype or dtype, "weight-dtype")
+        device.peak(dtype)  # refused before the evaluation when the device has no peak for it
+        ctx.cost = (device, weight_dtype)
     if training is not None:
         from .step import Step  # only a training query needs it
 
@@ -197,6 +207,14 @@ def _report(parsed: Parsed, input_shape: Any, batch: Any, dtype: str, depth: int
     options = None
     if training is not None:
         options = training.describe()
-    return NetworkReport(name, tuple(shape), final.shape, tuple(rows), total, groups, batch, dtype, notes, depth, domain, options)
+    roof = None
+    if ctx.cost is not None:
+        from ..roofline import network as network_roofline
+
+        roof = network_roofline(ctx.roofs, ctx.cost[0], dtype, weight_dtype)
+        notes += ("roofline: each layer's and join's least traffic and time bound on the device, the bounds summed (layers run "
+                  "one after another); a concat's copy and the optimizer step are not in it; a lower bound, not a measurement",)
+    return NetworkReport(name, tuple(shape), final.shape, tuple(rows), total, groups, batch, dtype, notes, depth, domain, options,
+                         roofline=roof)
 
 

@@ -43,6 +43,8 @@ class _Ctx:
     outputs: dict = field(default_factory=dict)  # save: name -> Output
     wanted: set = field(default_factory=set)  # the names some from: reads (their outputs stay alive)
     kept: Any = 0  # activation bytes of saved outputs kept alive for a later from:
+    cost: Any = None  # (devices.Device, weight dtype) for a roofline (--device), else None
+    roofs: list = field(default_factory=list)  # the rooflines of the layers and joins as they ran
 
 
 @dataclass
