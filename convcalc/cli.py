@@ -351,7 +351,7 @@ def _transformer_signature() -> inspect.Signature:
          _option("by_op", bool, False, "--by-op", help="Add the totals broken down by layer type."),
          *_common("batch", "dtype", "format", "output", "human"),
          _option("columns", Optional[str], None, "--columns", "-c", metavar="NAMES", help="The table's columns, as for net."),
-         *_network_training_parameters()]
+         *_network_training_parameters(), *_cost_parameters()]
     )
 
 

@@ -284,6 +284,14 @@ def transformer_query(values: dict) -> tuple[Any, Format, Optional[Path], Option
     if depth is not None and depth < 0:
         raise ConvcalcError(f"must be 0 or more, got {depth}", option="depth")
     step = training_from(dict(values.get("training_values") or {}), input_grad=False)
-    report = _evaluate(stack, seq_len, batch=batch, dtype=dtype, depth=depth, by_op=values.get("by_op", False), training=step)
-    return dataclasses.replace(report, summary=summary(stack, seq_len, dtype)), chosen, values.get("output"), None
+    cost = {k: values.get(k) for k in COST_OPTIONS}
+    device = device_from(cost, dtype)
+    report = _evaluate(stack, seq_len, batch=batch, dtype=dtype, depth=depth, by_op=values.get("by_op", False), training=step,
+                       device=device, weight_dtype=cost["weight_dtype"])
+    rows = summary(stack, seq_len, dtype)
+    if device is not None and stack.causal and stack.input == "tokens":
+        from .network.stacks import decode_roofline
+
+        rows += decode_roofline(stack, seq_len, device, batch=batch, dtype=dtype, weight_dtype=cost["weight_dtype"])
+    return dataclasses.replace(report, summary=rows), chosen, values.get("output"), None
 

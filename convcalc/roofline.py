@@ -12,6 +12,9 @@ tensors the forward saved and the weights, and writes dL/dx (when wanted) and dL
 
     bytes_backward = outputs x act + saved + params x weight + [inputs x act] + params x weight
 
+A lookup table (an embedding) reads only the rows one sample looks up; inputs are counted in the
+activations' dtype (an embedding's int64 indices too, which keeps the bound a bound).
+
 These are lower bounds, not measurements: caches, kernel launches, occupancy and fusion are
 outside them. Counts are the layer's own (flops = mults + adds + comparisons); transcendentals
 are not in the peak's FLOPs and are left out. Symbolic sizes give symbolic bytes and an intensity
@@ -101,7 +104,12 @@ def layer(report: Any, device: Any, *, weight_dtype: str | None = None) -> Roofl
     inputs = sizes.prod(report.input_shape) * report.batch
     outputs = sizes.prod(report.output_shape) * report.batch
     params = report.params if report.params is not None else 0
-    state = sizes.normalize(params + report.buffers)
+    read_params = params
+    from .layers.registry import LAYERS
+
+    if report.layer in LAYERS and LAYERS[report.layer].READS == "rows":  # a lookup reads the rows it looks up
+        read_params = sizes.smin(params, sizes.prod(report.output_shape))
+    state = sizes.normalize(read_params + report.buffers)
     forward = _pass(report.flops, inputs * act + state * weight, outputs * act, peak, device.bandwidth)
     backward = None
     if report.backward is not None:

@@ -140,3 +140,27 @@ def test_cli_net_roofline_totals_match_the_report(tmp_path):
     assert data["roofline"]["backward"]["flops"] > 0
     bad = _cli("net", str(path), "--device", "h100")
     assert bad.returncode == 2 and bad.stderr.startswith("convcalc net: --device: no device named 'h100'")
+
+
+def test_decoding_a_token_is_memory_bound_pass_after_pass():
+    out = _cli("transformer", "--arch", "gpt2", "--seq-len", "1024", "--device", "h100-sxm", "--dtype", "bfloat16", "-f", "json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    t = data["transformer"]
+    bw = 3.35e12
+    # at batch 1 every layer of a decoding step is memory-bound: the bound is the bytes over the bandwidth
+    assert t["decode_memory_bound_layers"].split(" of ")[0] == t["decode_memory_bound_layers"].split(" of ")[1]
+    assert t["decode_seconds"] == pytest.approx(t["decode_bytes"] / bw)
+    # it reads every weight but the token table's unused rows (the tied head reads the table whole), and the KV cache
+    non_embedding = t["non_embedding_params"]
+    assert t["decode_bytes"] >= 2 * non_embedding + 2 * 1023 * 12 * 2 * 768
+    assert t["sampling_seconds_at_most"] == pytest.approx(1024 * t["decode_seconds"])
+    assert data["roofline"]["forward"]["flops"] == data["total"]["flops"]
+
+
+def test_a_lookup_reads_only_the_rows_it_looks_up():
+    from convcalc import LAYERS
+
+    r = LAYERS["embedding"](num_embeddings=50000, embedding_dim=768).report((128,))
+    roof = layer(r, device("l4"))
+    assert roof.forward.bytes_read == 4 * 128 + 4 * 128 * 768  # 128 rows, not 50,000 (indices in the act dtype)

@@ -144,6 +144,9 @@ class Layer(metaclass=_LayerType):
     #: a layer that only views its input: "alias" (its output is the input's storage: flatten,
     #: permute) or "part" (a part of it that keeps the whole storage alive: x[:, i]); None otherwise
     VIEW: ClassVar[str | None] = None
+    #: what of its parameters a pass must read (roofline.py): "all", or "rows" for a lookup table
+    #: (each row one sample reads, once: at most that sample's output elements)
+    READS: ClassVar[str] = "all"
 
     def __init_subclass__(cls, *, ndim: int | None = None, example: str | None = None, name: str | None = None, **kwargs: Any) -> None:
         """A public layer declares itself in one line: ``class Conv2d(_ConvNd, ndim=2, example=...)``

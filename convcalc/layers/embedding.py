@@ -59,6 +59,8 @@ class _Table(Layer):
     num_embeddings: Size
     embedding_dim: Size
 
+    READS = "rows"
+
     def _check_table(self) -> None:
         self.normalize(scalars={"num_embeddings": 1, "embedding_dim": 1})
         if self.padding_idx is not None:

@@ -248,6 +248,8 @@ class ClassToken(Layer, example="--input 196,768"):
 class PositionEmbedding(Layer, example="--input 197,768"):
     """A learned position table added to the tokens: torchvision's (1, P, D) pos_embedding, or with --indexed an nn.Embedding(P, D) read at 0..T-1 (GPT-2's wpe)."""
 
+    READS = "rows"
+
     num_positions: Optional[Size] = None
     embedding_dim: Size = None
     indexed: bool = False
@@ -344,6 +346,8 @@ class SelectToken(Layer, example="--input 197,768"):
 @dataclass(frozen=True)
 class TokenTypeEmbedding(Layer, example="--input 128,768"):
     """BERT's token type (segment) embedding added to the tokens: an nn.Embedding(num_token_types, D) read at token type ids, by default the zeros of a registered int64 buffer of max_positions."""
+
+    READS = "rows"
 
     num_token_types: Size = 2
     embedding_dim: Size = None

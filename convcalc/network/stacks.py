@@ -213,7 +213,7 @@ def _poly_sum(values: list, T: Any) -> Any:
 
 
 def _evaluate(stack: Stack, seq_len: Any, *, batch: Any = 1, dtype: str = "float32", depth: Any = None, by_op: bool = False,
-              training: Any = None, past: Any = None) -> Any:
+              training: Any = None, past: Any = None, device: Any = None, weight_dtype: str | None = None) -> Any:
     """The stack's NetworkReport at T = seq_len tokens (past: that many keys and values already
     cached, the new tokens' attention reads them too)."""
     from . import Network
@@ -225,7 +225,27 @@ def _evaluate(stack: Stack, seq_len: Any, *, batch: Any = 1, dtype: str = "float
                 item["multiheadattention"]["past_len"] = past
             item["multiheadattention"].pop("causal", None)
     net = Network.from_yaml(to_yaml(network), label=f"transformer --arch {stack.arch}")
-    return net.report(batch=batch, dtype=dtype, depth=depth, by_op=by_op, training=training)
+    return net.report(batch=batch, dtype=dtype, depth=depth, by_op=by_op, training=training, device=device, weight_dtype=weight_dtype)
+
+
+def decode_roofline(stack: Stack, seq_len: Any, device: Any, *, batch: Any = 1, dtype: str = "float32",
+                    weight_dtype: str | None = None) -> tuple:
+    """Summary rows for generating token T (T - 1 cached) on a device: its least traffic (every
+    weight and the KV cache read once) and its time bound, and T such passes one after another
+    (each at most as long as the last: their sum is at most T times it)."""
+    r = _evaluate(stack, 1, batch=batch, dtype=dtype, past=sizes.normalize(seq_len - 1), device=device, weight_dtype=weight_dtype).roofline
+    f = r.forward
+    rows = [
+        ("decode_bytes", f"Decode of token {sizes.to_text(seq_len)} on {r.device}: bytes moved (least)", f.bytes, "bytes"),
+        ("decode_intensity", "  its FLOPs per byte", f.intensity, "ratio"),
+        ("decode_ridge", "  the device's ridge point", r.ridge, "ratio"),
+        ("decode_seconds", "  its time, lower bound (a lower bound, not a measurement)", f.seconds, "seconds"),
+        ("decode_memory_bound_layers", "  layers memory-bound of all", f"{f.memory_bound} of {f.memory_bound + f.compute_bound}", "text"),
+    ]
+    if f.seconds is not None and sizes.is_int(seq_len):
+        rows.append(("sampling_seconds_at_most", f"Sampling {seq_len} tokens one by one: at most {seq_len} x the last token's bound "
+                     "(each pass reads every weight again)", f.seconds * seq_len, "seconds"))
+    return tuple(rows)
 
 
 def _attention_items(items: list) -> list:

@@ -195,9 +195,20 @@ def sections(report, *, human: bool = False, latex: bool = False, columns=None) 
     if _training(report):
         out += training_sections(total, human=human, latex=latex)
     if getattr(report, "summary", ()):
+        from .format import _ratio, _seconds
+
         units = {"count": Unit.COUNT, "bytes": Unit.BYTES}
-        srows = tuple((Cell(title_), _num(v, human=human, latex=latex, unit=units[unit]) if unit in units else Cell(str(v)))
-                      for _, title_, v, unit in report.summary)
+
+        def value(v: Any, unit: str) -> Cell:
+            if unit in units:
+                return _num(v, human=human, latex=latex, unit=units[unit])
+            if unit == "seconds":
+                return Cell(_seconds(v), "number")
+            if unit == "ratio":
+                return _ratio(v, latex)
+            return Cell(str(v))
+
+        srows = tuple((Cell(title_), value(v, unit)) for _, title_, v, unit in report.summary)
         out.append(Section("Transformer", ("Quantity", "Value"), srows))
     if getattr(report, "roofline", None) is not None:
         out.append(roofline_section(report.roofline, human=human, latex=latex))
@@ -277,7 +288,7 @@ def report_dict(report) -> dict:
     if _training(report):
         out["training"] = plain(report.training)
     if getattr(report, "summary", ()):
-        out["transformer"] = {key: plain(v) for key, _, v, _ in report.summary}
+        out["transformer"] = {key: v if unit == "seconds" or isinstance(v, float) else plain(v) for key, _, v, unit in report.summary}
     if getattr(report, "roofline", None) is not None:
         out["roofline"] = roofline_dict(report.roofline)
     out["domain"] = list(report.domain)
