@@ -61,15 +61,16 @@ class Pass:
 
 @dataclass(frozen=True)
 class Roofline:
-    """A layer's roofline on a device: the forward pass, and the backward with a training step."""
+    """A roofline on a device: the forward pass, and the backward with a training step; for a
+    layer each a Pass, for a network each a Total over its layers."""
 
     device: str
     dtype: str  # the compute dtype (the activations')
     weight_dtype: str
     peak_flops: float
     bandwidth: float
-    forward: Pass
-    backward: Pass | None = None
+    forward: Any
+    backward: Any = None
 
     @property
     def ridge(self) -> float:
@@ -157,21 +158,6 @@ class Total:
         return quotient(self.flops, total) if sizes.is_light(self.flops) and sizes.is_light(total) else None
 
 
-@dataclass(frozen=True)
-class NetworkRoofline:
-    device: str
-    dtype: str
-    weight_dtype: str
-    peak_flops: float
-    bandwidth: float
-    forward: Total
-    backward: Total | None = None
-
-    @property
-    def ridge(self) -> float:
-        return self.peak_flops / self.bandwidth
-
-
 def _total(passes: list) -> Total:
     seconds = None if any(p.seconds is None for p in passes) else sum(p.seconds for p in passes)
     return Total(sizes.normalize(sum((p.flops for p in passes), start=0)), sizes.normalize(sum((p.bytes_read for p in passes), start=0)),
@@ -179,9 +165,9 @@ def _total(passes: list) -> Total:
                  sum(p.bound == "compute" for p in passes), sum(p.bound == "memory" for p in passes))
 
 
-def network(layers: list, device: Any, dtype: str, weight_dtype: str | None = None) -> NetworkRoofline:
+def network(layers: list, device: Any, dtype: str, weight_dtype: str | None = None) -> Roofline:
     """A network's roofline from its layers' and joins' (in the order they ran)."""
     forward = _total([r.forward for r in layers])
     backs = [r.backward for r in layers if r.backward is not None]
     backward = _total(backs) if backs else None
-    return NetworkRoofline(device.id, dtype, weight_dtype or dtype, device.peak(dtype), device.bandwidth, forward, backward)
+    return Roofline(device.id, dtype, weight_dtype or dtype, device.peak(dtype), device.bandwidth, forward, backward)

@@ -370,29 +370,26 @@ def floor_div(p: Any, c: int) -> Any:
 
 
 # ----- values and signs ---------------------------------------------------------------------
-def _low(p: Any) -> Any:
-    """p with every symbol at 1 (its least value when p is non-decreasing)."""
+def _at(p: Any, atom_value) -> Any:
+    """p with each atom replaced by atom_value(atom)."""
     if not isinstance(p, Poly):
         return p
     total: Any = 0
     for m, c in p.terms.items():
         t = c
         for a, e in m:
-            t *= a.low() ** e
+            t *= atom_value(a) ** e
         total += t
-    return total
+    return _coeff(total) if isinstance(total, Fraction) else total
+
+
+def _low(p: Any) -> Any:
+    """p with every symbol at 1 (its least value when p is non-decreasing)."""
+    return _at(p, lambda a: a.low())
 
 
 def _value(p: Any, values: dict) -> Any:
-    if not isinstance(p, Poly):
-        return p
-    total: Any = 0
-    for m, c in p.terms.items():
-        t = c
-        for a, e in m:
-            t *= a.value(values) ** e
-        total += t
-    return _coeff(total) if isinstance(total, Fraction) else total
+    return _at(p, lambda a: a.value(values))
 
 
 def value(p: Any, values: dict) -> Any:

@@ -74,7 +74,7 @@ class NetworkReport(Printable):
     #: a stack command's own figures (``convcalc transformer``): (key, title, value, unit) with unit
     #: "count", "bytes" or "text"; empty for a network file
     summary: tuple = ()
-    #: the roofline on a device (roofline.NetworkRoofline) when one was given, else None
+    #: the roofline on a device (a roofline.Roofline of Totals) when one was given, else None
     roofline: Any = None
 
 
