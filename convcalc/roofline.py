@@ -83,16 +83,21 @@ def dtype_bytes(name: str, option: str) -> int:
     return DTYPE_BYTES[name]
 
 
+def _intensity(flops: Any, total: Any) -> Any:
+    """FLOPs per byte: a float for numbers, a fraction of the algebra's values for symbols."""
+    if sizes.all_int(flops, total):
+        return flops / total if total else None
+    from .algebra import quotient
+
+    return quotient(flops, total) if sizes.is_light(flops) and sizes.is_light(total) else None
+
+
 def _pass(flops: Any, read: Any, written: Any, peak: float, bandwidth: float) -> Pass:
     read, written = sizes.normalize(read), sizes.normalize(written)
     total = sizes.normalize(read + written)
     if sizes.all_int(flops, total):
-        intensity = flops / total if total else None
-        return Pass(flops, read, written, intensity, flops / peak, total / bandwidth)
-    from .algebra import quotient
-
-    intensity = quotient(flops, total) if sizes.is_light(flops) and sizes.is_light(total) else None
-    return Pass(flops, read, written, intensity, None, None)
+        return Pass(flops, read, written, _intensity(flops, total), flops / peak, total / bandwidth)
+    return Pass(flops, read, written, _intensity(flops, total), None, None)
 
 
 def layer(report: Any, device: Any, *, weight_dtype: str | None = None) -> Roofline:
@@ -150,12 +155,7 @@ class Total:
 
     @property
     def intensity(self) -> Any:
-        total = self.bytes
-        if sizes.all_int(self.flops, total):
-            return self.flops / total if total else None
-        from .algebra import quotient
-
-        return quotient(self.flops, total) if sizes.is_light(self.flops) and sizes.is_light(total) else None
+        return _intensity(self.flops, self.bytes)
 
 
 def _total(passes: list) -> Total:

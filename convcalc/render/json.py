@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 from ..report import LayerReport
-from .format import json_text, plain
+from .format import json_text, plain, roofline_dict
 
 
 def report_dict(report: LayerReport) -> dict:
@@ -32,20 +32,6 @@ def report_dict(report: LayerReport) -> dict:
     if report.notes:
         out["notes"] = list(report.notes)
     out["config"] = plain(report.config)
-    return out
-
-
-def roofline_dict(r) -> dict:
-    """The roofline's figures: seconds and bytes per second as floats, counts as the report's."""
-    def one(p) -> dict:
-        return {"flops": plain(p.flops), "bytes_read": plain(p.bytes_read), "bytes_written": plain(p.bytes_written),
-                "bytes": plain(p.bytes), "intensity": p.intensity if isinstance(p.intensity, float) or p.intensity is None else plain(p.intensity),
-                "compute_seconds": p.compute_seconds, "memory_seconds": p.memory_seconds, "seconds": p.seconds, "bound": p.bound}
-
-    out = {"device": r.device, "dtype": r.dtype, "weight_dtype": r.weight_dtype, "peak_flops": r.peak_flops,
-           "bandwidth": r.bandwidth, "ridge": r.ridge, "forward": one(r.forward)}
-    if r.backward is not None:
-        out["backward"] = one(r.backward)
     return out
 
 

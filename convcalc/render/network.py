@@ -10,7 +10,8 @@ import io
 from typing import Any
 
 from ..sizes import is_int, to_latex, to_text
-from .format import json_text, NOTE, TITLES, TRANSCENDENTAL_NOTE, Cell, Section, number, plain, shape, step_section, training_footer
+from .format import (json_text, NOTE, TITLES, TRANSCENDENTAL_NOTE, Cell, Section, number, plain, roofline_dict, roofline_section, shape,
+                     step_section, training_footer)
 from ..report import Quantity, Unit
 
 BAR_WIDTH = 10
@@ -338,40 +339,3 @@ def render_csv(report) -> str:
             row.append(v)
         writer.writerow(row)
     return buf.getvalue()
-
-
-def roofline_section(r: Any, *, human: bool = False, latex: bool = False) -> Section:
-    """A network's roofline: per pass the sums over its layers and joins, and their bounds summed."""
-    from .format import _ratio, _seconds
-
-    passes = [("Forward", r.forward)] + ([("Backward", r.backward)] if r.backward is not None else [])
-
-    def row(title_: str, cell) -> tuple:
-        return (Cell(title_),) + tuple(cell(p) for _, p in passes)
-
-    rows = (
-        row("FLOPs", lambda p: _num(p.flops, human=human, latex=latex)),
-        row("Bytes read (least)", lambda p: _num(p.bytes_read, human=human, latex=latex, unit=Unit.BYTES)),
-        row("Bytes written (least)", lambda p: _num(p.bytes_written, human=human, latex=latex, unit=Unit.BYTES)),
-        row("Arithmetic intensity (FLOP/B)", lambda p: _ratio(p.intensity, latex)),
-        row("Ridge point (peak / bandwidth)", lambda p: _ratio(r.ridge, latex)),
-        row("Time, lower bound (layers summed)", lambda p: Cell(_seconds(p.seconds), "number")),
-        row("Layers compute-bound", lambda p: Cell(str(p.compute_bound), "number")),
-        row("Layers memory-bound", lambda p: Cell(str(p.memory_bound), "number")),
-    )
-    return Section(f"Roofline on {r.device}, {r.dtype} (weights {r.weight_dtype}): a lower bound, not a measurement",
-                   ("Quantity",) + tuple(name for name, _ in passes), rows)
-
-
-def roofline_dict(r: Any) -> dict:
-    def one(p) -> dict:
-        intensity = p.intensity if isinstance(p.intensity, float) or p.intensity is None else plain(p.intensity)
-        return {"flops": plain(p.flops), "bytes_read": plain(p.bytes_read), "bytes_written": plain(p.bytes_written),
-                "bytes": plain(p.bytes), "intensity": intensity, "seconds": p.seconds, "compute_bound_layers": p.compute_bound,
-                "memory_bound_layers": p.memory_bound}
-
-    out = {"device": r.device, "dtype": r.dtype, "weight_dtype": r.weight_dtype, "peak_flops": r.peak_flops,
-           "bandwidth": r.bandwidth, "ridge": r.ridge, "forward": one(r.forward)}
-    if r.backward is not None:
-        out["backward"] = one(r.backward)
-    return out
