@@ -91,14 +91,16 @@ def ceil_div(a: Any, b: Any) -> Any:
 
 
 def exact_div(a: Any, b: Any) -> Any:
-    """a / b where b is known to divide a (T*(T - 1)/2): an int, or an exact SymPy quotient
-    rather than a floor."""
+    """a / b where b is known to divide a (T*(T - 1)/2): an int, the algebra's exact quotient
+    (b a number or one term, B), or an exact SymPy quotient rather than a floor."""
     if all_int(a, b):
         q, r = divmod(a, b)
         assert r == 0, f"{a} is not divisible by {b}"
         return q
-    if isinstance(a, Poly) and is_int(b) and b:
-        return a / b
+    if is_light(a) and is_light(b):
+        out = algebra.divide_exact(a, b)
+        if out is not None:
+            return out
     return as_expr(a) / as_expr(b)
 
 

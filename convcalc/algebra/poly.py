@@ -309,7 +309,7 @@ def _term_key(mc):
 def divide_exact(p: Any, q: Any) -> Any:
     """p / q when q is a number or one term (c*B) dividing every term of p; else None."""
     if isinstance(q, (int, Fraction)) and not isinstance(q, bool):
-        return None if not q else (p * Fraction(1, 1) / q if isinstance(p, Poly) else _coeff(Fraction(p) / q))
+        return None if not q else (p / q if isinstance(p, Poly) else _coeff(Fraction(p) / q))
     if not isinstance(q, Poly) or len(q.terms) != 1:
         return None
     (qm, qc), = q.terms.items()

@@ -46,17 +46,7 @@ def zero() -> dict:
 
 def _per_sample(v: Any, batch: Any) -> Any:
     """v / batch for a byte count that the batch divides (numbers exactly, symbols cancelled)."""
-    if sizes.all_int(v, batch):
-        return v // batch
-    if sizes.is_light(v) and sizes.is_light(batch):
-        from ..algebra import divide_exact
-
-        out = divide_exact(v, batch)
-        if out is not None:
-            return out
-    import sympy as sp
-
-    return sizes.normalize(sp.expand(sizes.as_expr(v) / sizes.as_expr(batch)))
+    return sizes.normalize(sizes.exact_div(v, batch))
 
 
 def _nonzero(v: Any) -> bool:
