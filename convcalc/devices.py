@@ -45,8 +45,13 @@ class Device:
         return {name: value / self.bandwidth for name, value in self.peak_flops}
 
 
+def _positive(v: Any) -> bool:
+    """A positive finite number (not a bool): what every peak and bandwidth must be."""
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and v > 0
+
+
 def _number(entry: str, key: str, v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+    if not _positive(v):
         raise ValueError(f"{entry}: {key} must be a positive number, got {v!r}")
     return float(v)
 
@@ -107,7 +112,7 @@ def device(name: str) -> Device:
 def custom(peak_flops: float, bandwidth: float, dtype: str) -> Device:
     """A device of one's own: one peak (for dtype) and a bandwidth."""
     for option, v in (("peak-flops", peak_flops), ("bandwidth", bandwidth)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+        if not _positive(v):
             raise ConfigError(f"must be a positive number, got {v!r}", option=option)
     return Device("custom", "your device", "custom", float(bandwidth), ((dtype, float(peak_flops)),), "given on the command line")
 

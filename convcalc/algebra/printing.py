@@ -125,6 +125,10 @@ class _Text:
     def extremum(self, largest: bool, args: list) -> str:
         return ("Max(" if largest else "Min(") + ", ".join(args) + ")"
 
+    def quotient(self, num: str, den: str, compound: bool) -> str:
+        """num over a polynomial den (compound: den is a sum, bracketed in text)."""
+        return f"{num}/({den})" if compound else f"{num}/{den}"
+
 
 class _Latex(_Text):
     """LaTeX, as SymPy's printer writes it: 216 \\left\\lfloor{\\frac{H + 1}{2}}\\right\\rfloor ..."""
@@ -149,6 +153,9 @@ class _Latex(_Text):
 
     def extremum(self, largest: bool, args: list) -> str:
         return (r"\max\left(" if largest else r"\min\left(") + ", ".join(args) + r"\right)"
+
+    def quotient(self, num: str, den: str, compound: bool) -> str:
+        return r"\frac{%s}{%s}" % (num, den)
 
 
 TEXT, LATEX = _Text(), _Latex()
@@ -276,10 +283,7 @@ def _product(factors: list, f: _Text) -> str:
 
 def _value_text(p: Any, f: _Text) -> str:
     if isinstance(p, Quotient):
-        num, den = _value_text(p.num, f), _value_text(p.den, f)
-        if f is LATEX:
-            return r"\frac{%s}{%s}" % (num, den)
-        return f"{num}/({den})" if isinstance(p.den, Poly) and len(p.den.terms) > 1 else f"{num}/{den}"
+        return f.quotient(_value_text(p.num, f), _value_text(p.den, f), isinstance(p.den, Poly) and len(p.den.terms) > 1)
     if isinstance(p, Fraction):
         return ("-" if p < 0 else "") + _number(abs(p), f)
     if not isinstance(p, Poly):
