@@ -143,6 +143,7 @@ def _common_parameters(input_marker: str = "") -> list[inspect.Parameter]:
         _option("output", Optional[Path], None, "--output", "-o", help=h["output"], metavar="FILE"),
         _option("human", bool, False, "--human", "-H", help=h["human"]),
         _option("explain", bool, False, "--explain", "-e", help=h["explain"]),
+        _option("by_op", bool, False, "--by-op", help=h["by_op"]),
     ] + _training_parameters() + _cost_parameters()
 
 
@@ -155,6 +156,7 @@ def _cost_parameters() -> list[inspect.Parameter]:
         _option("peak_flops", Optional[float], None, "--peak-flops", help=h["peak_flops"], metavar="FLOP/S"),
         _option("bandwidth", Optional[float], None, "--bandwidth", help=h["bandwidth"], metavar="B/S"),
         _option("weight_dtype", Optional[str], None, "--weight-dtype", help=h["weight_dtype"], metavar="DTYPE"),
+        _option("convention", Optional[str], None, "--convention", help=h["convention"], metavar="TOOL"),
     ]
 
 

@@ -97,17 +97,22 @@ def layer_query(cls: type[Layer], values: dict) -> tuple[Any, Format, Optional[P
         human = values.pop("human")
         training = training_from(values, input_grad=True)
         cost = {k: values.pop(k, None) for k in COST_OPTIONS}
+        by_op = values.pop("by_op", False)
+        if by_op and cost["convention"] is None:
+            raise ConvcalcError("a layer is one op: give --convention to see another counter's terms", option="by-op")
         options = {k: v for k, v in values.items() if v is not None}
         layer = cls.build(shape, options)
         if explain:
-            if any(v is not None for v in cost.values()):
-                raise ConvcalcError("a derivation has no roofline; drop --explain", option="device")
+            given = next((k for k, v in cost.items() if v is not None), None)
+            if given is not None:
+                what = "another counter's number" if given == "convention" else "roofline"
+                raise ConvcalcError(f"a derivation has no {what}; drop --explain", option=given.replace("_", "-"))
             from .explain import explain_layer
 
             report = explain_layer(layer, shape, batch=batch, dtype=dtype, sheet=sheet, training=training)
         else:
             report = layer.report(shape, batch=batch, dtype=dtype, training=training)
-            report = with_roofline(report, cost)
+            report = with_costs(report, cost, by_op)
         note = layout_note(cls, shape)
         if note:
             from .output import say
@@ -139,16 +144,24 @@ def device_from(cost: dict, dtype: str) -> Any:
     return custom(cost["peak_flops"], cost["bandwidth"], dtype)
 
 
-def with_roofline(report: Any, cost: dict) -> Any:
-    """The report with its roofline when --device (or --peak-flops and --bandwidth) is given."""
+def with_costs(report: Any, cost: dict, by_op: bool = False) -> Any:
+    """The report with its roofline when --device (or --peak-flops and --bandwidth) is given, and
+    another counter's number with --convention."""
     chosen = device_from(cost, report.dtype)
-    if chosen is None:
+    if chosen is None and cost["convention"] is None:
         return report
     import dataclasses
 
-    from .roofline import layer
+    extra = {}
+    if chosen is not None:
+        from .roofline import layer
 
-    return dataclasses.replace(report, roofline=layer(report, chosen, weight_dtype=cost["weight_dtype"]))
+        extra["roofline"] = layer(report, chosen, weight_dtype=cost["weight_dtype"])
+    if cost["convention"] is not None:
+        from .conventions import of_layer
+
+        extra["convention"] = of_layer(report, cost["convention"], by_op=by_op)
+    return dataclasses.replace(report, **extra)
 
 
 def solve_query(cls: type[Layer], values: dict) -> tuple[Any, Format, Optional[Path]]:
@@ -210,7 +223,7 @@ def net_query(file: Path, input: Optional[str], depth: Optional[int], by_op: boo
     device = device_from(cost, dtype)
     step = training_from(values, input_grad=False)
     report = evaluate(file, input_shape=input, batch=batch_value, dtype=dtype, depth=depth, by_op=by_op, training=step,
-                      device=device, weight_dtype=cost["weight_dtype"])
+                      device=device, weight_dtype=cost["weight_dtype"], convention=cost["convention"])
     return report, chosen, output
 
 
@@ -287,7 +300,7 @@ def transformer_query(values: dict) -> tuple[Any, Format, Optional[Path], Option
     cost = {k: values.get(k) for k in COST_OPTIONS}
     device = device_from(cost, dtype)
     report = _evaluate(stack, seq_len, batch=batch, dtype=dtype, depth=depth, by_op=values.get("by_op", False), training=step,
-                       device=device, weight_dtype=cost["weight_dtype"])
+                       device=device, weight_dtype=cost["weight_dtype"], convention=cost["convention"])
     rows = summary(stack, seq_len, dtype)
     if device is not None and stack.causal and stack.input == "tokens":
         from .network.stacks import decode_roofline

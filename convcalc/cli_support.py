@@ -102,10 +102,13 @@ COMMON_HELP = {
     "peak_flops": "Roofline on a device of your own: its peak FLOP/s for --dtype (with --bandwidth).",
     "bandwidth": "Roofline on a device of your own: its memory bandwidth in bytes/s (with --peak-flops).",
     "weight_dtype": "The parameters' dtype for the roofline's traffic (default --dtype, the activations'): int8, ...",
+    "convention": "Also give the number another counter prints for the same model: flopcounter, torchinfo, fvcore, "
+    "ptflops, ptflops-aten, thop, calflops, deepspeed (or convcalc); with --by-op, the difference per layer type and why.",
+    "by_op": "Add the totals broken down by layer type (with --convention, the other counter's terms beside convcalc's).",
 }
 
 #: the roofline options every layer command takes (declared once)
-COST_OPTIONS = ("device", "peak_flops", "bandwidth", "weight_dtype")
+COST_OPTIONS = ("device", "peak_flops", "bandwidth", "weight_dtype", "convention")
 
 #: the training options every command that reports a training step takes (declared once)
 TRAINING_OPTIONS = ("training", "gradients", "optimizer", "mixed_precision", "input_grad")

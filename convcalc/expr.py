@@ -283,3 +283,39 @@ def parse_shape(text: str) -> tuple:
         if not isinstance(v, int) and getattr(v, "is_positive", None) is False:
             raise ExpressionError(f"shape {text!r}: entry {i + 1} is never positive")
     return shape
+
+
+def formula(source: str, names: frozenset) -> tuple:
+    """A data file's formula (a convention's count) parsed once: its tree, every name checked
+    against the names it may use. Evaluated by ``apply``; never by Python."""
+    if not isinstance(source, str):
+        raise ExpressionError(f"expected text, got {type(source).__name__}")
+    tree = _Parser(source.strip()).parse()
+
+    def check(node) -> None:
+        if node[0] == "name":
+            if node[1] not in names:
+                raise _error(source, f"unknown name {node[1]!r} (known: {', '.join(sorted(names))})")
+        elif node[0] == "neg":
+            check(node[1])
+        elif node[0] == "bin":
+            check(node[2])
+            check(node[3])
+
+    check(tree)
+    return tree
+
+
+def apply(tree: tuple, values: dict) -> Any:
+    """A formula's tree with its names bound to values (ints, or the algebra's symbolic values)."""
+    kind = tree[0]
+    if kind == "num":
+        return tree[1]
+    if kind == "name":
+        return values[tree[1]]
+    if kind == "neg":
+        return -apply(tree[1], values)
+    op, left, right = tree[1], apply(tree[2], values), apply(tree[3], values)
+    if op in ("**", "^"):
+        return left ** right
+    return {"+": operator.add, "-": operator.sub, "*": operator.mul, "//": operator.floordiv, "%": operator.mod}[op](left, right)

@@ -160,6 +160,7 @@ class LayerReport(Printable):
     gradients: dict | None = None  # name -> shape (batch excluded), Jacobians dy/dx, dy/dW too
     gradient_layers: tuple | None = None  # the backward as layers: (gradient, command, note)
     roofline: Any = None  # a roofline.Roofline on a device (--device): least traffic and time bound
+    convention: Any = None  # a conventions.Counted (--convention): the number another counter prints
 
     def get(self, q: Quantity) -> Any:
         return getattr(self, q.value)
@@ -188,7 +189,7 @@ class LayerReport(Printable):
             return not (v is None or isinstance(v, (str, bool)) or is_int(v))
 
         plain = ("config", "per_step", "per_layer", "sequential_regimes", "notes", "step_unit", "receptive_field", "work",
-                 "training", "backward", "training_counts", "saved", "gradients", "gradient_layers", "roofline")
+                 "training", "backward", "training_counts", "saved", "gradients", "gradient_layers", "roofline", "convention")
         return any(sym(getattr(self, f.name)) for f in fields(self) if f.name not in plain)
 
 

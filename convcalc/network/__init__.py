@@ -86,6 +86,7 @@ class Network:
         training: Training | None = None,
         device: Device | None = None,
         weight_dtype: str | None = None,
+        convention: str | None = None,
     ) -> NetworkReport:
         """The network's report on an input shape.
 
@@ -104,6 +105,9 @@ class Network:
             device: a ``convcalc.devices.Device`` (``convcalc.devices.device("a100-sxm")``) for the
                 roofline: every layer's least traffic and time bound, summed (``report.roofline``).
             weight_dtype: the parameters' dtype for the roofline's traffic (default ``dtype``).
+            convention: another counter's convention (``"torchinfo"``, ``"fvcore"``, ...: see
+                ``convcalc.conventions.table()``): the number that tool would print, and per layer
+                type with ``by_op`` (``report.convention``).
 
         Raises:
             NetworkError: a layer, a join or an argument is refused (the message says where and why).
@@ -111,7 +115,7 @@ class Network:
         if training is not None and not isinstance(training, Training):
             raise NetworkError(f"{self._parsed.label}: training: expected a Training, got {type(training).__name__}")
         return run(self._parsed, input_shape=input, batch=batch, dtype=dtype, depth=depth, by_op=by_op, training=training,
-                   device=device, weight_dtype=weight_dtype)
+                   device=device, weight_dtype=weight_dtype, convention=convention)
 
     def solve(self, target: tuple, *, input_channels: Any = None):
         """The input sizes the network's spatial part maps to ``target`` (a SolveReport)."""
@@ -143,8 +147,9 @@ def evaluate(
     training: Training | None = None,
     device: Device | None = None,
     weight_dtype: str | None = None,
+    convention: str | None = None,
 ) -> NetworkReport:
     """The report of a network file (``input_shape`` overrides the file's input); the same code
     as ``Network.from_yaml(Path(path)).report(...)``."""
     return Network(read_path(path)).report(input_shape, batch=batch, dtype=dtype, depth=depth, by_op=by_op, training=training,
-                                           device=device, weight_dtype=weight_dtype)
+                                           device=device, weight_dtype=weight_dtype, convention=convention)

@@ -158,6 +158,10 @@ def _elementwise(join: str, outs: list, shape: tuple, item: Item, state: _State,
         from ..roofline import join as roofline_of_join
 
         ctx.roofs.append(roofline_of_join(row_counts["flops"], [o.shape for o in outs], shape, ctx.batch, ctx.cost[0], ctx.dtype))
+    if ctx.tally is not None:
+        from ..conventions import join_values
+
+        ctx.tally.add(join, join_values([o.shape for o in outs], shape, ctx.batch, row_counts))
     tensor = 0
     if ctx.step is not None:
         extra, tensor = ctx.step.join(counts, [o.tensor for o in outs], DTYPE_BYTES[ctx.dtype])

@@ -102,6 +102,10 @@ def _leaf(item: Item, state: _State, ctx: _Ctx, path: str, depth: int) -> _State
         from ..roofline import layer as roofline_of
 
         ctx.roofs.append(roofline_of(report, ctx.cost[0], weight_dtype=ctx.cost[1]))
+    if ctx.tally is not None:
+        from ..conventions import layer_values
+
+        ctx.tally.add(report.layer, layer_values(report))
     tensor = state.tensor
     if ctx.step is not None:
         extra, tensor = ctx.step.leaf(layer, report, state.tensor)

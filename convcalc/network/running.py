@@ -76,6 +76,8 @@ class NetworkReport(Printable):
     summary: tuple = ()
     #: the roofline on a device (a roofline.Roofline of Totals) when one was given, else None
     roofline: Any = None
+    #: another counter's count of the network (a conventions.Counted) when --convention was given, else None
+    convention: Any = None
 
 
 def _input_shape(source: Any, label: str) -> tuple:
@@ -108,17 +110,17 @@ def _input_shape(source: Any, label: str) -> tuple:
 
 
 def run(parsed: Parsed, *, input_shape: Any = None, batch: Any = 1, dtype: str = "float32", depth: int | None = None, by_op: bool = False,
-        training: Any = None, device: Any = None, weight_dtype: str | None = None) -> NetworkReport:
+        training: Any = None, device: Any = None, weight_dtype: str | None = None, convention: str | None = None) -> NetworkReport:
     """The report of a parsed network (``input_shape`` overrides the file's input); with a
     ``Training``, the training step too (network/step.py). The garbage collector is paused
     meanwhile (source.collector_paused)."""
     with collector_paused():
-        report = _report(parsed, input_shape, batch, dtype, depth, by_op, training, device, weight_dtype)
+        report = _report(parsed, input_shape, batch, dtype, depth, by_op, training, device, weight_dtype, convention)
     return report
 
 
 def _report(parsed: Parsed, input_shape: Any, batch: Any, dtype: str, depth: int | None, by_op: bool, training: Any,
-            device: Any = None, weight_dtype: str | None = None) -> NetworkReport:
+            device: Any = None, weight_dtype: str | None = None, convention: str | None = None) -> NetworkReport:
     label, items = parsed.label, parsed.items
     if isinstance(batch, str):
         try:
@@ -138,6 +140,10 @@ def _report(parsed: Parsed, input_shape: Any, batch: Any, dtype: str, depth: int
         dtype_bytes(weight_dtype or dtype, "weight-dtype")
         device.peak(dtype)  # refused before the evaluation when the device has no peak for it
         ctx.cost = (device, weight_dtype)
+    if convention is not None:
+        from ..conventions import Tally, convention as named
+
+        ctx.tally = Tally(named(convention))  # an unknown name is refused before the evaluation
     if training is not None:
         from .step import Step  # only a training query needs it
 
@@ -214,7 +220,8 @@ def _report(parsed: Parsed, input_shape: Any, batch: Any, dtype: str, depth: int
         roof = network_roofline(ctx.roofs, ctx.cost[0], dtype, weight_dtype)
         notes += ("roofline: each layer's and join's least traffic and time bound on the device, the bounds summed (layers run "
                   "one after another); a concat's copy and the optimizer step are not in it; a lower bound, not a measurement",)
+    counted = None if ctx.tally is None else ctx.tally.result(total["params"], by_op=by_op)
     return NetworkReport(name, tuple(shape), final.shape, tuple(rows), total, groups, batch, dtype, notes, depth, domain, options,
-                         roofline=roof)
+                         roofline=roof, convention=counted)
 
 

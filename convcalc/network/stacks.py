@@ -213,7 +213,8 @@ def _poly_sum(values: list, T: Any) -> Any:
 
 
 def _evaluate(stack: Stack, seq_len: Any, *, batch: Any = 1, dtype: str = "float32", depth: Any = None, by_op: bool = False,
-              training: Any = None, past: Any = None, device: Any = None, weight_dtype: str | None = None) -> Any:
+              training: Any = None, past: Any = None, device: Any = None, weight_dtype: str | None = None,
+              convention: str | None = None) -> Any:
     """The stack's NetworkReport at T = seq_len tokens (past: that many keys and values already
     cached, the new tokens' attention reads them too)."""
     from . import Network
@@ -225,7 +226,8 @@ def _evaluate(stack: Stack, seq_len: Any, *, batch: Any = 1, dtype: str = "float
                 item["multiheadattention"]["past_len"] = past
             item["multiheadattention"].pop("causal", None)
     net = Network.from_yaml(to_yaml(network), label=f"transformer --arch {stack.arch}")
-    return net.report(batch=batch, dtype=dtype, depth=depth, by_op=by_op, training=training, device=device, weight_dtype=weight_dtype)
+    return net.report(batch=batch, dtype=dtype, depth=depth, by_op=by_op, training=training, device=device, weight_dtype=weight_dtype,
+                      convention=convention)
 
 
 def decode_roofline(stack: Stack, seq_len: Any, device: Any, *, batch: Any = 1, dtype: str = "float32",

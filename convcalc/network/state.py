@@ -45,6 +45,7 @@ class _Ctx:
     kept: Any = 0  # activation bytes of saved outputs kept alive for a later from:
     cost: Any = None  # (devices.Device, weight dtype) for a roofline (--device), else None
     roofs: list = field(default_factory=list)  # the rooflines of the layers and joins as they ran
+    tally: Any = None  # a conventions.Tally (--convention): another tool's counts as the layers and joins ran
 
 
 @dataclass

@@ -287,88 +287,9 @@ def sections(report: LayerReport, *, human: bool = False, latex: bool = False) -
         out.append(Section("Sequential steps by schedule", ("Schedule", "Steps"), rows))
     if report.training_counts:
         out += training_sections(report, human=human, latex=latex)
-    if report.roofline is not None:
-        out.append(roofline_section(report.roofline, human=human, latex=latex))
-    return out
+    from .costs import cost_sections  # a layer's roofline and another counter's number
 
-
-def _seconds(v: float | None) -> str:
-    """A time bound readably: 1.23 ms, 45.6 us, 2.00 s."""
-    if v is None:
-        return "needs numbers"
-    for scale, unit in ((1, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns")):
-        if v >= scale:
-            return f"{v / scale:.3g} {unit}"
-    return f"{v:.3g} s"
-
-
-def _ratio(v: Any, latex: bool) -> Cell:
-    if v is None:
-        return Cell("-")
-    if isinstance(v, float):
-        return Cell(f"{v:,.2f}", "number")
-    return Cell(to_latex(v) if latex else to_text(v), "symbolic")
-
-
-#: a roofline pass's rows: (title, attribute, kind); a layer's pass has the first set, a
-#: network's total the second (rows whose attribute the pass lacks are left out)
-ROOFLINE_ROWS = (
-    ("FLOPs", "flops", "count"),
-    ("Bytes read (least)", "bytes_read", "bytes"),
-    ("Bytes written (least)", "bytes_written", "bytes"),
-    ("Arithmetic intensity (FLOP/B)", "intensity", "ratio"),
-    ("Ridge point (peak / bandwidth)", None, "ridge"),
-    ("Compute time (FLOPs / peak)", "compute_seconds", "seconds"),
-    ("Memory time (bytes / bandwidth)", "memory_seconds", "seconds"),
-    ("Time, lower bound", "seconds", "seconds"),
-    ("Bound", "bound", "bound"),
-    ("Layers compute-bound", "compute_bound", "int"),
-    ("Layers memory-bound", "memory_bound", "int"),
-)
-#: the JSON names of the counts of layers (the pass attributes' names otherwise)
-ROOFLINE_KEYS = {"compute_bound": "compute_bound_layers", "memory_bound": "memory_bound_layers"}
-
-
-def roofline_section(r: Any, *, human: bool = False, latex: bool = False) -> Section:
-    """A roofline on a device (a layer's or a network's): per pass the least bytes read and
-    written, FLOPs per byte, the time bound and what bounds it."""
-    passes = [("Forward", r.forward)] + ([("Backward", r.backward)] if r.backward is not None else [])
-
-    def cell(p: Any, attr: str | None, kind: str) -> Cell:
-        if kind == "ridge":
-            return _ratio(r.ridge, latex)
-        v = getattr(p, attr)
-        if kind in ("count", "bytes"):
-            return _value_cell(v, Unit.COUNT if kind == "count" else Unit.BYTES, human=human, latex=latex)
-        if kind == "ratio":
-            return _ratio(v, latex)
-        if kind == "seconds":
-            return Cell(_seconds(v), "number")
-        if kind == "bound":
-            return Cell(f"{v}-bound" if v else f"compute-bound above {r.ridge:,.1f} FLOP/B")
-        return Cell(str(v), "number")
-
-    rows = tuple((Cell(title_),) + tuple(cell(p, attr, kind) for _, p in passes)
-                 for title_, attr, kind in ROOFLINE_ROWS if attr is None or hasattr(r.forward, attr))
-    title_ = f"Roofline on {r.device}, {r.dtype} (weights {r.weight_dtype}): a lower bound, not a measurement"
-    return Section(title_, ("Quantity",) + tuple(name for name, _ in passes), rows)
-
-
-def roofline_dict(r: Any) -> dict:
-    """A roofline's figures for JSON: seconds, FLOP/s and bytes/s as floats, counts as the report's."""
-    def one(p: Any) -> dict:
-        out = {}
-        for attr in ("flops", "bytes_read", "bytes_written", "bytes", "intensity", "compute_seconds", "memory_seconds", "seconds",
-                     "bound", "compute_bound", "memory_bound"):
-            if hasattr(p, attr):
-                v = getattr(p, attr)
-                out[ROOFLINE_KEYS.get(attr, attr)] = v if v is None or isinstance(v, (float, str)) else plain(v)
-        return out
-
-    out = {"device": r.device, "dtype": r.dtype, "weight_dtype": r.weight_dtype, "peak_flops": r.peak_flops,
-           "bandwidth": r.bandwidth, "ridge": r.ridge, "forward": one(r.forward)}
-    if r.backward is not None:
-        out["backward"] = one(r.backward)
+    out += cost_sections(report, human=human, latex=latex)
     return out
 
 

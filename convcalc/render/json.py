@@ -4,7 +4,8 @@ from __future__ import annotations
 
 
 from ..report import LayerReport
-from .format import json_text, plain, roofline_dict
+from .costs import cost_dict
+from .format import json_text, plain
 
 
 def report_dict(report: LayerReport) -> dict:
@@ -27,8 +28,7 @@ def report_dict(report: LayerReport) -> dict:
             out[key] = plain(getattr(report, key))
         out["saved"] = plain([dict(s) for s in report.saved])
         out["gradient_layers"] = [{"gradient": g, "command": c, "note": n} for g, c, n in report.gradient_layers]
-    if report.roofline is not None:
-        out["roofline"] = roofline_dict(report.roofline)
+    out.update(cost_dict(report))
     if report.notes:
         out["notes"] = list(report.notes)
     out["config"] = plain(report.config)

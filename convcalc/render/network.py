@@ -10,7 +10,8 @@ import io
 from typing import Any
 
 from ..sizes import is_int, to_latex, to_text
-from .format import (json_text, NOTE, TITLES, TRANSCENDENTAL_NOTE, Cell, Section, number, plain, roofline_dict, roofline_section, shape,
+from .costs import cost_dict, cost_sections
+from .format import (json_text, NOTE, TITLES, TRANSCENDENTAL_NOTE, Cell, Section, number, plain, shape,
                      step_section, training_footer)
 from ..report import Quantity, Unit
 
@@ -196,7 +197,7 @@ def sections(report, *, human: bool = False, latex: bool = False, columns=None) 
     if _training(report):
         out += training_sections(total, human=human, latex=latex)
     if getattr(report, "summary", ()):
-        from .format import _ratio, _seconds
+        from .costs import _ratio, _seconds
 
         units = {"count": Unit.COUNT, "bytes": Unit.BYTES}
 
@@ -211,8 +212,7 @@ def sections(report, *, human: bool = False, latex: bool = False, columns=None) 
 
         srows = tuple((Cell(title_), value(v, unit)) for _, title_, v, unit in report.summary)
         out.append(Section("Transformer", ("Quantity", "Value"), srows))
-    if getattr(report, "roofline", None) is not None:
-        out.append(roofline_section(report.roofline, human=human, latex=latex))
+    out += cost_sections(report, human=human, latex=latex)
     if report.by_op:
         training = _training(report)
         brows = tuple(
@@ -290,8 +290,7 @@ def report_dict(report) -> dict:
         out["training"] = plain(report.training)
     if getattr(report, "summary", ()):
         out["transformer"] = {key: v if unit == "seconds" or isinstance(v, float) else plain(v) for key, _, v, unit in report.summary}
-    if getattr(report, "roofline", None) is not None:
-        out["roofline"] = roofline_dict(report.roofline)
+    out.update(cost_dict(report))
     out["domain"] = list(report.domain)
     out["notes"] = list(report.notes)
     return out

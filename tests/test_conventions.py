@@ -1,0 +1,201 @@
+"""--convention: the number each peer prints, reproduced exactly from convcalc's layers and the
+conventions' data files (convcalc/data/conventions/*.yaml), against what the peers printed when run on
+the same torch.nn models (tests/golden/peers_golden.json, written by tests/golden/make_peers_golden.py
+with pinned versions in a separate environment).
+
+Every shipped torchvision example (11 networks) and 19 single layers, for every tool: the total, the
+second figure a tool prints beside it (calflops' and DeepSpeed's MACs), the per-type breakdowns the
+tools give (torchinfo's and thop's per module class, fvcore's and FlopCounterMode's per operator),
+and a tool's crash where it crashes.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from convcalc import conventions
+from convcalc.errors import ConvcalcError
+from convcalc.layers.registry import LAYERS
+from convcalc.network import evaluate
+
+HERE = Path(__file__).parent
+EXAMPLES = HERE.parent / "examples"
+GOLDEN = json.loads((HERE / "golden" / "peers_golden.json").read_text())
+
+#: golden tool -> (convention name, the key of the figure it prints, the key of a second figure)
+TOOLS = {
+    "flopcounter": ("flopcounter", "flops", None),
+    "torchinfo": ("torchinfo", "mult_adds", None),
+    "fvcore": ("fvcore", "flops", None),
+    "ptflops": ("ptflops", "macs", None),
+    "ptflops_aten": ("ptflops-aten", "macs", None),
+    "thop": ("thop", "macs", None),
+    "calflops": ("calflops", "flops", "macs"),
+    "deepspeed": ("deepspeed", "flops", "macs"),
+}
+
+#: the golden's single layers as convcalc layers: (layer type, arguments, input shape without the batch)
+LAYER_CASES = {
+    "conv2d": ("conv2d", dict(out_channels=64, kernel_size=3, padding=1), (3, 32, 32)),
+    "conv2d_nobias": ("conv2d", dict(out_channels=64, kernel_size=3, padding=1, bias=False), (3, 32, 32)),
+    "conv2d_stride2": ("conv2d", dict(out_channels=16, kernel_size=7, stride=2, padding=3, bias=False), (3, 33, 33)),
+    "conv2d_grouped": ("conv2d", dict(out_channels=64, kernel_size=3, padding=1, groups=4), (32, 16, 16)),
+    "conv2d_depthwise": ("conv2d", dict(out_channels=32, kernel_size=3, padding=1, groups=32, bias=False), (32, 16, 16)),
+    "convtranspose2d": ("convtranspose2d", dict(out_channels=8, kernel_size=3, stride=2, padding=1, output_padding=1), (16, 8, 8)),
+    "linear": ("linear", dict(out_features=64), (128,)),
+    "linear_nobias": ("linear", dict(out_features=64, bias=False), (128,)),
+    "linear_tokens": ("linear", dict(out_features=32), (10, 64)),
+    "batchnorm2d": ("batchnorm2d", {}, (16, 8, 8)),
+    "maxpool2d": ("maxpool2d", dict(kernel_size=3, stride=2, padding=1), (16, 16, 16)),
+    "avgpool2d": ("avgpool2d", dict(kernel_size=2), (16, 16, 16)),
+    "adaptiveavgpool2d": ("adaptiveavgpool2d", dict(output_size=1), (16, 7, 7)),
+    "relu": ("relu", {}, (16, 8, 8)),
+    "lstm": ("lstm", dict(hidden_size=64), (10, 32)),
+    "gru": ("gru", dict(hidden_size=64), (10, 32)),
+    "multiheadattention": ("multiheadattention", dict(num_heads=4, batch_first=True), (10, 64)),
+    "layernorm": ("layernorm", dict(normalized_shape=64), (10, 64)),
+    "embedding": ("embedding", dict(num_embeddings=1000, embedding_dim=64), (10,)),
+}
+
+
+def _layer_report(case: str):
+    kind, args, shape = LAYER_CASES[case]
+    return LAYERS[kind].build(shape, args).report(shape)
+
+
+def _expect(record: dict, tool: str):
+    """(figure, second figure or None, the failure text or None) a tool recorded."""
+    _, key, also = TOOLS[tool]
+    if "error" in record:
+        return None, None, record["error"]
+    return record[key], (record[also] if also else None), None
+
+
+def test_the_golden_and_the_cases_agree():
+    assert set(LAYER_CASES) == set(GOLDEN["layers"])
+    assert set(TOOLS) == set(GOLDEN["tools"])
+    for case in LAYER_CASES:
+        assert _layer_report(case).params == GOLDEN["layers"][case]["params"], case
+
+
+def test_every_tool_has_a_convention():
+    assert set(conventions.table()) == {"convcalc"} | {name for name, _, _ in TOOLS.values()}
+
+
+@pytest.mark.parametrize("network", list(GOLDEN["networks"]))
+@pytest.mark.parametrize("tool", list(TOOLS))
+def test_network_equals_the_tool(tool, network):
+    record = GOLDEN["networks"][network]["tools"][tool]
+    counted = evaluate(EXAMPLES / f"{network}.yaml", convention=TOOLS[tool][0]).convention
+    figure, also, error = _expect(record, tool)
+    if error is not None:
+        assert counted.count is None and counted.failure
+        return
+    assert counted.failure is None
+    assert counted.count == figure
+    if also is not None:
+        assert counted.also_count == also
+
+
+@pytest.mark.parametrize("case", list(LAYER_CASES))
+@pytest.mark.parametrize("tool", list(TOOLS))
+def test_layer_equals_the_tool(tool, case):
+    record = GOLDEN["layers"][case]["tools"][tool]
+    counted = conventions.of_layer(_layer_report(case), TOOLS[tool][0])
+    figure, also, error = _expect(record, tool)
+    if error is not None:
+        assert counted.count is None and counted.failure, counted
+        return
+    assert counted.failure is None, counted.failure
+    assert counted.count == figure
+    if also is not None:
+        assert counted.also_count == also
+
+
+#: the golden's per-type breakdowns: tool -> {the tool's name for a type: convcalc's layer types it covers}
+BREAKDOWNS = {
+    "torchinfo": {"Conv2d": ["conv2d"], "BatchNorm2d": ["batchnorm2d"], "Linear": ["linear"], "LayerNorm": ["layernorm"],
+                  "ConvTranspose2d": ["convtranspose2d"], "LSTM": ["lstm"], "GRU": ["gru"], "Embedding": ["embedding"]},
+}
+
+
+@pytest.mark.parametrize("network", list(GOLDEN["networks"]))
+@pytest.mark.parametrize("tool", list(BREAKDOWNS))
+def test_network_breakdown_equals_the_tool(tool, network):
+    record = GOLDEN["networks"][network]["tools"][tool]
+    counted = evaluate(EXAMPLES / f"{network}.yaml", convention=TOOLS[tool][0], by_op=True).convention
+    ours = {o.op: o.count for o in counted.by_op}
+    for theirs, value in record["by_type"].items():
+        kinds = BREAKDOWNS[tool].get(theirs)
+        if kinds is None:
+            assert value == 0, theirs
+            continue
+        assert sum(ours.get(k, 0) for k in kinds) == value, theirs
+
+
+def test_convcalc_convention_is_convcalc():
+    report = evaluate(EXAMPLES / "resnet18.yaml", convention="convcalc")
+    assert report.convention.count == report.convention.convcalc == report.total["macs"]
+    assert all(o.difference == 0 for o in report.convention.by_op)
+
+
+def test_by_op_terms_add_up_and_are_symbolic():
+    """The terms sum to the total, and a symbolic input gives formulas that equal the numeric run."""
+    from convcalc.algebra import value
+
+    numeric = evaluate(EXAMPLES / "resnet18.yaml", convention="torchinfo", by_op=True).convention
+    assert sum(o.count for o in numeric.by_op) == numeric.count
+    symbolic = evaluate(EXAMPLES / "resnet18.yaml", input_shape="3,H,W", convention="torchinfo").convention
+    assert value(symbolic.count, {"H": 224, "W": 224}) == numeric.count
+
+
+@pytest.mark.parametrize("name, fragment", [("torchinf", "did you mean torchinfo"), ("nothing-like-it", "known: convcalc")])
+def test_unknown_convention(name, fragment):
+    with pytest.raises(ConvcalcError, match=fragment):
+        conventions.convention(name)
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("tool: t\nprints: p\nunit: joules\nsummary: s\nsource: s\ndefault: {why: w}", "unit must be one of"),
+    ("tool: t\nprints: p\nunit: macs\nsummary: s\nsource: s\ndefault: {count: macs}", "why must say"),
+    ("tool: t\nprints: p\nunit: macs\nsummary: s\nsource: s\ndefault: {count: hidden_size, why: w}", "unknown name 'hidden_size'"),
+    ("tool: t\nprints: p\nunit: macs\nsummary: s\nsource: s\ndefault: {count: __import__, why: w}", "is not allowed"),
+    ("tool: t\nprints: p\nunit: macs\nsummary: s\nsource: s\ndefault: {count: 'eval(1)', why: w}", "function calls are not allowed"),
+    ("tool: t\nprints: p\nunit: macs\nsummary: s\nsource: s\nops: [{layers: [conv9d], why: w}]\ndefault: {why: w}", "not a layer type"),
+    ("tool: t\nprints: p\nunit: macs\nsummary: s\nsource: s\nops: [{layers: [conv2d, relu], count: groups, why: w}]\ndefault: {why: w}",
+     "unknown name 'groups'"),
+    ("tool: t\nunit: macs\nsummary: s\nsource: s\ndefault: {why: w}", "missing prints"),
+    ("tool: t\nprints: p\nunit: macs\nsummary: s\nsource: s\ncolour: red\ndefault: {why: w}", "unknown key 'colour'"),
+])
+def test_malformed_convention_refused(text, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        conventions.parse("bad", text)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "convcalc", *args], capture_output=True, text=True)
+
+
+def test_cli_layer_json():
+    r = _cli("conv2d", "--input", "3,32,32", "--out-channels", "64", "--kernel-size", "3", "--padding", "1",
+             "--convention", "torchinfo", "--by-op", "-f", "json")
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)["convention"]
+    assert got["count"] == GOLDEN["layers"]["conv2d"]["tools"]["torchinfo"]["mult_adds"]
+    assert got["convcalc"] == 1_769_472 and got["difference"] == got["count"] - got["convcalc"]
+    assert [o["op"] for o in got["by_op"]] == ["conv2d"]
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["relu", "--input", "4", "--by-op"], "convcalc relu: --by-op: "),
+    (["relu", "--input", "4", "--convention", "torchinf"], "convcalc relu: --convention: no convention named 'torchinf'; did you mean torchinfo"),
+    (["relu", "--input", "4", "--convention", "torchinfo", "--explain"], "convcalc relu: --convention: a derivation has no"),
+])
+def test_cli_refusals(args, fragment):
+    r = _cli(*args)
+    assert r.returncode == 2 and r.stderr.startswith(fragment) and r.stderr.count("\n") == 1, r.stderr
