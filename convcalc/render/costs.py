@@ -128,12 +128,12 @@ def convention_sections(c: Any, *, human: bool = False, latex: bool = False) -> 
     if c.count is not None and c.convcalc is not None:
         d = c.difference
         rows.append((Cell(f"Difference ({c.tool} - convcalc)"), Cell(num(d).text + _percent(d, c.convcalc), num(d).kind)))
-    out = [Section(f"Convention: {c.name} ({c.summary})", ("Quantity", "Value"), tuple(rows))]
+    out = [Section(f"Convention: {c.name}, the number {c.tool} prints. {c.summary}", ("Quantity", "Value"), tuple(rows))]
     if c.show_by_op:
         brows = tuple((Cell(o.op), num(o.layers), num(o.convcalc), num(o.count), num(None if o.convcalc is None else o.difference),
-                       Cell(o.why)) for o in c.by_op)
+                       Cell(o.why)) for o in c.by_op if o.count != 0 or o.convcalc != 0)  # the JSON has every type
         out.append(Section(f"Convention by operation: {c.name}", ("Type", "Layers", f"convcalc {mine}", c.prints, "Difference", "Why"),
-                           brows, (5,)))
+                           brows))
     return out
 
 

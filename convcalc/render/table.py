@@ -101,7 +101,7 @@ def render_table(report, *, human: bool = False, color: bool = False, width: int
             console.print(Text(section.title, style="bold"))
         table = Table(box=box.SIMPLE_HEAD)
         for i, (name, column) in enumerate(zip(section.header, _columns(section))):
-            label = i == 0 and section.rows and section.rows[0][0].kind == "label"
+            label = bool(section.rows) and (section.rows[0][0].kind == "label" if i == 0 else not column.numbers)
             whole = _unbreakable(column)
             table.add_column(name, justify="left" if label else "right", style="cyan" if label else "bold",
                              overflow="ignore" if whole else "fold", no_wrap=whole, min_width=_least(column) if whole else None)
@@ -117,7 +117,7 @@ def render_table(report, *, human: bool = False, color: bool = False, width: int
 
 def _plain(heading: str, sections: list, drawing: list | None, footer: list, width: int) -> str:
     """Columns two spaces apart, the first left-aligned when it holds labels, the rest right-
-    aligned, a rule under the header; long label and formula cells wrap within their column,
+    aligned unless they hold only text, a rule under the header; long label and formula cells wrap within their column,
     numbers never."""
     out = textwrap.wrap(heading, width) or [""]
     for section in sections:
@@ -125,9 +125,10 @@ def _plain(heading: str, sections: list, drawing: list | None, footer: list, wid
         if section.title:
             out.append(section.title)
         cols = len(section.header)
-        left = [i == 0 and section.rows and section.rows[0][0].kind == "label" for i in range(cols)]
-        cells = itertools.chain([section.header], ([c.text for c in row] for row in section.rows))  # a row at a time
         columns = _columns(section)
+        # the first column left-aligned when it holds labels, any other when it holds only labels (text)
+        left = [bool(section.rows) and (section.rows[0][0].kind == "label" if i == 0 else not columns[i].numbers) for i in range(cols)]
+        cells = itertools.chain([section.header], ([c.text for c in row] for row in section.rows))  # a row at a time
         widths = [c.longest for c in columns]
         least = [_least(c) for c in columns]
         whole = [_unbreakable(c) for c in columns]
