@@ -223,7 +223,8 @@ def solve_net(file: Path = typer.Argument(..., help="The network file (YAML).", 
     try:
         report, fmt, output = solve_net_query(
             file, values.pop("target"), values.pop("in_channels"), values.pop("format"), values.pop("output"),
-            for_=values.pop("for_"), memory=values.pop("memory"), input=values.pop("input"), dtype=values.pop("dtype"), training=values,
+            for_=values.pop("for_"), memory=values.pop("memory"), input=values.pop("input"), dtype=values.pop("dtype"),
+            training=values,
         )
         _emit(fmt, report, output)
     except ConvcalcError as e:
@@ -237,11 +238,13 @@ def _solve_parameters(cls: type[Layer]) -> list[inspect.Parameter]:
     common = _common_parameters()
     names = ", ".join(_flag(n)[2:] for n in solvable(cls)) or "none here"
     params = [
-        _option("target", str, ..., "--target", "-t", help="The output shape to reach, e.g. 64,112,112 or 64,n,n.", metavar="SHAPE"),
+        _option("target", Optional[str], None, "--target", "-t", help="The output shape to reach, e.g. 64,112,112 or 64,n,n "
+                "(required unless --for compute-bound).", metavar="SHAPE"),
         _option("input", Optional[str], None, "--input", "-i", help="The input shape, to solve for a parameter (with --for).",
                 metavar="SHAPE"),
         _option("for_", Optional[str], None, "--for", metavar="PARAM[,PARAM]",
-                help=f"Parameter(s) to solve for: {names}; one or two, comma-separated."),
+                help=f"Parameter(s) to solve for: {names}; one or two, comma-separated. Or compute-bound: the least size "
+                "of the --input's one symbol at which the layer is compute-bound on --device."),
         _option("explain", bool, False, "--explain", "-e", help="Show the inequalities the floor gives, step by step."),
     ]
     if "in_channels" in {f.name for f in dataclasses.fields(cls)}:
@@ -253,7 +256,8 @@ def _solve_parameters(cls: type[Layer]) -> list[inspect.Parameter]:
                 marker = " (required unless --for names it)" if opt.name in solvable(cls) else REQUIRED
             optional = dataclasses.replace(opt, required=False, default=None if opt.kind != "flag" else opt.default)
             params.append(_parameter(optional, marker))
-    return params + [p for p in common if p.name in ("format", "output")]
+    return params + [p for p in common if p.name in ("format", "output", "dtype", "batch")] + [
+        p for p in _cost_parameters() if p.name != "convention"]
 
 
 def _run_solve(cls: type[Layer], values: dict) -> None:
@@ -379,14 +383,16 @@ def _solve_net_signature() -> inspect.Signature:
          _option("target", Optional[str], None, "--target", "-t", metavar="SHAPE",
                  help="The output of the last spatial layer, e.g. 2048,7,7 or 2048,n,n (required unless --for batch)."),
          _option("in_channels", Optional[str], None, "--in-channels", help="Input channels (default: the file's input).", metavar="EXPR"),
-         _option("for_", Optional[str], None, "--for", metavar="batch",
-                 help="batch: the largest batch whose training step fits in --memory (--training implied)."),
+         _option("for_", Optional[str], None, "--for", metavar="QUESTION",
+                 help="batch: the largest batch whose training step fits in --memory (--training implied); compute-bound: "
+                 "the least size of the --input's symbol at which the forward pass is compute-bound on --device; "
+                 "attention-mlp: the least size at which attention costs as many FLOPs as the MLPs."),
          _option("memory", Optional[str], None, "--memory", "-m", metavar="SIZE",
                  help="With --for batch: the memory, e.g. 16GiB, 16GB, 1.5e9 (bytes)."),
          _option("input", Optional[str], None, "--input", "-i", metavar="SHAPE",
-                 help="With --for batch: the input shape (default: the file's; symbols allowed)."),
+                 help="With --for: the input shape (default: the file's; symbols allowed; one symbol for a crossover)."),
          *_common("dtype", "format", "output"),
-         *_network_training_parameters()]
+         *_network_training_parameters(), *[p for p in _cost_parameters() if p.name != "convention"]]
     )
 
 

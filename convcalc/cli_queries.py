@@ -168,8 +168,17 @@ def solve_query(cls: type[Layer], values: dict) -> tuple[Any, Format, Optional[P
     """(report, format, output file) of `solve LAYER` from its parsed option values."""
     from .solve import probe_layer, solvable, solve_input, solve_params, tied_to
 
+    cost = {k: values.pop(k, None) for k in COST_OPTIONS}
+    dtype, batch = values.pop("dtype", "float32"), values.pop("batch", "1")
+    if (values.get("for_") or "").strip().lower() == "compute-bound":
+        return _crossover_layer(cls, values, cost, dtype, batch)
+    stray = [k for k, v in cost.items() if v is not None] + ["dtype"] * (dtype != "float32") + ["batch"] * (batch != "1")
+    if stray:
+        raise ConvcalcError("only with --for compute-bound", option=stray[0].replace("_", "-"))
     if not hasattr(cls, "size_maps"):
         raise ConvcalcError(f"{cls.NAME} has no inverse: its output size is not a size map of its input")
+    if values.get("target") is None:
+        raise ConvcalcError("missing: give --target (the output shape), or --for compute-bound", option="target")
     target = parse_option("target", parse_shape, values.pop("target"))
     text = values.pop("input")
     shape = parse_option("input", parse_shape, text) if text is not None else None
@@ -237,9 +246,17 @@ def solve_net_query(file: Path, target: Optional[str], in_channels: Optional[str
 
     chosen = choose_format(fmt, output)
     values = dict(training or {})
+    cost = {k: values.pop(k, None) for k in COST_OPTIONS}
+    question = None if for_ is None else for_.strip().lower()
+    if question in ("compute-bound", "attention-mlp"):
+        return _crossover_net(file, question, target, in_channels, memory, input, dtype, values, cost), chosen, output
+    if any(v is not None for v in cost.values()):
+        given = next(k for k, v in cost.items() if v is not None)
+        raise ConvcalcError("only with --for compute-bound", option=given.replace("_", "-"))
     if for_ is not None:
         if for_.strip().lower() != "batch":
-            raise ConvcalcError(f"{for_[:40]!r}: a network is solved for batch (or give --target for the input sizes)", option="for")
+            raise ConvcalcError(f"{for_[:40]!r}: a network is solved for batch, compute-bound or attention-mlp (or give --target "
+                                "for the input sizes)", option="for")
         for name, given in (("target", target), ("in_channels", in_channels)):
             if given is not None:
                 raise ConvcalcError("not with --for batch (it solves for the input sizes)", option=name)
@@ -264,6 +281,73 @@ def solve_net_query(file: Path, target: Optional[str], in_channels: Optional[str
     shape = parse_option("target", parse_shape, target)
     channels = None if in_channels is None else parse_option("in_channels", parse_expr, in_channels)
     return solve_network(file, shape, input_channels=channels), chosen, output
+
+
+def _crossover_layer(cls: type[Layer], values: dict, cost: dict, dtype: str, batch: str) -> tuple:
+    """`solve LAYER --for compute-bound --input 3,S,S --device D`: the least size of the symbol."""
+    from . import crossover
+
+    for name in ("target", "in_channels"):
+        if values.get(name) is not None:
+            raise ConvcalcError("not with --for compute-bound", option=name.replace("_", "-"))
+    if values.get("explain"):
+        raise ConvcalcError("not with --for compute-bound", option="explain")
+    if values.get("input") is None:
+        raise ConvcalcError("missing: give the input with one symbol, e.g. 3,S,S", option="input")
+    shape = parse_option("input", parse_shape, values["input"])
+    crossover.symbol_of(shape)
+    output: Optional[Path] = values.get("output")
+    fmt = choose_format(values.get("format"), output)
+    options = {k: v for k, v in values.items() if v is not None and k not in ("target", "input", "for_", "explain", "output", "format",
+                                                                               "in_channels")}
+    for opt in cls.OPTIONS:
+        if opt.required and opt.role == "arg" and opt.name not in options:
+            raise ConvcalcError(f"missing: give {opt.flag}", option=opt.name)
+    device = device_from(cost, dtype)
+    if device is None:
+        raise ConvcalcError("missing: --for compute-bound needs --device (or --peak-flops and --bandwidth)", option="device")
+    report = cls.build(shape, options).report(shape, batch=parse_option("batch", parse_expr, batch), dtype=dtype)
+    from .roofline import layer
+
+    roof = layer(report, device, weight_dtype=cost["weight_dtype"])
+    refuses = crossover.refusal(lambda s: cls.build(s, options).report(s), shape)
+    return crossover.compute_bound(cls.NAME, shape, roof, refuses), fmt, output
+
+
+def _crossover_net(file: Path, question: str, target: Any, in_channels: Any, memory: Any, input: Optional[str], dtype: str,
+                   training: dict, cost: dict) -> Any:
+    """`solve net FILE --for compute-bound|attention-mlp`: the least size of the input's symbol."""
+    from . import crossover
+    from .network import read
+
+    for name, given in (("target", target), ("in_channels", in_channels), ("memory", memory)):
+        if given is not None:
+            raise ConvcalcError(f"not with --for {question}", option=name.replace("_", "-"))
+    if training_from(training, input_grad=False) is not None:
+        raise ConvcalcError(f"not with --for {question} (it solves the forward pass)", option="training")
+    if dtype not in DTYPE_BYTES:
+        raise ConvcalcError(f"{dtype!r} is not one of {', '.join(DTYPE_BYTES)}", option="dtype")
+    parsed = read(file)
+    shape = None if input is None else parse_option("input", parse_shape, input)
+    if shape is not None:
+        crossover.symbol_of(shape)  # refused before the evaluation; a file's input is checked after it
+    if question == "attention-mlp":
+        if any(v is not None for v in cost.values()):
+            given = next(k for k, v in cost.items() if v is not None)
+            raise ConvcalcError("only with --for compute-bound (attention-mlp compares FLOPs)", option=given.replace("_", "-"))
+        from .network.running import run
+
+        report = run(parsed, input_shape=shape, dtype=dtype)
+        refuses = crossover.refusal(lambda s: run(parsed, input_shape=s, dtype=dtype), report.input_shape)
+        return crossover.attention_mlp(parsed.name or str(file), report.input_shape, report.rows, refuses)
+    device = device_from(cost, dtype)
+    if device is None:
+        raise ConvcalcError("missing: --for compute-bound needs --device (or --peak-flops and --bandwidth)", option="device")
+    from .network.running import run
+
+    report = run(parsed, input_shape=shape, dtype=dtype, device=device, weight_dtype=cost["weight_dtype"])
+    refuses = crossover.refusal(lambda s: run(parsed, input_shape=s, dtype=dtype), report.input_shape)
+    return crossover.compute_bound(parsed.name or str(file), report.input_shape, report.roofline, refuses)
 
 
 #: `convcalc transformer`'s size options (parsed as expressions: symbols allowed)

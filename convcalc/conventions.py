@@ -20,6 +20,8 @@ symbols alike. A tool that crashes on a model says so instead of a number (``fai
       - layers: [conv1d, conv2d, conv3d]
         count: params * out_positions
         why: weight and bias numels times the output positions
+        fails: the tool crashes on any such layer (optional)
+        fails_alone: ... only when the layer is the whole model (optional)
     default: {count: "0", why: not counted}
 """
 
@@ -48,6 +50,9 @@ COMMON = frozenset({
     "in0", "in1", "in2", "in3", "out0", "out1", "out2", "out3",  # per-sample dimensions (1 beyond the rank)
     "weights", "biases", "params", "buffers",
     "macs", "mults", "adds", "comparisons", "flops", "transcendentals",  # convcalc's own counts
+    # how the model runs it, 1 or 0: a module (the default; a single layer is one), a function (F.relu),
+    # a method (x.mean), an operator (a join: x + y, x * y)
+    "module", "function", "method", "operator",
 })
 
 
@@ -58,6 +63,7 @@ class Rule:
     tree: Any  # its parsed tree (expr.formula)
     why: str
     fails: str | None = None  # the tool crashes on such a layer: why
+    fails_alone: str | None = None  # the tool crashes on such a layer as the whole model (a single layer): why
     also: Any = None  # the second figure's parsed formula (a convention with `also`)
 
 
@@ -91,7 +97,7 @@ def _rule(name: str, raw: Any, layers: tuple) -> Rule:
     where = f"{name}: {', '.join(layers) or 'default'}"
     if not isinstance(raw, dict):
         raise ValueError(f"{where}: expected a mapping")
-    unknown = sorted(set(raw) - {"layers", "count", "why", "fails", "also"})
+    unknown = sorted(set(raw) - {"layers", "count", "why", "fails", "fails_alone", "also"})
     if unknown:
         raise ValueError(f"{where}: unknown key {unknown[0]!r}")
     if not isinstance(raw.get("why"), str) or not raw["why"].strip():
@@ -104,10 +110,11 @@ def _rule(name: str, raw: Any, layers: tuple) -> Rule:
         also = formula(str(raw.get("also", "0")), frozenset(names))
     except ConvcalcError as e:
         raise ValueError(f"{where}: {e.message}") from None
-    fails = raw.get("fails")
-    if fails is not None and (not isinstance(fails, str) or not fails.strip()):
-        raise ValueError(f"{where}: fails must say why the tool fails")
-    return Rule(layers, count, tree, raw["why"].strip(), fails, also)
+    fails, alone = raw.get("fails"), raw.get("fails_alone")
+    for key, text in (("fails", fails), ("fails_alone", alone)):
+        if text is not None and (not isinstance(text, str) or not text.strip()):
+            raise ValueError(f"{where}: {key} must say why the tool fails")
+    return Rule(layers, count, tree, raw["why"].strip(), fails, alone, also)
 
 
 def parse(name: str, text: str) -> Convention:
@@ -203,10 +210,11 @@ def _shape_values(shapes: list, out: tuple, batch: Any) -> dict:
     return values
 
 
-def layer_values(report: Any) -> dict:
-    """What a rule may use for one layer: its shapes, parameters, convcalc's counts and its
-    arguments (config)."""
+def layer_values(report: Any, call: str = "module") -> dict:
+    """What a rule may use for one layer: its shapes, parameters, convcalc's counts, its
+    arguments (config) and how the model runs it (call: module, function or method)."""
     values = _config_values(report.config)
+    values.update(module=int(call == "module"), function=int(call == "function"), method=int(call == "method"), operator=0)
     values.update(_shape_values([report.input_shape], report.output_shape, report.batch))
     values.update(weights=report.weights, biases=report.biases, params=report.params, buffers=report.buffers,
                   macs=report.macs, mults=report.mults, adds=report.adds, comparisons=report.comparisons,
@@ -217,6 +225,7 @@ def layer_values(report: Any) -> dict:
 def join_values(shapes: list, out: tuple, batch: Any, counts: dict) -> dict:
     """What a rule may use for a join (add, multiply) of branches of these shapes."""
     values = _shape_values(shapes, out, batch)
+    values.update(module=0, function=0, method=0, operator=1)
     values.update(weights=0, biases=0, params=0, buffers=0, macs=counts.get("macs", 0), mults=counts.get("mults", 0),
                   adds=counts.get("adds", 0), comparisons=counts.get("comparisons", 0), flops=counts.get("flops", 0),
                   transcendentals=counts.get("transcendentals", 0))
@@ -305,7 +314,10 @@ class Tally:
 
 
 def of_layer(report: Any, name: str, *, by_op: bool = False) -> Counted:
-    """One layer's report counted by the named convention."""
+    """One layer's report counted by the named convention: the layer is the whole model, a module."""
     tally = Tally(convention(name))
+    alone = tally.convention.rule(report.layer).fails_alone
+    if alone is not None:
+        tally.failure = f"{tally.convention.tool} fails on {report.layer} as a whole model: {alone}"
     tally.add(report.layer, layer_values(report))
     return tally.result(report.params, by_op=by_op)

@@ -105,7 +105,7 @@ def _leaf(item: Item, state: _State, ctx: _Ctx, path: str, depth: int) -> _State
     if ctx.tally is not None:
         from ..conventions import layer_values
 
-        ctx.tally.add(report.layer, layer_values(report))
+        ctx.tally.add(report.layer, layer_values(report, call=item.call))
     tensor = state.tensor
     if ctx.step is not None:
         extra, tensor = ctx.step.leaf(layer, report, state.tensor)

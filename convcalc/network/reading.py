@@ -23,6 +23,11 @@ it freezes every layer inside. A block takes ``repeat``, ``name``, ``save`` and 
 its mapping too, and a layer ``frozen`` among its parameters. The item ``from: NAME`` continues
 from a saved output (also as a branch's first item: the branch starts from it instead of the
 block's input), so that skips spanning several blocks (U-Net, FPN) can be written.
+
+A layer may say how the PyTorch model runs it: ``call: function`` (torchvision's DenseNet ends in
+F.relu and F.adaptive_avg_pool2d) or ``call: method`` (ShuffleNetV2's x.mean([2, 3])); the default
+is ``module``. Counts are the same; what other counters see is not (--convention: a module
+hook sees only modules).
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ from ..layers.registry import LAYERS
 from .source import (MAX_FILE_BYTES, MAX_NESTING, MAX_NODES, NetworkError, _scalar_or_list, collector_paused, compose, decode, fail,  # noqa: F401
                      mapping, read_bytes, value, walk_and_flatten)
 
+#: how a PyTorch model may run a layer (``call:``): what hook-based counters see depends on it
+CALLS = ("module", "function", "method")
 #: block kind -> the fields its mapping takes (besides repeat, name, save, frozen)
 BLOCK_FIELDS = {
     "residual": ("body", "shortcut"),
@@ -71,6 +78,7 @@ class Item:
     frozen: bool = False  # no gradient for its parameters (every layer inside, for a block)
     save: str | None = None  # the name its output is remembered under (``save:``)
     tie: str | None = None  # a layer's parameters are those of the earlier layer of this name (``tie:``)
+    call: str = "module"  # how the PyTorch model runs it (``call:``): a module, a function (F.relu) or a method (x.mean)
 
 
 @dataclass
@@ -126,6 +134,7 @@ def item(node, label: str, path: str) -> Item:
     frozen_node = fields.pop("frozen", None)
     save_node = fields.pop("save", None)
     tie_node = fields.pop("tie", None)
+    call_node = fields.pop("call", None)
     if len(fields) != 1:
         raise fail(label, line, path, f"expected one layer or block, found {', '.join(fields) or 'none'}")
     kind, body = next(iter(fields.items()))
@@ -136,11 +145,17 @@ def item(node, label: str, path: str) -> Item:
     save = None if save_node is None else _name(save_node, label, path, "save")
     tie = None if tie_node is None else _name(tie_node, label, path, "tie")
     if kind == "from":
-        if name_node is not None or repeat_node is not None or frozen_node is not None or save_node is not None or tie_node is not None:
+        if any(n is not None for n in (name_node, repeat_node, frozen_node, save_node, tie_node, call_node)):
             raise fail(label, line, path, "from takes the name of a saved output and nothing beside it")
         return Item("from", "from", {"from": _name(body, label, path, "from")}, {}, 1, None, line, path)
     if kind in BLOCKS and tie is not None:
         raise fail(label, line, path, f"tie: is for a layer (its parameters shared with an earlier named layer), not a {kind} block")
+    call = "module"
+    if call_node is not None:
+        call = value(call_node, label, path)
+        if kind in BLOCKS or call not in CALLS:
+            what = f"not a {kind} block" if kind in BLOCKS else f"got {call!r}"
+            raise fail(label, line, path, f"call: says how PyTorch runs a layer ({', '.join(CALLS)}), {what}")
     if kind in BLOCKS:
         block = _block(kind, body, name, repeat, label, line, path, frozen)
         block.save = block.save or save
@@ -167,7 +182,7 @@ def item(node, label: str, path: str) -> Item:
                 continue
             params[key] = v
     _check_name(name, label, line, path)
-    return Item("layer", kind, params, {}, repeat, name, line, path, frozen, save, tie)
+    return Item("layer", kind, params, {}, repeat, name, line, path, frozen, save, tie, call)
 
 
 def _name(node, label: str, path: str, what: str) -> str:

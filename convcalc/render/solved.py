@@ -11,6 +11,8 @@ from ..sizes import is_int, to_latex, to_text
 from ..report import Unit
 from .format import json_text, Cell, Section, number, plain, shape
 
+QUESTION_NOTE = ("the least size at which it holds and does not at the size before (doubling, then bisection on the "
+                 "formulas in the symbol), checked at every doubling after it")
 _DIM_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
@@ -46,6 +48,39 @@ def _is_batch(report) -> bool:
     return hasattr(report, "per_sample_bytes")
 
 
+def _is_crossover(report) -> bool:
+    return hasattr(report, "question")
+
+
+def crossover_title(report) -> str:
+    on = f" on {report.device}, {report.dtype}" if report.device else ""
+    return (f"solve {report.subject} for {report.symbol}: {report.question}{on}, input "
+            f"{shape(report.input_shape, joiner='x')}")
+
+
+def crossover_sections(report, *, latex: bool = False) -> list[Section]:
+    """The least size, then each figure compared: its formula, at the size before and at the size."""
+    v = report.value
+    rows = [(Cell(f"Least {report.symbol}"), Cell("none (see below)" if v is None else str(v), "number"))]
+    out = [Section(None, ("Quantity", "Value"), tuple(rows))]
+    if v is not None:
+        def num(x):
+            return Cell("-" if x is None else number(x, sep="{,}" if latex else ","), "number")
+
+        frows = tuple((Cell(title_), Cell(_v(expr, latex), "number" if is_int(expr) else "symbolic"), num(before), num(at))
+                      for title_, expr, before, at in report.figures)
+        out.append(Section("Compared", ("Figure", f"in {report.symbol}", f"at {report.symbol} = {v - 1}", f"at {report.symbol} = {v}"),
+                           frows))
+    return out
+
+
+def crossover_dict(report) -> dict:
+    return {"subject": report.subject, "question": report.question, "unknown": list(report.unknown),
+            "input_shape": plain(report.input_shape), "device": report.device, "dtype": report.dtype, "value": report.value,
+            "figures": [{"figure": t, "formula": plain(e), "before": plain(b), "at": plain(a)} for t, e, b, a in report.figures],
+            "notes": list(report.notes)}
+
+
 def _bytes(v, latex: bool) -> Cell:
     text = number(v, sep="{,}" if latex else ",", unit=Unit.BYTES, sym=to_latex if latex else to_text)
     if latex and text.endswith(" B"):
@@ -79,6 +114,8 @@ def batch_dict(report) -> dict:
 
 
 def title(report) -> str:
+    if _is_crossover(report):
+        return crossover_title(report)
     if _is_batch(report):
         return batch_title(report)
     target = ",".join(_v(x, False) for x in report.target)
@@ -99,6 +136,8 @@ def _merge(rows: list) -> tuple:
 
 
 def sections(report, *, latex: bool = False) -> list[Section]:
+    if _is_crossover(report):
+        return crossover_sections(report, latex=latex)
     if _is_batch(report):
         return batch_sections(report, latex=latex)
     names = _dims(len(report.target) - 1)
@@ -144,6 +183,8 @@ def sections(report, *, latex: bool = False) -> list[Section]:
 
 
 def footer(report) -> list[str]:
+    if _is_crossover(report):
+        return [QUESTION_NOTE] + list(report.notes)
     if _is_batch(report):
         return [f"{report.dtype}; optimizer {report.training['optimizer']}"
                 + (f", mixed precision {report.training['mixed_precision']}" if report.training["mixed_precision"] else "")
@@ -153,6 +194,8 @@ def footer(report) -> list[str]:
 
 
 def report_dict(report) -> dict:
+    if _is_crossover(report):
+        return crossover_dict(report)
     if _is_batch(report):
         return batch_dict(report)
     head = {"network": report.network} if report.network else {"layer": report.layer}
@@ -180,6 +223,11 @@ def render_json(report) -> str:
 def render_csv(report) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
+    if _is_crossover(report):
+        writer.writerow(["subject", "question", "unknown", "value", "figure", "formula", "before", "at"])
+        for t, e, b, a in report.figures or ((None, None, None, None),):
+            writer.writerow([report.subject, report.question, report.symbol, report.value, t, plain(e), b, a])
+        return buf.getvalue()
     if _is_batch(report):
         data = batch_dict(report)
         keys = [k for k in data if k not in ("unknown", "training", "notes")]
