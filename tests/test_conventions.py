@@ -121,6 +121,11 @@ def test_layer_equals_the_tool(tool, case):
 BREAKDOWNS = {
     "torchinfo": {"Conv2d": ["conv2d"], "BatchNorm2d": ["batchnorm2d"], "Linear": ["linear"], "LayerNorm": ["layernorm"],
                   "ConvTranspose2d": ["convtranspose2d"], "LSTM": ["lstm"], "GRU": ["gru"], "Embedding": ["embedding"]},
+    "thop": {"Conv2d": ["conv2d"], "BatchNorm2d": ["batchnorm2d"], "Linear": ["linear"], "LayerNorm": ["layernorm"],
+             "AdaptiveAvgPool2d": ["adaptiveavgpool2d"], "AvgPool2d": ["avgpool2d"], "MaxPool2d": ["maxpool2d"],
+             "ReLU": ["relu"], "ReLU6": ["relu6"], "SiLU": ["silu"], "GELU": ["gelu"], "Sigmoid": ["sigmoid"],
+             "Hardswish": ["hardswish"], "Hardsigmoid": ["hardsigmoid"], "Dropout": ["dropout"],
+             "NonDynamicallyQuantizableLinear": ["multiheadattention"]},  # the attention's out_proj: no rule, 0
 }
 
 
