@@ -53,6 +53,7 @@ COMMON = frozenset({
     # how the model runs it, 1 or 0: a module (the default; a single layer is one), a function (F.relu),
     # a method (x.mean), an operator (a join: x + y, x * y)
     "module", "function", "method", "operator",
+    "alone",  # 1 when the layer is counted by itself (the tool given the bare module and its inputs), 0 in a network
 })
 
 
@@ -210,15 +211,16 @@ def _shape_values(shapes: list, out: tuple, batch: Any) -> dict:
     return values
 
 
-def layer_values(report: Any, call: str = "module") -> dict:
+def layer_values(report: Any, call: str = "module", *, alone: bool = False) -> dict:
     """What a rule may use for one layer: its shapes, parameters, convcalc's counts, its
-    arguments (config) and how the model runs it (call: module, function or method)."""
+    arguments (config), how the model runs it (call: module, function or method) and ``alone``
+    when the layer is the whole model (not a network's row)."""
     values = _config_values(report.config)
     values.update(module=int(call == "module"), function=int(call == "function"), method=int(call == "method"), operator=0)
     values.update(_shape_values([report.input_shape], report.output_shape, report.batch))
     values.update(weights=report.weights, biases=report.biases, params=report.params, buffers=report.buffers,
                   macs=report.macs, mults=report.mults, adds=report.adds, comparisons=report.comparisons,
-                  flops=report.flops, transcendentals=report.transcendentals)
+                  flops=report.flops, transcendentals=report.transcendentals, alone=int(alone))
     return values
 
 
@@ -228,7 +230,7 @@ def join_values(shapes: list, out: tuple, batch: Any, counts: dict) -> dict:
     values.update(module=0, function=0, method=0, operator=1)
     values.update(weights=0, biases=0, params=0, buffers=0, macs=counts.get("macs", 0), mults=counts.get("mults", 0),
                   adds=counts.get("adds", 0), comparisons=counts.get("comparisons", 0), flops=counts.get("flops", 0),
-                  transcendentals=counts.get("transcendentals", 0))
+                  transcendentals=counts.get("transcendentals", 0), alone=0)
     return values
 
 
@@ -319,5 +321,5 @@ def of_layer(report: Any, name: str, *, by_op: bool = False) -> Counted:
     alone = tally.convention.rule(report.layer).fails_alone
     if alone is not None:
         tally.failure = f"{tally.convention.tool} fails on {report.layer} as a whole model: {alone}"
-    tally.add(report.layer, layer_values(report))
+    tally.add(report.layer, layer_values(report, alone=True))
     return tally.result(report.params, by_op=by_op)
