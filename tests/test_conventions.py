@@ -57,7 +57,8 @@ LAYER_CASES = {
     "relu": ("relu", {}, (16, 8, 8)),
     "lstm": ("lstm", dict(hidden_size=64), (10, 32)),
     "gru": ("gru", dict(hidden_size=64), (10, 32)),
-    "multiheadattention": ("multiheadattention", dict(num_heads=4, batch_first=True), (10, 64)),
+    # the golden calls the module with query = key = value and its defaults: need_weights=True (--need-weights)
+    "multiheadattention": ("multiheadattention", dict(num_heads=4, batch_first=True, need_weights=True), (10, 64)),
     "layernorm": ("layernorm", dict(normalized_shape=64), (10, 64)),
     "embedding": ("embedding", dict(num_embeddings=1000, embedding_dim=64), (10,)),
 }
@@ -131,6 +132,12 @@ BREAKDOWNS = {
     "flopcounter": {"aten.convolution": ["conv1d", "conv2d", "conv3d", "convtranspose1d", "convtranspose2d",
                                          "convtranspose3d", "causalconv1d", "maskedconv2d", "wavenet", "pixelcnn"],
                     "aten.addmm": ["linear", "rnn", "gru", "lstm"]},
+    # per traced op (fvcore's by_operator(): aten::_convolution is "conv", others their aten name)
+    "fvcore": {"conv": ["conv1d", "conv2d", "conv3d", "convtranspose1d", "convtranspose2d", "convtranspose3d",
+                        "causalconv1d", "maskedconv2d", "wavenet", "pixelcnn"],
+               "batch_norm": ["batchnorm1d", "batchnorm2d", "batchnorm3d"], "layer_norm": ["layernorm"],
+               "group_norm": ["groupnorm"], "instance_norm": ["instancenorm1d", "instancenorm2d", "instancenorm3d"],
+               "adaptive_avg_pool2d": ["adaptiveavgpool2d"], "linear": ["linear"]},
 }
 
 
