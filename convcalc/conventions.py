@@ -86,10 +86,18 @@ class Convention:
 
 
 def _layer_fields(op: str) -> set:
+    """The layer's arguments by name, and a per-dimension argument's entries as NAME_0, NAME_1, ...
+    (stride_1 is the second spatial dimension's stride)."""
     from .layers.registry import LAYERS
 
     cls = LAYERS.get(op)
-    return {f.name for f in fields(cls)} if cls is not None else set()
+    if cls is None:
+        return set()
+    names = {f.name for f in fields(cls)}
+    for f in fields(cls):
+        if "SizeArg" in str(f.type):
+            names |= {f"{f.name}_{i}" for i in range(cls.NDIM)}
+    return names
 
 
 def _rule(name: str, raw: Any, layers: tuple) -> Rule:
@@ -180,7 +188,8 @@ def convention(name: str) -> Convention:
 # -- what a formula sees -------------------------------------------------------------------------
 def _config_values(config: dict) -> dict:
     """A layer's arguments as formula values: ints and sizes as they are, a tuple of sizes as its
-    product (kernel_size 3,3 is 9), a flag as 1 or 0, None as 0; text is left out."""
+    product (kernel_size 3,3 is 9) and its entries (kernel_size_0, kernel_size_1), a flag as 1 or 0,
+    None as 0; text is left out."""
     out = {}
     for k, v in config.items():
         if isinstance(v, bool):
@@ -189,6 +198,7 @@ def _config_values(config: dict) -> dict:
             out[k] = 0
         elif isinstance(v, tuple) and v and all(sizes.is_int(x) or sizes.is_symbolic(x) for x in v):
             out[k] = sizes.prod(v)
+            out.update((f"{k}_{i}", x) for i, x in enumerate(v))
         elif not isinstance(v, (str, float, tuple)) and (sizes.is_int(v) or sizes.is_symbolic(v)):
             out[k] = v
     return out
