@@ -216,3 +216,46 @@ def test_cli_layer_json():
 def test_cli_refusals(args, fragment):
     r = _cli(*args)
     assert r.returncode == 2 and r.stderr.startswith(fragment) and r.stderr.count("\n") == 1, r.stderr
+
+
+# -- calflops and DeepSpeed: the slow attention path and the recurrent hook, against the golden's variants --------
+@pytest.mark.parametrize("tool", ["calflops", "deepspeed"])
+def test_hooking_tools_attention_off_the_fast_path(tool, tmp_path):
+    """With gradients on (the golden's grad_enabled variant) nn.MultiheadAttention leaves its fast path;
+    batch_first=False leaves it just the same in eval under no_grad, counting the same calls (F.linear,
+    the softmax with need_weights, torch.bmm or F.scaled_dot_product_attention for DeepSpeed)."""
+    variant = GOLDEN["layers"]["multiheadattention"]["variants"]["grad_enabled"][tool]
+    kind, args, shape = LAYER_CASES["multiheadattention"]
+    slow = LAYERS[kind].build(shape, {**args, "batch_first": False, "need_weights": True}).report(shape)
+    counted = conventions.of_layer(slow, tool)
+    assert (counted.count, counted.also_count) == (variant["flops"], variant["macs"])
+    # ViT calls its attention with need_weights=False
+    text = (EXAMPLES / "vit_b_16.yaml").read_text()
+    assert text.count("batch_first: true") == 1
+    net = tmp_path / "vit_seq_first.yaml"
+    net.write_text(text.replace("batch_first: true", "batch_first: false"))
+    variant = GOLDEN["networks"]["vit_b_16"]["variants"]["grad_enabled"][tool]
+    counted = evaluate(net, convention=tool).convention
+    assert (counted.count, counted.also_count) == (variant["flops"], variant["macs"])
+
+
+@pytest.mark.parametrize("case", ["lstm", "gru"])
+@pytest.mark.parametrize("tool", ["calflops", "deepspeed"])
+def test_hooking_tools_recurrent_hook_ignores_onednn(tool, case):
+    """nn.LSTM/GRU are counted by a forward hook from the weights' shapes: oneDNN on or off, the same."""
+    variant = GOLDEN["layers"][case]["variants"]["onednn_off"][tool]
+    counted = conventions.of_layer(_layer_report(case), tool)
+    assert (counted.count, counted.also_count) == (variant["flops"], variant["macs"])
+
+
+def test_per_dimension_arguments():
+    """A per-dimension argument is its product and its entries (NAME_0, NAME_1, ...), as many as the layer has
+    dimensions; a name past them is refused when the convention is read."""
+    report = LAYERS["convtranspose2d"].build((4, 7, 6), dict(out_channels=8, kernel_size=(3, 2), stride=(2, 3))).report((4, 7, 6))
+    values = conventions.layer_values(report)
+    assert (values["kernel_size"], values["kernel_size_0"], values["kernel_size_1"]) == (6, 3, 2)
+    assert (values["stride_0"], values["stride_1"]) == (2, 3)
+    head = "tool: t\nprints: p\nunit: macs\nsummary: s\nsource: s\ndefault: {why: w}\n"
+    conventions.parse("ok", head + "ops: [{layers: [convtranspose2d], count: stride_1, why: w}]")
+    with pytest.raises(ValueError, match="unknown name 'stride_2'"):
+        conventions.parse("bad", head + "ops: [{layers: [convtranspose2d], count: stride_2, why: w}]")
