@@ -60,6 +60,19 @@ class Pass:
 
 
 @dataclass(frozen=True)
+class Sampling(Pass):
+    """Autoregressive sampling (a PixelCNN, a WaveNet): ``passes`` passes one after another, each
+    this Pass; no pass can start before the one before has sampled its value."""
+
+    passes: Any = 1
+    what: str = ""  # what one pass computes
+
+    @property
+    def total_seconds(self) -> float | None:
+        return None if self.seconds is None or not sizes.is_int(self.passes) else self.passes * self.seconds
+
+
+@dataclass(frozen=True)
 class Roofline:
     """A roofline on a device: the forward pass, and the backward with a training step; for a
     layer each a Pass, for a network each a Total over its layers."""
@@ -71,6 +84,7 @@ class Roofline:
     bandwidth: float
     forward: Any
     backward: Any = None
+    sampling: Any = None  # a Sampling for an autoregressive layer (PixelCNN, WaveNet), else None
 
     @property
     def ridge(self) -> float:
@@ -124,7 +138,27 @@ def layer(report: Any, device: Any, *, weight_dtype: str | None = None) -> Roofl
         read = outputs * act + (report.saved_bytes or 0) + params * weight
         written = (inputs * act if wants_input else 0) + (params * weight if trains else 0)
         backward = _pass(report.backward["total"]["flops"], read, written, peak, device.bandwidth)
-    return Roofline(device.id, act_dtype, weight_dtype, peak, device.bandwidth, forward, backward)
+    sampling = _sampling(report, forward, state * weight, act, peak, device.bandwidth)
+    return Roofline(device.id, act_dtype, weight_dtype, peak, device.bandwidth, forward, backward, sampling)
+
+
+def _sampling(report: Any, forward: Pass, weights: Any, act: int, peak: float, bandwidth: float) -> Sampling | None:
+    """Sampling an autoregressive layer: its sampling passes, one after another. A layer that
+    counts a cached step (WaveNet's per generated sample: each layer computes one new position from
+    queued activations) does that step per pass, reading every weight once and one sample in and
+    out; otherwise each pass is the whole forward pass again (PixelCNN: the image is rerun for each
+    pixel), its traffic the forward's."""
+    passes = (report.sequential_regimes or {}).get("sampling_passes")
+    if passes is None:
+        return None
+    step = (report.work or {}).get("per_generated_sample_cached")
+    if step is None:
+        p, what = forward, "the whole forward pass again (each pass reruns the input so far)"
+    else:
+        per = report.batch * act
+        p = _pass(step["flops"], weights + report.input_shape[0] * per, report.output_shape[0] * per, peak, bandwidth)
+        what = "one new position per layer from the cached activations (every weight read once, one sample in and out)"
+    return Sampling(p.flops, p.bytes_read, p.bytes_written, p.intensity, p.compute_seconds, p.memory_seconds, passes, what)
 
 
 def join(flops: Any, operands: list, output: Any, batch: Any, device: Any, dtype: str) -> Roofline:

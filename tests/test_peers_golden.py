@@ -1,7 +1,8 @@
 """The peers' numbers (tests/golden/peers_golden.json, written by tests/golden/make_peers_golden.py) against
 convcalc as it is: what each FLOP counter reports for the torchvision models the examples ship.
 
-convcalc has no --convention yet (issue 15); this holds what is already comparable:
+Each tool's own number is reproduced by --convention (tests/test_conventions.py); this file holds what
+is comparable without one:
 - each network's parameters (the numel of its torch parameters) equal convcalc's for the example, and
   every tool that reports parameters on a CNN reports that number (thop too: the models hold no
   parameter outside a leaf module);

@@ -15,6 +15,7 @@ import sympy as sp
 from convcalc import Conv2d, Linear, parse_shape
 from convcalc.devices import custom, device
 from convcalc.layers.training import Training
+from convcalc import roofline
 from convcalc.roofline import layer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,3 +165,31 @@ def test_a_lookup_reads_only_the_rows_it_looks_up():
     r = LAYERS["embedding"](num_embeddings=50000, embedding_dim=768).report((128,))
     roof = layer(r, device("l4"))
     assert roof.forward.bytes_read == 4 * 128 + 4 * 128 * 768  # 128 rows, not 50,000 (indices in the act dtype)
+
+
+def test_wavenet_sampling_is_memory_bound_step_after_step():
+    """Fast WaveNet generation: each of T steps computes one new position per layer from cached
+    activations (the layer's own per-sample count) and must read every weight once, one sample in
+    (the one-hot input) and one out (the logits): intensity far below any ridge point."""
+    from convcalc.layers.registry import LAYERS
+
+    args = dict(residual_channels=32, skip_channels=64, layers_per_block=10, blocks=3)
+    report = LAYERS["wavenet"].build((256, 16000), args).report((256, 16000))
+    dev = device("a100-sxm")
+    s = roofline.layer(report, dev).sampling
+    assert s.passes == 16000
+    assert s.flops == report.work["per_generated_sample_cached"]["flops"]
+    assert s.bytes_read == 4 * report.params + 4 * 256 and s.bytes_written == 4 * 256
+    assert s.bound == "memory" and s.seconds == s.bytes / dev.bandwidth
+    assert s.total_seconds == 16000 * s.seconds
+
+
+def test_pixelcnn_sampling_reruns_the_image_per_pixel():
+    from convcalc.layers.registry import LAYERS
+
+    report = LAYERS["pixelcnn"].build((3, 32, 32), dict(channels=64, layers=5)).report((3, 32, 32), dtype="bfloat16")
+    r = roofline.layer(report, device("h100-sxm"))
+    assert r.sampling.passes == 32 * 32 == report.sequential_regimes["sampling_passes"]
+    assert (r.sampling.flops, r.sampling.bytes) == (r.forward.flops, r.forward.bytes)
+    assert r.sampling.total_seconds == 1024 * r.forward.seconds
+    assert roofline.layer(LAYERS["relu"].build((4,), {}).report((4,)), device("l4")).sampling is None

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..report import Unit
+from .. import sizes
 from ..sizes import to_latex, to_text
 from .format import Cell, Section, _value_cell, plain
 
@@ -62,6 +63,8 @@ ROOFLINE_ROWS = (
     ("Bound", "bound", "bound"),
     ("Layers compute-bound", "compute_bound", "int"),
     ("Layers memory-bound", "memory_bound", "int"),
+    ("Passes, one after another", "passes", "count"),
+    ("Time of all passes, lower bound", "total_seconds", "seconds"),
 )
 #: the JSON names of the counts of layers (the pass attributes' names otherwise)
 ROOFLINE_KEYS = {"compute_bound": "compute_bound_layers", "memory_bound": "memory_bound_layers"}
@@ -71,10 +74,14 @@ def roofline_section(r: Any, *, human: bool = False, latex: bool = False) -> Sec
     """A roofline on a device (a layer's or a network's): per pass the least bytes read and
     written, FLOPs per byte, the time bound and what bounds it."""
     passes = [("Forward", r.forward)] + ([("Backward", r.backward)] if r.backward is not None else [])
+    if getattr(r, "sampling", None) is not None:
+        passes.append(("Sampling, each pass", r.sampling))
 
     def cell(p: Any, attr: str | None, kind: str) -> Cell:
         if kind == "ridge":
             return _ratio(r.ridge, latex)
+        if not hasattr(p, attr):
+            return Cell("-")
         v = getattr(p, attr)
         if kind in ("count", "bytes"):
             return _value_cell(v, Unit.COUNT if kind == "count" else Unit.BYTES, human=human, latex=latex)
@@ -87,8 +94,10 @@ def roofline_section(r: Any, *, human: bool = False, latex: bool = False) -> Sec
         return Cell(str(v), "number")
 
     rows = tuple((Cell(title_),) + tuple(cell(p, attr, kind) for _, p in passes)
-                 for title_, attr, kind in ROOFLINE_ROWS if attr is None or hasattr(r.forward, attr))
+                 for title_, attr, kind in ROOFLINE_ROWS if attr is None or any(hasattr(p, attr) for _, p in passes))
     title_ = f"Roofline on {r.device}, {r.dtype} (weights {r.weight_dtype}): a lower bound, not a measurement"
+    if getattr(r, "sampling", None) is not None:
+        title_ += f"; sampling: {sizes.to_text(r.sampling.passes)} passes, each {r.sampling.what}"
     return Section(title_, ("Quantity",) + tuple(name for name, _ in passes), rows)
 
 
@@ -97,7 +106,7 @@ def roofline_dict(r: Any) -> dict:
     def one(p: Any) -> dict:
         out = {}
         for attr in ("flops", "bytes_read", "bytes_written", "bytes", "intensity", "compute_seconds", "memory_seconds", "seconds",
-                     "bound", "compute_bound", "memory_bound"):
+                     "bound", "compute_bound", "memory_bound", "passes", "total_seconds", "what"):
             if hasattr(p, attr):
                 v = getattr(p, attr)
                 out[ROOFLINE_KEYS.get(attr, attr)] = v if v is None or isinstance(v, (float, str)) else plain(v)
@@ -107,6 +116,8 @@ def roofline_dict(r: Any) -> dict:
            "bandwidth": r.bandwidth, "ridge": r.ridge, "forward": one(r.forward)}
     if r.backward is not None:
         out["backward"] = one(r.backward)
+    if getattr(r, "sampling", None) is not None:
+        out["sampling"] = one(r.sampling)
     return out
 
 
