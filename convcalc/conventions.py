@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from . import sizes
-from .errors import ConfigError, ConvcalcError
+from .errors import ConvcalcError, unknown_name
 
 DIR = Path(__file__).parent / "data" / "conventions"
 UNITS = ("macs", "flops")
@@ -178,11 +178,7 @@ def convention(name: str) -> Convention:
     key = name.strip().lower()
     if key in known:
         return known[key]
-    import difflib
-
-    close = difflib.get_close_matches(key, list(known), n=3, cutoff=0.5)
-    hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(known)}"
-    raise ConfigError(f"no convention named {name!r}; {hint}", option="convention")
+    raise unknown_name(name, list(known), what="convention", option="convention")
 
 
 # -- what a formula sees -------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, unknown_name
 
 #: the dtypes a device may list a peak for: convcalc's activation dtypes, and tf32 (float32
 #: matmuls on tensor cores)
@@ -102,11 +102,7 @@ def device(name: str) -> Device:
     key = name.strip().lower()
     if key in devices:
         return devices[key]
-    import difflib
-
-    close = difflib.get_close_matches(key, list(devices), n=3, cutoff=0.5)
-    hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(devices)}"
-    raise ConfigError(f"no device named {name!r}; {hint} (convcalc devices lists them)", option="device")
+    raise unknown_name(name, list(devices), what="device", option="device", listed_by="convcalc devices lists them")
 
 
 def custom(peak_flops: float, bandwidth: float, dtype: str) -> Device:

@@ -41,3 +41,13 @@ class ConfigError(ConvcalcError):
 
 class ShapeError(ConvcalcError):
     """An input shape a layer cannot take (wrong rank, channel mismatch, kernel too large)."""
+
+
+def unknown_name(name: str, known: list, *, what: str, option: str, listed_by: str = "") -> ConfigError:
+    """The error for a name a table (devices, conventions) lacks: the names close to it (did you
+    mean), or else every known one."""
+    import difflib
+
+    close = difflib.get_close_matches(name.strip().lower(), list(known), n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(close)}?" if close else f"known: {', '.join(known)}"
+    return ConfigError(f"no {what} named {name!r}; {hint}" + (f" ({listed_by})" if listed_by else ""), option=option)

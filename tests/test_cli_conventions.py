@@ -154,7 +154,7 @@ def test_no_hint_where_not_clear(capsys, args):
     (["conv5d", "--input", "3"], "convcalc: No such command 'conv5d'"),
     (["lsmt"], "convcalc: No such command 'lsmt'"),
     (["solve", "conv9d"], "convcalc solve: No such command 'conv9d'"),
-    (["solve", "conv2d", "--input", "3,8,8"], "convcalc solve conv2d: Missing option '--target'"),
+    (["solve", "conv2d", "--input", "3,8,8"], "convcalc solve conv2d: --target: missing: give --target"),
     (["solve", "conv2d", "--target", "3,8,8", "--bogus", "1"], "convcalc solve conv2d: No such option: --bogus"),
     (["net"], "convcalc net: Missing argument 'FILE'"),
     (["net", "x.yaml", "--depth", "two"], "convcalc net: Invalid value for '--depth'"),

@@ -259,3 +259,33 @@ def test_per_dimension_arguments():
     conventions.parse("ok", head + "ops: [{layers: [convtranspose2d], count: stride_1, why: w}]")
     with pytest.raises(ValueError, match="unknown name 'stride_2'"):
         conventions.parse("bad", head + "ops: [{layers: [convtranspose2d], count: stride_2, why: w}]")
+
+
+@pytest.mark.parametrize("item, fragment", [
+    ("- relu: {}\n    call: lambda", "call: says how PyTorch runs a layer (module, function, method), got 'lambda'"),
+    ("- sequential: {layers: [relu]}\n    call: function", "not a sequential block"),
+    ("- from: x\n    call: function", "from takes the name of a saved output and nothing beside it"),
+])
+def test_call_refused(item, fragment):
+    from convcalc.network import Network
+    from convcalc.network.source import NetworkError
+
+    with pytest.raises(NetworkError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        Network.from_yaml(f"input: 4\nlayers:\n  {item}\n").report()
+
+
+def test_call_changes_what_hooks_see_not_the_counts():
+    """The same mean as a module, a function (F.adaptive_avg_pool2d) and a method (x.mean): convcalc's
+    counts are equal; thop (module hooks) sees only the module, calflops (patched F.*) the module and
+    the function, fvcore (the traced aten ops) not the method."""
+    from convcalc.network import Network
+
+    def run(call, name):
+        text = f"input: 8,4,4\nlayers:\n  - conv2d: {{out_channels: 8, kernel_size: 1}}\n  - adaptiveavgpool2d: {{output_size: 1}}\n    call: {call}\n"
+        return Network.from_yaml(text).report(convention=name)
+
+    for name, seen in (("thop", {"module"}), ("calflops", {"module", "function"}), ("fvcore", {"module", "function"})):
+        pools = {call: next(o.count for o in run(call, name).convention.by_op if o.op == "adaptiveavgpool2d")
+                 for call in ("module", "function", "method")}
+        assert {c for c, v in pools.items() if v} == seen, (name, pools)
+    assert len({run(call, "convcalc").total["flops"] for call in ("module", "function", "method")}) == 1
