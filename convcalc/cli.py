@@ -138,7 +138,7 @@ def _common_parameters(input_marker: str = "") -> list[inspect.Parameter]:
     return [
         _option("input", Optional[str], None, "--input", "-i", help=h["input"] + input_marker, metavar="SHAPE"),
         _option("batch", str, "1", "--batch", "-b", help=h["batch"], metavar="EXPR"),
-        _option("dtype", str, "float32", "--dtype", help=h["dtype"], metavar="DTYPE"),
+        _option("dtype", str, "float32", "--dtype", "--act-dtype", help=h["dtype"], metavar="DTYPE"),
         _option("format", Optional[Format], None, "--format", "-f", help=h["format"]),
         _option("output", Optional[Path], None, "--output", "-o", help=h["output"], metavar="FILE"),
         _option("human", bool, False, "--human", "-H", help=h["human"]),

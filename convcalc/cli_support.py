@@ -84,7 +84,7 @@ def input_marker(cls: type[Layer]) -> str:
 COMMON_HELP = {
     "input": "Input shape without the batch, e.g. 3,224,224 or 3x224x224 or 3,H,W (symbols allowed).",
     "batch": "Batch size: scales the counts and the activation memory.",
-    "dtype": f"Element type for memory: {', '.join(DTYPE_BYTES)}.",
+    "dtype": f"Element type for memory (the activations'; --act-dtype is the same option): {', '.join(DTYPE_BYTES)}.",
     "format": "Output format: table, markdown, json, csv, latex (default: from --output's extension, else table).",
     "output": "Write to this file (whole or not at all); the extension picks the format (.md .json .csv .tex .txt).",
     "human": "Round large numbers: 1.23 M, 4.11 G, 1.50 MiB.",

@@ -193,3 +193,15 @@ def test_pixelcnn_sampling_reruns_the_image_per_pixel():
     assert (r.sampling.flops, r.sampling.bytes) == (r.forward.flops, r.forward.bytes)
     assert r.sampling.total_seconds == 1024 * r.forward.seconds
     assert roofline.layer(LAYERS["relu"].build((4,), {}).report((4,)), device("l4")).sampling is None
+
+
+def test_act_dtype_is_dtype():
+    """The issue's spelling: --act-dtype bfloat16 --weight-dtype int8 (--act-dtype is --dtype)."""
+    def run(*args):
+        r = subprocess.run([sys.executable, "-m", "convcalc", "linear", "--input", "64", "--out-features", "32", "--device", "h100-sxm",
+                            "--weight-dtype", "int8", "-f", "json", *args], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    act, plain = run("--act-dtype", "bfloat16"), run("--dtype", "bfloat16")
+    assert act == plain and act["roofline"]["forward"]["bytes_read"] == 64 * 2 + (64 * 32 + 32) * 1
