@@ -60,12 +60,14 @@ class Pass:
 
 
 @dataclass(frozen=True)
-class Sampling(Pass):
-    """Autoregressive sampling (a PixelCNN, a WaveNet): ``passes`` passes one after another, each
-    this Pass; no pass can start before the one before has sampled its value."""
+class Sequential(Pass):
+    """A layer's passes that must run one after another (``passes`` of them, each this Pass): an
+    autoregressive layer's sampling (a PixelCNN, a WaveNet: no pass starts before the one before
+    has sampled its value), or a recurrent layer's time steps (h_t needs h_{t-1})."""
 
     passes: Any = 1
-    what: str = ""  # what one pass computes
+    label: str = "sampling"  # "sampling" or "time steps"
+    what: str = ""  # what one pass computes and reads
 
     @property
     def total_seconds(self) -> float | None:
@@ -84,7 +86,7 @@ class Roofline:
     bandwidth: float
     forward: Any
     backward: Any = None
-    sampling: Any = None  # a Sampling for an autoregressive layer (PixelCNN, WaveNet), else None
+    sequential: Any = None  # a Sequential: an autoregressive layer's sampling or a recurrent layer's steps, else None
 
     @property
     def ridge(self) -> float:
@@ -138,27 +140,39 @@ def layer(report: Any, device: Any, *, weight_dtype: str | None = None) -> Roofl
         read = outputs * act + (report.saved_bytes or 0) + params * weight
         written = (inputs * act if wants_input else 0) + (params * weight if trains else 0)
         backward = _pass(report.backward["total"]["flops"], read, written, peak, device.bandwidth)
-    sampling = _sampling(report, forward, state * weight, act, peak, device.bandwidth)
-    return Roofline(device.id, act_dtype, weight_dtype, peak, device.bandwidth, forward, backward, sampling)
+    sequential = _sequential(report, forward, state * weight, act, peak, device.bandwidth)
+    return Roofline(device.id, act_dtype, weight_dtype, peak, device.bandwidth, forward, backward, sequential)
 
 
-def _sampling(report: Any, forward: Pass, weights: Any, act: int, peak: float, bandwidth: float) -> Sampling | None:
-    """Sampling an autoregressive layer: its sampling passes, one after another. A layer that
-    counts a cached step (WaveNet's per generated sample: each layer computes one new position from
-    queued activations) does that step per pass, reading every weight once and one sample in and
-    out; otherwise each pass is the whole forward pass again (PixelCNN: the image is rerun for each
-    pixel), its traffic the forward's."""
+def _sequential(report: Any, forward: Pass, weights: Any, act: int, peak: float, bandwidth: float) -> Sequential | None:
+    """The passes a layer must run one after another, each reading every weight once (a separate
+    step of the usual implementation; a kernel that keeps the weights on chip beats it):
+
+    - sampling an autoregressive layer, one pass per pixel or sample: a layer that counts a cached
+      step (WaveNet's per generated sample: one new position per layer from queued activations)
+      does that step and reads one sample in and out; otherwise each pass is the whole forward
+      pass again (PixelCNN: the image rerun for each pixel), its traffic the forward's;
+    - a recurrent layer's T time steps (every layer of the step), when each step counts the same:
+      x_t read, h_t written (the state carried over is left out)."""
+    per = report.batch * act
     passes = (report.sequential_regimes or {}).get("sampling_passes")
-    if passes is None:
-        return None
-    step = (report.work or {}).get("per_generated_sample_cached")
-    if step is None:
-        p, what = forward, "the whole forward pass again (each pass reruns the input so far)"
+    if passes is not None:
+        step = (report.work or {}).get("per_generated_sample_cached")
+        if step is None:
+            p, what = forward, "rerunning the whole forward pass on the input so far"
+        else:
+            p = _pass(step["flops"], weights + report.input_shape[0] * per, report.output_shape[0] * per, peak, bandwidth)
+            what = "computing one new position per layer from the cached activations (every weight read once, one sample in and out)"
+        label = "sampling"
+    elif report.per_step is not None and report.step_unit == "time step" and len(report.input_shape) == 2:
+        passes, step = report.input_shape[0], report.per_step
+        if sizes.normalize(passes * step["flops"] - report.flops) != 0:  # steps that differ (attention over the past)
+            return None
+        p = _pass(step["flops"], weights + report.input_shape[1] * per, report.output_shape[-1] * per, peak, bandwidth)
+        label, what = "time steps", "computing every layer's step (every weight read once, x_t in and h_t out)"
     else:
-        per = report.batch * act
-        p = _pass(step["flops"], weights + report.input_shape[0] * per, report.output_shape[0] * per, peak, bandwidth)
-        what = "one new position per layer from the cached activations (every weight read once, one sample in and out)"
-    return Sampling(p.flops, p.bytes_read, p.bytes_written, p.intensity, p.compute_seconds, p.memory_seconds, passes, what)
+        return None
+    return Sequential(p.flops, p.bytes_read, p.bytes_written, p.intensity, p.compute_seconds, p.memory_seconds, passes, label, what)
 
 
 def join(flops: Any, operands: list, output: Any, batch: Any, device: Any, dtype: str) -> Roofline:

@@ -176,7 +176,7 @@ def test_wavenet_sampling_is_memory_bound_step_after_step():
     args = dict(residual_channels=32, skip_channels=64, layers_per_block=10, blocks=3)
     report = LAYERS["wavenet"].build((256, 16000), args).report((256, 16000))
     dev = device("a100-sxm")
-    s = roofline.layer(report, dev).sampling
+    s = roofline.layer(report, dev).sequential
     assert s.passes == 16000
     assert s.flops == report.work["per_generated_sample_cached"]["flops"]
     assert s.bytes_read == 4 * report.params + 4 * 256 and s.bytes_written == 4 * 256
@@ -189,10 +189,10 @@ def test_pixelcnn_sampling_reruns_the_image_per_pixel():
 
     report = LAYERS["pixelcnn"].build((3, 32, 32), dict(channels=64, layers=5)).report((3, 32, 32), dtype="bfloat16")
     r = roofline.layer(report, device("h100-sxm"))
-    assert r.sampling.passes == 32 * 32 == report.sequential_regimes["sampling_passes"]
-    assert (r.sampling.flops, r.sampling.bytes) == (r.forward.flops, r.forward.bytes)
-    assert r.sampling.total_seconds == 1024 * r.forward.seconds
-    assert roofline.layer(LAYERS["relu"].build((4,), {}).report((4,)), device("l4")).sampling is None
+    assert r.sequential.passes == 32 * 32 == report.sequential_regimes["sampling_passes"]
+    assert (r.sequential.flops, r.sequential.bytes) == (r.forward.flops, r.forward.bytes)
+    assert r.sequential.total_seconds == 1024 * r.forward.seconds
+    assert roofline.layer(LAYERS["relu"].build((4,), {}).report((4,)), device("l4")).sequential is None
 
 
 def test_act_dtype_is_dtype():
@@ -205,3 +205,17 @@ def test_act_dtype_is_dtype():
 
     act, plain = run("--act-dtype", "bfloat16"), run("--dtype", "bfloat16")
     assert act == plain and act["roofline"]["forward"]["bytes_read"] == 64 * 2 + (64 * 32 + 32) * 1
+
+
+def test_lstm_time_steps_one_after_another():
+    """nn.LSTM(32, 64, num_layers=2) over T = 10: each time step (both layers) is the layer's per-step
+    count, reads every weight and x_t, writes h_t; 10 of them one after another."""
+    from convcalc.layers.registry import LAYERS
+
+    report = LAYERS["lstm"].build((10, 32), dict(hidden_size=64, num_layers=2)).report((10, 32), batch=4)
+    dev = device("a100-sxm")
+    s = roofline.layer(report, dev).sequential
+    assert (s.label, s.passes) == ("time steps", 10)
+    assert s.flops * 10 == report.flops and s.flops == report.per_step["flops"]
+    assert s.bytes_read == 4 * report.params + 4 * 4 * 32 and s.bytes_written == 4 * 4 * 64
+    assert s.total_seconds == 10 * s.seconds and s.bound == "memory"

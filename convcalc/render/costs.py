@@ -74,8 +74,8 @@ def roofline_section(r: Any, *, human: bool = False, latex: bool = False) -> Sec
     """A roofline on a device (a layer's or a network's): per pass the least bytes read and
     written, FLOPs per byte, the time bound and what bounds it."""
     passes = [("Forward", r.forward)] + ([("Backward", r.backward)] if r.backward is not None else [])
-    if getattr(r, "sampling", None) is not None:
-        passes.append(("Sampling, each pass", r.sampling))
+    if getattr(r, "sequential", None) is not None:
+        passes.append(("Sampling, each pass" if r.sequential.label == "sampling" else "Each time step", r.sequential))
 
     def cell(p: Any, attr: str | None, kind: str) -> Cell:
         if kind == "ridge":
@@ -96,8 +96,9 @@ def roofline_section(r: Any, *, human: bool = False, latex: bool = False) -> Sec
     rows = tuple((Cell(title_),) + tuple(cell(p, attr, kind) for _, p in passes)
                  for title_, attr, kind in ROOFLINE_ROWS if attr is None or any(hasattr(p, attr) for _, p in passes))
     title_ = f"Roofline on {r.device}, {r.dtype} (weights {r.weight_dtype}): a lower bound, not a measurement"
-    if getattr(r, "sampling", None) is not None:
-        title_ += f"; sampling: {sizes.to_text(r.sampling.passes)} passes, each {r.sampling.what}"
+    if getattr(r, "sequential", None) is not None:
+        s = r.sequential
+        title_ += f"; {s.label}: {sizes.to_text(s.passes)} passes one after another, each {s.what}"
     return Section(title_, ("Quantity",) + tuple(name for name, _ in passes), rows)
 
 
@@ -116,8 +117,8 @@ def roofline_dict(r: Any) -> dict:
            "bandwidth": r.bandwidth, "ridge": r.ridge, "forward": one(r.forward)}
     if r.backward is not None:
         out["backward"] = one(r.backward)
-    if getattr(r, "sampling", None) is not None:
-        out["sampling"] = one(r.sampling)
+    if getattr(r, "sequential", None) is not None:
+        out["sequential"] = {"label": r.sequential.label, **one(r.sequential)}
     return out
 
 
