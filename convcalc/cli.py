@@ -148,8 +148,8 @@ def _common_parameters(input_marker: str = "") -> list[inspect.Parameter]:
 
 
 def _cost_parameters() -> list[inspect.Parameter]:
-    """--device, --peak-flops, --bandwidth, --weight-dtype: declared once (read by
-    cli_queries.roofline_from)."""
+    """--device, --peak-flops, --bandwidth, --weight-dtype and --convention: declared once (read by
+    cli_queries.device_from and with_costs)."""
     h = _COMMON_HELP
     return [
         _option("device", Optional[str], None, "--device", help=h["device"], metavar="NAME"),
