@@ -332,6 +332,24 @@ def devices(**values: Any) -> None:
         raise typer.Exit(2) from None
 
 
+@_escaping
+def import_(file: Path = typer.Argument(..., help="The model file (ONNX: .onnx).", metavar="FILE"),
+            output: Optional[Path] = typer.Option(None, "--output", "-o", help=_COMMON_HELP["output"], metavar="FILE")) -> None:
+    from .importing.onnx_graph import to_yaml
+
+    try:
+        if not str(file).lower().endswith(".onnx"):
+            raise ConvcalcError(f"{str(file)[:80]}: convcalc imports ONNX files (.onnx)")
+        text = to_yaml(file)
+        if output is None:
+            write_stdout(text)
+        else:
+            write_output(output, text)
+    except ConvcalcError as e:
+        say(error_line("import", e))
+        raise typer.Exit(2) from None
+
+
 def _transformer_signature() -> inspect.Signature:
     """`transformer`'s options (built when it is registered)."""
     size = lambda name, text: _option(name, Optional[str], None, "--" + name.replace("_", "-"), help=text, metavar="EXPR")  # noqa: E731
@@ -438,6 +456,14 @@ def _register_static(name: str) -> None:
             epilog="Example: convcalc devices -f json",
             rich_help_panel=NETWORKS,
         )(devices)
+    elif name == "import":
+        app.command(
+            "import",
+            help="A model file as a convcalc network file (YAML): ONNX, its dynamic axes kept as symbols "
+            "(pip install \"convcalc[onnx]\"); `convcalc net model.onnx` reads it directly.",
+            epilog="Example: convcalc import model.onnx -o model.yaml",
+            rich_help_panel=NETWORKS,
+        )(import_)
     elif name == "solve":
         app.add_typer(solve_app, name="solve", rich_help_panel=SOLVING)
     elif name == "solve net":
@@ -461,7 +487,7 @@ def _ensure_commands(args: list[str]) -> None:
         args = []
     first = args[0] if args else ""
     second = args[1] if len(args) > 1 else ""
-    if first in ("net", "transformer", "devices"):
+    if first in ("net", "transformer", "devices", "import"):
         _register_static(first)
         return
     if first == "solve" or completing:
@@ -484,7 +510,7 @@ def _ensure_commands(args: list[str]) -> None:
     _register(missing)
     _registered.update(missing)
     if first not in LAYERS:
-        for name in ("net", "transformer", "devices", "solve", "solve net"):
+        for name in ("net", "transformer", "devices", "import", "solve", "solve net"):
             _register_static(name)
     app.registered_commands.sort(key=lambda c: panel_order(c.name))  # the panels in a fixed order, Networks last
 

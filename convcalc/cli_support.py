@@ -205,7 +205,7 @@ def did_you_mean(word: str, known: list[str]) -> str:
     return "see convcalc --help"
 
 
-TOP_COMMANDS = [*LAYERS, "net", "solve", "transformer", "devices"]
+TOP_COMMANDS = [*LAYERS, "net", "solve", "transformer", "devices", "import"]
 
 
 def solve_commands() -> list[str]:

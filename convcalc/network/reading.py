@@ -313,5 +313,10 @@ def _parse(text: str, label: str, default_name: str) -> Parsed:
 
 
 def read_path(path: str | os.PathLike) -> Parsed:
+    """A network file, or an ONNX file (``.onnx``: imported as a network file, importing/)."""
     label = os.fspath(path)
+    if label.lower().endswith(".onnx"):
+        from ..importing.onnx_graph import to_yaml
+
+        return parse_text(to_yaml(path), label, Path(label).stem)
     return parse_text(decode(read_bytes(path, label), label), label, Path(label).stem)

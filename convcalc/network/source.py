@@ -55,8 +55,8 @@ def collector_paused() -> Iterator[None]:
 # -- bytes -----------------------------------------------------------------------------------------
 
 
-def read_bytes(path: str | os.PathLike, label: str) -> bytes:
-    """The file's bytes; anything but a readable regular file of bounded size is refused."""
+def read_bytes(path: str | os.PathLike, label: str, limit: int = MAX_FILE_BYTES, what: str = "a network file") -> bytes:
+    """The file's bytes; anything but a readable regular file of at most limit bytes is refused."""
     try:
         fd = os.open(os.fspath(path), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except OSError as e:
@@ -69,8 +69,8 @@ def read_bytes(path: str | os.PathLike, label: str) -> bytes:
             raise NetworkError(f"{label}: is a directory, not a network file")
         if not stat.S_ISREG(info.st_mode):
             raise NetworkError(f"{label}: not a regular file (a FIFO, device or socket is not read)")
-        if info.st_size > MAX_FILE_BYTES:
-            raise NetworkError(f"{label}: {info.st_size} bytes is more than the {MAX_FILE_BYTES} a network file may have")
+        if info.st_size > limit:
+            raise NetworkError(f"{label}: {info.st_size} bytes is more than the {limit} {what} may have")
         chunks, total = [], 0
         while True:
             try:
@@ -81,8 +81,8 @@ def read_bytes(path: str | os.PathLike, label: str) -> bytes:
                 break
             chunks.append(chunk)
             total += len(chunk)
-            if total > MAX_FILE_BYTES:
-                raise NetworkError(f"{label}: more than the {MAX_FILE_BYTES} bytes a network file may have")
+            if total > limit:
+                raise NetworkError(f"{label}: more than the {limit} bytes {what} may have")
         return b"".join(chunks)
     except OSError as e:
         raise NetworkError(f"{label}: cannot read: {e.strerror or e}") from None

@@ -1,0 +1,184 @@
+"""An ONNX file as a convcalc network file (issue 16): the graph followed node by node.
+
+The file is read with the ``onnx`` package (``pip install "convcalc[onnx]"``) without its external
+weights (only the initializers' dims count), its shapes inferred by ONNX's own shape inference.
+Every node is either
+- a layer (onnx_ops.OPS: Conv -> conv2d, Gemm -> linear, ...), a row of the network;
+- a join of two computed tensors (Add, Mul, Concat), a block whose branches start from them;
+- the same tensor again (Dropout, Identity) or shape arithmetic (Shape, Gather on a shape,
+  Constant, ...): no row;
+- refused: every node no layer maps is named with its op type, all in one error, never counted
+  as zero; control flow (If, Loop, Scan) is refused too.
+
+A tensor read again later, or by a join, is remembered (``save:``) and read with ``from:``, so
+any graph that is a DAG of computed tensors becomes a network file. An initializer used by two
+layers is counted once (``tie:``). The first graph input is the network's input: its first
+dimension the batch, its named dynamic axes (``dim_param``) symbols.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConvcalcError
+from ..network.source import NetworkError, read_bytes
+
+#: an ONNX file larger than this is refused (protobuf's own limit is 2 GiB)
+MAX_ONNX_BYTES = 2 * 1024**3
+CONTROL_FLOW = ("If", "Loop", "Scan")
+#: ops whose output is their (first) input: no row
+PASS_THROUGH = ("Dropout", "Identity")
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+
+
+def _onnx():
+    try:
+        import onnx
+    except ImportError:
+        raise ConvcalcError('reading ONNX needs the onnx package: pip install "convcalc[onnx]"') from None
+    return onnx
+
+
+def load(path: str | os.PathLike) -> Any:
+    """The ONNX model in a file (its external weights not read); NetworkError for anything else."""
+    onnx = _onnx()
+    label = os.fspath(path)
+    data = read_bytes(path, label, MAX_ONNX_BYTES, "an ONNX file")
+    try:
+        model = onnx.load_model_from_string(data)
+    except Exception as e:  # noqa: BLE001 - protobuf raises its own DecodeError (and others) for a damaged file
+        raise NetworkError(f"{label}: not an ONNX model ({type(e).__name__}: it does not parse as one)") from None
+    if not model.ir_version or not model.graph.node:
+        raise NetworkError(f"{label}: not an ONNX model (no graph, or an empty one)")
+    return model
+
+
+class _Graph:
+    """What the walk needs of the graph: shapes, constants, consumers."""
+
+    def __init__(self, model: Any, label: str):
+        onnx = _onnx()
+        try:
+            model = onnx.shape_inference.infer_shapes(model, data_prop=True)
+        except Exception as e:  # noqa: BLE001 - ONNX's checker errors for a malformed graph
+            raise NetworkError(f"{label}: ONNX shape inference refused the graph ({type(e).__name__}: {str(e)[:200]})") from None
+        g = model.graph
+        self.label = label
+        self.graph = g
+        self.initializers = {t.name: t for t in g.initializer}
+        self.shapes: dict = {}
+        self.dtypes: dict = {}
+        for v in list(g.input) + list(g.value_info) + list(g.output):
+            tt = v.type.tensor_type
+            self.dtypes[v.name] = tt.elem_type
+            if tt.HasField("shape"):
+                self.shapes[v.name] = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tt.shape.dim)
+        for t in g.initializer:
+            self.shapes[t.name] = tuple(t.dims)
+            self.dtypes[t.name] = t.data_type
+        self.constants: dict = {}  # tensor -> its value (a list of numbers) where the file holds it
+        for t in g.initializer:
+            v = _value(t)
+            if v is not None:
+                self.constants[t.name] = v
+        self.consumers: dict = {}
+        for i, node in enumerate(g.node):
+            for name in node.input:
+                self.consumers.setdefault(name, []).append(i)
+            if node.op_type == "Constant":
+                for a in node.attribute:
+                    if a.name == "value":
+                        self.shapes[node.output[0]] = tuple(a.t.dims)
+                        v = _value(a.t)
+                        if v is not None:
+                            self.constants[node.output[0]] = v
+                    elif a.name in ("value_int", "value_float"):
+                        self.constants[node.output[0]] = [a.i if a.name == "value_int" else a.f]
+                    elif a.name in ("value_ints", "value_floats"):
+                        self.constants[node.output[0]] = list(a.ints if a.name == "value_ints" else a.floats)
+
+    def shape(self, name: str) -> tuple | None:
+        return self.shapes.get(name)
+
+    def is_weight(self, name: str) -> bool:
+        return name in self.initializers
+
+
+def _value(tensor: Any) -> list | None:
+    """A tensor's values when the file holds them (not external), flattened; None otherwise."""
+    if any(e.key == "location" for e in tensor.external_data) or tensor.data_location == 1:
+        return None
+    from onnx import numpy_helper
+
+    try:
+        return numpy_helper.to_array(tensor).reshape(-1).tolist()
+    except Exception:  # noqa: BLE001 - a tensor onnx cannot read: its value is unknown
+        return None
+
+
+def _symbol(name: str, taken: dict) -> str:
+    """A dynamic axis' name as a convcalc symbol (an identifier; others become d1, d2, ...)."""
+    if name in taken:
+        return taken[name]
+    sym = name if _NAME.fullmatch(name) else f"d{len(taken) + 1}"
+    taken[name] = sym
+    return sym
+
+
+def network(path: str | os.PathLike) -> dict:
+    """The network mapping (a network file's content) of an ONNX file."""
+    from .onnx_ops import OPS, Context
+
+    label = os.fspath(path)
+    model = load(path)
+    g = _Graph(model, label)
+    for node in g.graph.node:
+        if node.op_type in CONTROL_FLOW:
+            raise NetworkError(f"{label}: node {node.name or node.output[0]!r} ({node.op_type}): control flow; convcalc follows "
+                               "graphs without it")
+    inputs = [v for v in g.graph.input if v.name not in g.initializers]
+    if not inputs:
+        raise NetworkError(f"{label}: the graph has no input")
+    first = inputs[0]
+    dims = g.shape(first.name)
+    if not dims or len(dims) < 2:
+        raise NetworkError(f"{label}: input {first.name!r} has no shape with a batch dimension")
+    taken: dict = {}
+    shape = [d if isinstance(d, int) and d > 0 else _symbol(str(d or "n"), taken) for d in dims[1:]]
+    ctx = Context(g, first.name, label)
+    unmapped = []
+    for i, node in enumerate(g.graph.node):
+        if i in ctx.done or not ctx.computed(node):
+            continue  # folded into an earlier layer, or shape arithmetic and constants
+        if node.op_type in PASS_THROUGH:
+            ctx.alias(node.output[0], node.input[0])
+            continue
+        handler = OPS.get(node.op_type)
+        if handler is None:
+            unmapped.append(f"{node.name or node.output[0]} ({node.op_type})")
+            continue
+        try:
+            handler(node, i, ctx)
+        except ConvcalcError as e:
+            unmapped.append(f"{node.name or node.output[0]} ({node.op_type}: {e.message})")
+    if unmapped:
+        more = f" and {len(unmapped) - 5} more" if len(unmapped) > 5 else ""
+        raise NetworkError(f"{label}: {len(unmapped)} node(s) convcalc cannot map: {', '.join(unmapped[:5])}{more}")
+    outputs = [ctx.resolve(o.name) for o in g.graph.output]
+    if outputs and outputs[0] != ctx.current:
+        ctx.use(outputs[0])
+    name = model.graph.name or Path(label).stem
+    return {"name": f"{name} (ONNX: {Path(label).name})", "input": ",".join(str(d) for d in shape), "layers": ctx.finish()}
+
+
+def to_yaml(path: str | os.PathLike) -> str:
+    """The network file (YAML) of an ONNX file, with a header saying where it comes from."""
+    from ..network.stacks import to_yaml as dump
+
+    mapping = network(path)
+    head = (f"# Imported from {Path(os.fspath(path)).name} by convcalc import: one row per ONNX node that computes; save:/from:\n"
+            "# follow the graph; tie: marks an initializer two layers share (counted once).\n")
+    return head + dump(mapping)

@@ -1,0 +1,427 @@
+"""ONNX ops as convcalc layers (issue 16): one handler per op type, registered in OPS, each turning
+a node (and the nodes a pattern folds into it) into a network file's item. A handler states what
+it cannot map by raising ConvcalcError; onnx_graph names the node.
+
+Attribute defaults are ONNX's, not PyTorch's: a pool's stride defaults to 1 and AveragePool's
+count_include_pad to 0, so both are always written out.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..errors import ConvcalcError
+
+#: ops on shapes: their outputs are shape arithmetic, not computed tensors
+SHAPE_OPS = ("Shape", "Size")
+
+
+class Context:
+    """The walk's state: the items so far, the tensor the running chain holds (``current``), who
+    produced each tensor (to mark it ``save:`` when read again), aliases, and the initializers
+    layers have used (for ``tie:``)."""
+
+    def __init__(self, graph: Any, input_name: str, label: str):
+        self.g = graph
+        self.input = input_name
+        self.label = label
+        self.items: list = []
+        self.current = input_name
+        self.producer: dict = {}
+        self.aliases: dict = {}
+        self.done: set = set()  # nodes folded into an earlier layer
+        self.data = {input_name}  # computed tensors (they depend on the input)
+        self.weights: dict = {}  # initializer -> the name of the first layer that used it
+        self.input_saved = False
+
+    # -- the graph -------------------------------------------------------------------------------
+    def computed(self, node: Any) -> bool:
+        """Whether the node computes on the input (else it is shape arithmetic or constants); its
+        outputs join the computed tensors."""
+        if node.op_type in SHAPE_OPS or not any(self.resolve(t) in self.data for t in node.input if t):
+            return False
+        self.data.update(node.output)
+        return True
+
+    def resolve(self, name: str) -> str:
+        while name in self.aliases:
+            name = self.aliases[name]
+        return name
+
+    def alias(self, name: str, to: str) -> None:
+        self.aliases[name] = self.resolve(to)
+        if self.resolve(to) in self.data:
+            self.data.add(name)
+
+    def operands(self, node: Any) -> list:
+        """The node's computed inputs."""
+        return [t for t in node.input if t and self.resolve(t) in self.data]
+
+    def only_consumer(self, name: str, op: str) -> tuple | None:
+        """(index, node) of the one node reading name, when it is an op of that type."""
+        users = self.g.consumers.get(name, [])
+        if len(users) == 1 and self.g.graph.node[users[0]].op_type == op:
+            return users[0], self.g.graph.node[users[0]]
+        return None
+
+    def constant(self, name: str) -> list | None:
+        return self.g.constants.get(name) if name else None
+
+    def shape(self, name: str) -> tuple:
+        s = self.g.shape(self.resolve(name)) or self.g.shape(name)
+        if s is None:
+            raise ConvcalcError(f"the shape of {name!r} is unknown (ONNX shape inference gave none)")
+        return s
+
+    # -- emitting ----------------------------------------------------------------------------------
+    def save(self, name: str) -> str:
+        """The name a later from: reads the tensor under (its producer marked save:)."""
+        name = self.resolve(name)
+        if name == self.input:
+            self.input_saved = True
+            return "input"
+        item = self.producer.get(name)
+        if item is None:
+            raise ConvcalcError(f"{name!r} is read before any layer computes it")
+        item.setdefault("save", name)
+        return item["save"]
+
+    def use(self, name: str) -> None:
+        """Continue the chain from tensor name (a from: item when it is not the current one)."""
+        name = self.resolve(name)
+        if name != self.current:
+            self.items.append({"from": self.save(name)})
+            self.current = name
+
+    def emit(self, node: Any, kind: str, params: dict | None, *, out: str | None = None, weight: str | None = None,
+             extra: dict | None = None) -> dict:
+        """A layer on the node's computed input; out: the tensor it yields (the node's first output)."""
+        operands = self.operands(node)
+        if len(operands) != 1:
+            raise ConvcalcError(f"expects one computed input, got {len(operands)}")
+        self.use(operands[0])
+        item: dict = {kind: params or None, "name": node.name or node.output[0]}
+        if weight is not None:
+            if weight in self.weights:
+                item["tie"] = self.weights[weight]
+            else:
+                self.weights[weight] = item["name"]
+        item.update(extra or {})
+        return self._append(item, out or node.output[0])
+
+    def join(self, node: Any, kind: str, operands: list, extra: dict | None = None) -> dict:
+        """A block joining computed tensors: the current one as an empty branch, the others read
+        with from:."""
+        branches, used_current = [], False
+        for t in operands:
+            if self.resolve(t) == self.current and not used_current:
+                branches.append([])
+                used_current = True
+            else:
+                branches.append([{"from": self.save(t)}])
+        item = {kind: {"branches": branches, **(extra or {})}, "name": node.name or node.output[0]}
+        return self._append(item, node.output[0])
+
+    def _append(self, item: dict, out: str) -> dict:
+        self.items.append(item)
+        self.producer[out] = item
+        self.current = out
+        self.data.add(out)
+        return item
+
+    def finish(self) -> list:
+        if self.input_saved:
+            return [{"identity": None, "name": "input", "save": "input"}] + self.items
+        return self.items
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def attrs(node: Any) -> dict:
+    """A node's attributes as Python values."""
+    from onnx import helper
+
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _one(values: list) -> Any:
+    """A per-dimension value written once when every dimension has it."""
+    values = [int(v) for v in values]
+    return values[0] if len(set(values)) == 1 else values
+
+
+def _pads(a: dict, nd: int) -> list:
+    auto = a.get("auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else auto
+    if auto not in ("NOTSET", "VALID"):
+        raise ConvcalcError(f"auto_pad {auto} (padding that depends on the input size) is not mapped")
+    pads = list(a.get("pads", [0] * (2 * nd)))
+    if pads[:nd] != pads[nd:]:
+        raise ConvcalcError(f"asymmetric padding {pads}: PyTorch pads both sides alike")
+    return pads[:nd]
+
+
+def _weight(ctx: Context, node: Any, index: int) -> tuple:
+    name = node.input[index] if len(node.input) > index else ""
+    if not name or not ctx.g.is_weight(name):
+        raise ConvcalcError(f"input {index} is not an initializer (a weight): a product of two computed tensors is not mapped")
+    return name, ctx.g.shape(name)
+
+
+def _rank(ctx: Context, node: Any) -> int:
+    return len(ctx.shape(ctx.operands(node)[0]))
+
+
+# -- handlers --------------------------------------------------------------------------------------
+def conv(node: Any, i: int, ctx: Context) -> None:
+    a = attrs(node)
+    w, dims = _weight(ctx, node, 1)
+    nd = len(dims) - 2
+    params = {"out_channels": int(dims[0]), "kernel_size": _one(dims[2:]), "stride": _one(a.get("strides", [1] * nd)),
+              "padding": _one(_pads(a, nd)), "dilation": _one(a.get("dilations", [1] * nd)), "groups": int(a.get("group", 1)),
+              "bias": len(node.input) > 2 and bool(node.input[2])}
+    ctx.emit(node, f"conv{nd}d", params, weight=w)
+
+
+def conv_transpose(node: Any, i: int, ctx: Context) -> None:
+    a = attrs(node)
+    if "output_shape" in a:
+        raise ConvcalcError("output_shape (sizes given instead of padding) is not mapped")
+    w, dims = _weight(ctx, node, 1)
+    nd = len(dims) - 2
+    groups = int(a.get("group", 1))
+    params = {"out_channels": int(dims[1]) * groups, "kernel_size": _one(dims[2:]), "stride": _one(a.get("strides", [1] * nd)),
+              "padding": _one(_pads(a, nd)), "output_padding": _one(a.get("output_padding", [0] * nd)),
+              "dilation": _one(a.get("dilations", [1] * nd)), "groups": groups, "bias": len(node.input) > 2 and bool(node.input[2])}
+    ctx.emit(node, f"convtranspose{nd}d", params, weight=w)
+
+
+def pool(node: Any, i: int, ctx: Context) -> None:
+    a = attrs(node)
+    k = list(a["kernel_shape"])
+    nd = len(k)
+    params = {"kernel_size": _one(k), "stride": _one(a.get("strides", [1] * nd)), "padding": _one(_pads(a, nd)),
+              "ceil_mode": bool(a.get("ceil_mode", 0))}
+    if node.op_type == "MaxPool":
+        params["dilation"] = _one(a.get("dilations", [1] * nd))
+        ctx.emit(node, f"maxpool{nd}d", params)
+    else:
+        params["count_include_pad"] = bool(a.get("count_include_pad", 0))
+        ctx.emit(node, f"avgpool{nd}d", params)
+
+
+def global_pool(node: Any, i: int, ctx: Context) -> None:
+    nd = _rank(ctx, node) - 2
+    kind = "adaptiveavgpool" if node.op_type == "GlobalAveragePool" else "adaptivemaxpool"
+    ctx.emit(node, f"{kind}{nd}d", {"output_size": 1})
+
+
+def reduce_mean(node: Any, i: int, ctx: Context) -> None:
+    """x.mean over every spatial axis: an adaptive average pool to 1 (a method, not a module), then
+    a flatten when the axes are dropped."""
+    a = attrs(node)
+    rank = _rank(ctx, node)
+    axes = a.get("axes")
+    if axes is None and len(node.input) > 1:
+        axes = ctx.constant(node.input[1])
+    if axes is None or sorted(int(x) % rank for x in axes) != list(range(2, rank)):
+        raise ConvcalcError(f"a mean over axes {axes} (only the mean over every spatial axis is mapped)")
+    nd = rank - 2
+    ctx.emit(node, f"adaptiveavgpool{nd}d", {"output_size": 1}, extra={"call": "method"})
+    if not a.get("keepdims", 1):
+        ctx._append({"flatten": None, "name": f"{node.name or node.output[0]} (dims dropped)"}, node.output[0])
+
+
+def norm(node: Any, i: int, ctx: Context) -> None:
+    a = attrs(node)
+    nd = max(1, _rank(ctx, node) - 2)
+    eps = float(a.get("epsilon", 1e-5))
+    if node.op_type == "BatchNormalization":
+        if a.get("training_mode", 0):
+            raise ConvcalcError("training_mode 1 (statistics of the batch) is not mapped")
+        _weight(ctx, node, 1)
+        ctx.emit(node, f"batchnorm{nd}d", {"eps": eps})
+    else:
+        _weight(ctx, node, 1)
+        ctx.emit(node, f"instancenorm{nd}d", {"eps": eps, "affine": True})
+
+
+def layer_norm(node: Any, i: int, ctx: Context) -> None:
+    a = attrs(node)
+    shape = ctx.shape(ctx.operands(node)[0])
+    axis = int(a.get("axis", -1)) % len(shape)
+    if axis == 0:
+        raise ConvcalcError("a layer norm over the batch axis is not mapped")
+    _weight(ctx, node, 1)
+    dims = list(shape[axis:])
+    if not all(isinstance(d, int) for d in dims):
+        raise ConvcalcError(f"normalized over dims {dims} that are not numbers")
+    ctx.emit(node, "layernorm", {"normalized_shape": _one(dims) if len(dims) == 1 else dims, "eps": float(a.get("epsilon", 1e-5)),
+                                 "bias": len(node.input) > 2 and bool(node.input[2])})
+
+
+def gemm(node: Any, i: int, ctx: Context) -> None:
+    a = attrs(node)
+    if a.get("transA", 0) or float(a.get("alpha", 1.0)) != 1.0 or float(a.get("beta", 1.0)) != 1.0:
+        raise ConvcalcError("transA, alpha or beta other than PyTorch's linear layer")
+    w, dims = _weight(ctx, node, 1)
+    out = dims[0] if a.get("transB", 0) else dims[1]
+    ctx.emit(node, "linear", {"out_features": int(out), "bias": len(node.input) > 2 and bool(node.input[2])}, weight=w)
+
+
+def matmul(node: Any, i: int, ctx: Context) -> None:
+    """x @ W with W an initializer: a linear layer; an Add of a 1-D initializer right after it is
+    its bias."""
+    w, dims = _weight(ctx, node, 1)
+    if len(dims) != 2:
+        raise ConvcalcError(f"a weight of {len(dims)} dimensions (a linear layer's is 2)")
+    out, bias = node.output[0], False
+    nxt = ctx.only_consumer(out, "Add")
+    if nxt is not None:
+        j, add = nxt
+        other = [t for t in add.input if t != out]
+        if len(other) == 1 and ctx.g.is_weight(other[0]) and tuple(ctx.g.shape(other[0])) == (dims[1],):
+            ctx.done.add(j)
+            out, bias = add.output[0], True
+    ctx.emit(node, "linear", {"out_features": int(dims[1]), "bias": bias}, out=out, weight=w)
+
+
+def elementwise(node: Any, i: int, ctx: Context) -> None:
+    """Add, Mul or Sum of computed tensors: a join (PyTorch's broadcasting)."""
+    operands = ctx.operands(node)
+    if len(operands) < 2 or len(operands) != len([t for t in node.input if t]):
+        raise ConvcalcError("an operation with a constant operand (only sums and products of computed tensors are mapped)")
+    ctx.join(node, "multiply" if node.op_type == "Mul" else "add", operands)
+
+
+def concat(node: Any, i: int, ctx: Context) -> None:
+    operands = ctx.operands(node)
+    if len(operands) != len([t for t in node.input if t]):
+        raise ConvcalcError("a concat with a constant part (a class token?) is not mapped")
+    axis = int(attrs(node)["axis"])
+    if len(operands) == 1:
+        ctx.alias(node.output[0], operands[0])
+        return
+    rank = len(ctx.shape(operands[0]))
+    ctx.join(node, "concat", operands, {"dim": axis % rank})
+
+
+def flatten(node: Any, i: int, ctx: Context) -> None:
+    axis = int(attrs(node).get("axis", 1))
+    if axis != 1:
+        raise ConvcalcError(f"Flatten at axis {axis} (PyTorch's flatten keeps the batch: axis 1)")
+    ctx.emit(node, "flatten", None)
+
+
+def reshape(node: Any, i: int, ctx: Context) -> None:
+    """A reshape that flattens every dimension after the batch, or the reshape, transpose, reshape
+    of a channel shuffle."""
+    src = ctx.shape(ctx.operands(node)[0])
+    dst = ctx.g.shape(node.output[0])
+    if dst is None and ctx.constant(node.input[1]) is not None:
+        dst = tuple(ctx.constant(node.input[1]))
+    if dst is None:
+        raise ConvcalcError("the target shape is unknown")
+    if len(dst) == 2 and len(src) > 2:
+        ctx.emit(node, "flatten", None)
+        return
+    nxt = ctx.only_consumer(node.output[0], "Transpose")
+    if nxt is not None and len(dst) == len(src) + 1:
+        j, tr = nxt
+        perm = list(attrs(tr).get("perm", []))
+        back = ctx.only_consumer(tr.output[0], "Reshape")
+        if perm[:3] == [0, 2, 1] and perm[3:] == list(range(3, len(dst))) and back is not None and isinstance(dst[1], int):
+            k, last = back
+            ctx.done.update((j, k))
+            ctx.emit(node, "channelshuffle", {"groups": int(dst[1])}, out=last.output[0])
+            return
+    raise ConvcalcError(f"a reshape of {list(src)} to {list(dst)} (only flattening and channel shuffles are mapped)")
+
+
+def transpose(node: Any, i: int, ctx: Context) -> None:
+    perm = [int(p) for p in attrs(node).get("perm", [])]
+    if not perm or perm[0] != 0:
+        raise ConvcalcError(f"a permutation {perm} that moves the batch")
+    ctx.emit(node, "permute", {"dims": perm})
+
+
+def softmax(node: Any, i: int, ctx: Context) -> None:
+    ctx.emit(node, "logsoftmax" if node.op_type == "LogSoftmax" else "softmax", {"dim": int(attrs(node).get("axis", -1))})
+
+
+def clip(node: Any, i: int, ctx: Context) -> None:
+    a = attrs(node)
+    lo = a.get("min", ctx.constant(node.input[1])[0] if len(node.input) > 1 and ctx.constant(node.input[1]) else None)
+    hi = a.get("max", ctx.constant(node.input[2])[0] if len(node.input) > 2 and ctx.constant(node.input[2]) else None)
+    if lo is None or hi is None:
+        raise ConvcalcError("a clip without both bounds as constants")
+    if (lo, hi) == (0, 6):
+        ctx.emit(node, "relu6", None)
+    else:
+        ctx.emit(node, "hardtanh", {"min_val": float(lo), "max_val": float(hi)})
+
+
+def sigmoid(node: Any, i: int, ctx: Context) -> None:
+    """Sigmoid, or SiLU when its one reader multiplies it by its own input (x * sigmoid(x))."""
+    x = ctx.operands(node)[0]
+    nxt = ctx.only_consumer(node.output[0], "Mul")
+    if nxt is not None:
+        j, mul = nxt
+        if sorted(ctx.resolve(t) for t in mul.input) == sorted([ctx.resolve(x), node.output[0]]):
+            ctx.done.add(j)
+            ctx.emit(node, "silu", None, out=mul.output[0])
+            return
+    ctx.emit(node, "sigmoid", None)
+
+
+def activation(kind: str, params: Callable[[dict], dict] | None = None) -> Callable:
+    def handler(node: Any, i: int, ctx: Context) -> None:
+        ctx.emit(node, kind, params(attrs(node)) if params else None)
+
+    return handler
+
+
+def prelu(node: Any, i: int, ctx: Context) -> None:
+    _, dims = _weight(ctx, node, 1)
+    n = 1
+    for d in dims:
+        n *= int(d)
+    ctx.emit(node, "prelu", {"num_parameters": n}, weight=node.input[1])
+
+
+OPS: dict[str, Callable] = {
+    "Conv": conv,
+    "ConvTranspose": conv_transpose,
+    "MaxPool": pool,
+    "AveragePool": pool,
+    "GlobalAveragePool": global_pool,
+    "GlobalMaxPool": global_pool,
+    "ReduceMean": reduce_mean,
+    "BatchNormalization": norm,
+    "InstanceNormalization": norm,
+    "LayerNormalization": layer_norm,
+    "Gemm": gemm,
+    "MatMul": matmul,
+    "Add": elementwise,
+    "Mul": elementwise,
+    "Sum": elementwise,
+    "Concat": concat,
+    "Flatten": flatten,
+    "Reshape": reshape,
+    "Transpose": transpose,
+    "Softmax": softmax,
+    "LogSoftmax": softmax,
+    "Clip": clip,
+    "Sigmoid": sigmoid,
+    "PRelu": prelu,
+    "Relu": activation("relu"),
+    "Tanh": activation("tanh"),
+    "HardSwish": activation("hardswish"),
+    "HardSigmoid": activation("hardsigmoid"),
+    "Elu": activation("elu", lambda a: {"alpha": float(a.get("alpha", 1.0))}),
+    "LeakyRelu": activation("leakyrelu", lambda a: {"negative_slope": float(a.get("alpha", 0.01))}),
+    "Selu": activation("selu"),
+    "Softplus": activation("softplus"),
+    "Mish": activation("mish"),
+    "Gelu": activation("gelu", lambda a: {"approximate": (a.get("approximate", b"none") or b"none").decode()
+                                          if isinstance(a.get("approximate", b"none"), bytes) else a.get("approximate", "none")}),
+}
