@@ -85,7 +85,10 @@ class _Graph:
             if v is not None:
                 self.constants[t.name] = v
         self.consumers: dict = {}
+        self.made_by: dict = {}  # tensor -> the node that outputs it
         for i, node in enumerate(g.node):
+            for name in node.output:
+                self.made_by[name] = node
             for name in node.input:
                 self.consumers.setdefault(name, []).append(i)
             if node.op_type == "Constant":
@@ -102,6 +105,51 @@ class _Graph:
 
     def shape(self, name: str) -> tuple | None:
         return self.shapes.get(name)
+
+    def learn(self, name: str, shape: tuple) -> None:
+        """A tensor's shape the walk knows better than ONNX's inference (which loses sizes through
+        a reshape computed from shapes): numbers replace names, dimension by dimension."""
+        old = self.shapes.get(name)
+        if old is None or len(old) != len(shape):
+            self.shapes[name] = tuple(shape)
+        else:
+            self.shapes[name] = tuple(o if isinstance(o, int) else n for o, n in zip(old, shape))
+
+    def value(self, name: str, depth: int = 0) -> list | None:
+        """The value of a small integer tensor the graph computes from shapes and constants
+        (Shape, Gather, Unsqueeze, Concat, Cast, Add, Sub, Mul, Div): torch.chunk's split points,
+        a reshape's target. None when it depends on anything else (or a size is symbolic)."""
+        if name in self.constants:
+            return self.constants[name]
+        node = self.made_by.get(name)
+        if node is None or depth > 50:
+            return None
+        op = node.op_type
+        if op == "Shape":
+            dims = self.shape(node.input[0])
+            return list(dims) if dims and all(isinstance(d, int) for d in dims) else None
+        args = [self.value(t, depth + 1) for t in node.input if t]
+        if any(a is None for a in args):
+            if op == "Gather" and args and args[0] is None and node.input[0] in self.made_by and \
+                    self.made_by[node.input[0]].op_type == "Shape" and args[1] is not None:
+                dims = self.shape(self.made_by[node.input[0]].input[0]) or ()
+                picked = [dims[int(i)] if -len(dims) <= int(i) < len(dims) else None for i in args[1]]
+                return picked if all(isinstance(d, int) for d in picked) else None
+            return None
+        if op == "Gather":
+            return [args[0][int(i)] for i in args[1]]
+        if op in ("Unsqueeze", "Squeeze", "Cast", "Identity"):
+            return args[0]
+        if op == "Concat":
+            return [v for a in args for v in a]
+        if op in ("Add", "Sub", "Mul", "Div") and len(args) == 2:
+            a, b = args
+            if len(a) != len(b):
+                a, b = (a * len(b), b) if len(a) == 1 else (a, b * len(a))
+            fn = {"Add": lambda x, y: x + y, "Sub": lambda x, y: x - y, "Mul": lambda x, y: x * y,
+                  "Div": lambda x, y: x // y if isinstance(x, int) and isinstance(y, int) else x / y}[op]
+            return [fn(x, y) for x, y in zip(a, b)]
+        return None
 
     def is_weight(self, name: str) -> bool:
         return name in self.initializers
@@ -159,11 +207,13 @@ def network(path: str | os.PathLike) -> dict:
         handler = OPS.get(node.op_type)
         if handler is None:
             unmapped.append(f"{node.name or node.output[0]} ({node.op_type})")
+            ctx.stand_in(node)
             continue
         try:
             handler(node, i, ctx)
         except ConvcalcError as e:
             unmapped.append(f"{node.name or node.output[0]} ({node.op_type}: {e.message})")
+            ctx.stand_in(node)
     if unmapped:
         more = f" and {len(unmapped) - 5} more" if len(unmapped) > 5 else ""
         raise NetworkError(f"{label}: {len(unmapped)} node(s) convcalc cannot map: {', '.join(unmapped[:5])}{more}")

@@ -129,6 +129,15 @@ class Context:
         self.data.add(out)
         return item
 
+    def stand_in(self, node: Any) -> None:
+        """A node that could not be mapped: its outputs are taken as computed (by no item), so that
+        the nodes after it are judged on their own and only the nodes that fail are named."""
+        for out in node.output:
+            self.producer[out] = {}
+            self.data.add(out)
+        if node.output:
+            self.current = node.output[0]
+
     def finish(self) -> list:
         if self.input_saved:
             return [{"identity": None, "name": "input", "save": "input"}] + self.items
@@ -333,6 +342,7 @@ def reshape(node: Any, i: int, ctx: Context) -> None:
             k, last = back
             ctx.done.update((j, k))
             ctx.emit(node, "channelshuffle", {"groups": int(dst[1])}, out=last.output[0])
+            ctx.g.learn(last.output[0], src)  # a shuffle keeps the shape ONNX's inference may lose
             return
     raise ConvcalcError(f"a reshape of {list(src)} to {list(dst)} (only flattening and channel shuffles are mapped)")
 
@@ -380,6 +390,100 @@ def activation(kind: str, params: Callable[[dict], dict] | None = None) -> Calla
     return handler
 
 
+def _slice(ctx: Context, node: Any) -> tuple | None:
+    """(axis, start, end) of a Slice of one axis with step 1, its bounds known; None otherwise."""
+    starts, ends = ctx.g.value(node.input[1]), ctx.g.value(node.input[2])
+    axes = ctx.g.value(node.input[3]) if len(node.input) > 3 and node.input[3] else [0]
+    steps = ctx.g.value(node.input[4]) if len(node.input) > 4 and node.input[4] else [1]
+    if None in (starts, ends, axes, steps) or len(axes) != 1 or steps != [1]:
+        return None
+    return int(axes[0]), int(starts[0]), int(ends[0])
+
+
+def _chain(ctx: Context, start: str, stop: Any) -> list | None:
+    """The nodes (indices) from tensor start to the node stop reads it through: each reading one
+    computed tensor and read by one node; None when the path branches."""
+    path, name = [], start
+    while True:
+        users = ctx.g.consumers.get(name, [])
+        computing = [j for j in users if ctx.g.graph.node[j].op_type not in SHAPE_OPS]
+        if len(computing) != 1:
+            return None
+        j = computing[0]
+        node = ctx.g.graph.node[j]
+        if node is stop:
+            return path
+        if len([t for t in node.input if t and (t == name or ctx.g.made_by.get(t) is not None and ctx.g.made_by[t].op_type
+                                                 not in ("Constant",) and t not in ctx.g.initializers and not ctx.g.value(t))]) != 1:
+            return None
+        path.append(j)
+        name = node.output[0]
+
+
+def slice_(node: Any, i: int, ctx: Context) -> None:
+    """torch.chunk(x, 2, dim) as ONNX exports it: two Slices of one tensor, halves of an axis, each
+    half's chain of nodes ending in one Concat along the same axis: a chunk block whose branches
+    are the chains (ShuffleNetV2's units)."""
+    part = _slice(ctx, node)
+    x = node.input[0]
+    shape = ctx.shape(x)
+    if part is None or part[0] % len(shape) == 0:
+        raise ConvcalcError("a slice whose bounds are not known, or of the batch axis")
+    axis = part[0] % len(shape)
+    size = shape[axis]
+    others = [j for j in ctx.g.consumers.get(x, []) if j != i and ctx.g.graph.node[j].op_type == "Slice"]
+    halves = [(j, _slice(ctx, ctx.g.graph.node[j])) for j in others]
+    second = [(j, p) for j, p in halves if p is not None and p[0] % len(shape) == axis and p[1] == part[2] and p[2] >= size]
+    if not isinstance(size, int) or part[1] != 0 or part[2] * 2 != size or not second:
+        raise ConvcalcError(f"a slice [{part[1]}:{part[2]}] of axis {axis} (only the two halves of torch.chunk(x, 2) are mapped)")
+    j = second[0][0]
+    tails = {}
+    for k, out in ((i, node.output[0]), (j, ctx.g.graph.node[j].output[0])):
+        users = [u for u in ctx.g.consumers.get(out, []) if ctx.g.graph.node[u].op_type not in SHAPE_OPS]
+        tails[k] = (out, users)
+    # the Concat both halves' chains end in
+    concat_node = None
+    for out, users in tails.values():
+        name = out
+        while True:
+            us = [u for u in ctx.g.consumers.get(name, []) if ctx.g.graph.node[u].op_type not in SHAPE_OPS]
+            if len(us) != 1:
+                break
+            n = ctx.g.graph.node[us[0]]
+            if n.op_type == "Concat":
+                concat_node = n if concat_node in (None, n) else False
+                break
+            name = n.output[0]
+    if not concat_node or int(attrs(concat_node)["axis"]) % len(shape) != axis or len([t for t in concat_node.input if t]) != 2:
+        raise ConvcalcError("the two halves do not meet again in one concat along the same axis")
+    branches = []
+    ctx.use(x)
+    outer_items, outer_current = ctx.items, ctx.current
+    for k in (i, j):
+        out = ctx.g.graph.node[k].output[0]
+        chain = _chain(ctx, out, concat_node)
+        if chain is None:
+            raise ConvcalcError("a half's nodes branch before the concat")
+        ctx.items, ctx.current = [], out
+        ctx.data.add(out)
+        ctx.g.learn(out, shape[:axis] + (part[2] - part[1],) + shape[axis + 1:])
+        for m in chain:
+            step = ctx.g.graph.node[m]
+            if step.op_type in ("Dropout", "Identity"):
+                ctx.alias(step.output[0], step.input[0])
+            else:
+                OPS[step.op_type](step, m, ctx)
+            ctx.done.add(m)
+        branches.append(ctx.items)
+    ctx.items, ctx.current = outer_items, outer_current
+    ctx.done.update((j, list(ctx.g.graph.node).index(concat_node)))
+    parts = [ctx.g.shape(ctx.resolve(t)) or () for t in concat_node.input if t]
+    if all(len(p) == len(shape) and isinstance(p[axis], int) for p in parts):
+        ctx.g.learn(concat_node.output[0], shape[:axis] + (sum(p[axis] for p in parts),) + shape[axis + 1:])
+    item = {"chunk": {"chunks": 2, "dim": axis, "branches": branches, "join": "concat"}, "name": node.name or node.output[0]}
+    ctx._append(item, concat_node.output[0])
+
+
 def prelu(node: Any, i: int, ctx: Context) -> None:
     _, dims = _weight(ctx, node, 1)
     n = 1
@@ -405,6 +509,7 @@ OPS: dict[str, Callable] = {
     "Mul": elementwise,
     "Sum": elementwise,
     "Concat": concat,
+    "Slice": slice_,
     "Flatten": flatten,
     "Reshape": reshape,
     "Transpose": transpose,
