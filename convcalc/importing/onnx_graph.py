@@ -103,6 +103,13 @@ class _Graph:
                     elif a.name in ("value_ints", "value_floats"):
                         self.constants[node.output[0]] = list(a.ints if a.name == "value_ints" else a.floats)
 
+        for node in g.node:  # an initializer passed through Identity (torch's exporter so shares equal values)
+            if node.op_type == "Identity" and node.input and node.input[0] in self.initializers:
+                self.initializers[node.output[0]] = self.initializers[node.input[0]]
+                self.shapes[node.output[0]] = self.shapes[node.input[0]]
+                if node.input[0] in self.constants:
+                    self.constants[node.output[0]] = self.constants[node.input[0]]
+
     def shape(self, name: str) -> tuple | None:
         return self.shapes.get(name)
 

@@ -102,6 +102,7 @@ class Context:
         self.use(operands[0])
         item: dict = {kind: params or None, "name": node.name or node.output[0]}
         if weight is not None:
+            weight = self.g.initializers[weight].name  # the initializer itself, through an Identity
             if weight in self.weights:
                 item["tie"] = self.weights[weight]
             else:
