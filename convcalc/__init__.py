@@ -44,11 +44,15 @@ def __getattr__(attr: str):
         from . import network
 
         return getattr(network, attr)
+    if attr == "from_torch":
+        from .importing.torch_module import from_torch
+
+        return from_torch
     raise AttributeError(f"module 'convcalc' has no attribute {attr!r}")
 
 
 __all__ = [
     "ConfigError", "ConvcalcError", "ExpressionError", "ShapeError",
-    "LAYERS", "LayerReport", "Quantity", "parse_expr", "parse_shape", "Training", *_NETWORK,
+    "LAYERS", "LayerReport", "Quantity", "parse_expr", "parse_shape", "Training", "from_torch", *_NETWORK,
     *_CLASSES,
 ]  # fmt: skip

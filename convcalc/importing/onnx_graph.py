@@ -44,9 +44,13 @@ def _onnx():
 
 def load(path: str | os.PathLike) -> Any:
     """The ONNX model in a file (its external weights not read); NetworkError for anything else."""
-    onnx = _onnx()
     label = os.fspath(path)
-    data = read_bytes(path, label, MAX_ONNX_BYTES, "an ONNX file")
+    return parse(read_bytes(path, label, MAX_ONNX_BYTES, "an ONNX file"), label)
+
+
+def parse(data: bytes, label: str) -> Any:
+    """The ONNX model in these bytes; NetworkError naming label when they are not one."""
+    onnx = _onnx()
     try:
         model = onnx.load_model_from_string(data)
     except Exception as e:  # noqa: BLE001 - protobuf raises its own DecodeError (and others) for a damaged file
@@ -185,10 +189,13 @@ def _symbol(name: str, taken: dict) -> str:
 
 def network(path: str | os.PathLike) -> dict:
     """The network mapping (a network file's content) of an ONNX file."""
+    return network_of(load(path), os.fspath(path))
+
+
+def network_of(model: Any, label: str) -> dict:
+    """The network mapping of an ONNX model (label names it in errors and in the name)."""
     from .onnx_ops import OPS, Context
 
-    label = os.fspath(path)
-    model = load(path)
     g = _Graph(model, label)
     for node in g.graph.node:
         if node.op_type in CONTROL_FLOW:
@@ -231,11 +238,12 @@ def network(path: str | os.PathLike) -> dict:
     return {"name": f"{name} (ONNX: {Path(label).name})", "input": ",".join(str(d) for d in shape), "layers": ctx.finish()}
 
 
-def to_yaml(path: str | os.PathLike) -> str:
-    """The network file (YAML) of an ONNX file, with a header saying where it comes from."""
+def to_yaml(path: str | os.PathLike, mapping: dict | None = None) -> str:
+    """The network file (YAML) of an ONNX file (or of its mapping, already made), with a header
+    saying where it comes from."""
     from ..network.stacks import to_yaml as dump
 
-    mapping = network(path)
-    head = (f"# Imported from {Path(os.fspath(path)).name} by convcalc import: one row per ONNX node that computes; save:/from:\n"
+    mapping = network(path) if mapping is None else mapping
+    head = (f"# Imported from {Path(os.fspath(path)).name} by convcalc: one row per ONNX node that computes; save:/from:\n"
             "# follow the graph; tie: marks an initializer two layers share (counted once).\n")
     return head + dump(mapping)
