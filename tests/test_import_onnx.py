@@ -186,3 +186,13 @@ def test_import_writes_a_network_file_that_reads_back(tmp_path):
     assert r.returncode == 0, r.stderr
     again = Network.from_yaml(out.read_text()).report("3,10,10")
     assert again.total == evaluate(path, input_shape="3,10,10").total
+
+
+def test_a_graph_of_two_inputs_is_refused(tmp_path):
+    """A node reading only a second input would look like a constant and count nothing: refused."""
+    graph = helper.make_graph([helper.make_node("Add", ["x", "y"], ["z"], name="add")], "two",
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", 4]) for n in "xy"],
+                              [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)])
+    path = tmp_path / "two.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    assert "the graph has 2 inputs (x, y)" in _refused(path)

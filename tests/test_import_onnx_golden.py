@@ -80,8 +80,8 @@ def test_what_is_not_mapped_yet_is_named(name):
     ("refuse_random_bytes.onnx", "not an ONNX model"),
     ("refuse_control_flow_if.onnx", "(If): control flow"),
     ("refuse_control_flow_scripted.onnx", "control flow"),
-    ("refuse_custom_domain_op.onnx", "cannot map"),
-    ("refuse_unknown_op_nms.onnx", "(NonMaxSuppression)"),
+    ("refuse_custom_domain_op.onnx", "1 node(s) convcalc cannot map: fancy (FancyConv)"),
+    ("refuse_unknown_op_nms.onnx", "the graph has 2 inputs (boxes, scores)"),
 ])
 def test_refusal_fixtures(fixture, fragment):
     for command in ("net", "import"):

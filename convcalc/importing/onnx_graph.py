@@ -204,6 +204,9 @@ def network_of(model: Any, label: str) -> dict:
     inputs = [v for v in g.graph.input if v.name not in g.initializers]
     if not inputs:
         raise NetworkError(f"{label}: the graph has no input")
+    if len(inputs) > 1:  # nodes reading only the others would be skipped as constants: refused instead
+        raise NetworkError(f"{label}: the graph has {len(inputs)} inputs ({', '.join(v.name for v in inputs[:4])}); "
+                           "convcalc reads a network of one input")
     first = inputs[0]
     dims = g.shape(first.name)
     if not dims or len(dims) < 2:
@@ -241,7 +244,7 @@ def network_of(model: Any, label: str) -> dict:
 def to_yaml(path: str | os.PathLike, mapping: dict | None = None) -> str:
     """The network file (YAML) of an ONNX file (or of its mapping, already made), with a header
     saying where it comes from."""
-    from ..network.stacks import to_yaml as dump
+    from ..network.writing import to_yaml as dump
 
     mapping = network(path) if mapping is None else mapping
     head = (f"# Imported from {Path(os.fspath(path)).name} by convcalc: one row per ONNX node that computes; save:/from:\n"

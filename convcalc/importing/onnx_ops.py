@@ -401,6 +401,13 @@ def _slice(ctx: Context, node: Any) -> tuple | None:
     return int(axes[0]), int(starts[0]), int(ends[0])
 
 
+def _varies(ctx: Context, name: str) -> bool:
+    """Whether a tensor is computed from the input, not a weight, a constant or shape arithmetic
+    (for nodes the walk has not reached yet)."""
+    made = ctx.g.made_by.get(name)
+    return made is not None and made.op_type != "Constant" and name not in ctx.g.initializers and ctx.g.value(name) is None
+
+
 def _chain(ctx: Context, start: str, stop: Any) -> list | None:
     """The nodes (indices) from tensor start to the node stop reads it through: each reading one
     computed tensor and read by one node; None when the path branches."""
@@ -414,8 +421,7 @@ def _chain(ctx: Context, start: str, stop: Any) -> list | None:
         node = ctx.g.graph.node[j]
         if node is stop:
             return path
-        if len([t for t in node.input if t and (t == name or ctx.g.made_by.get(t) is not None and ctx.g.made_by[t].op_type
-                                                 not in ("Constant",) and t not in ctx.g.initializers and not ctx.g.value(t))]) != 1:
+        if len([t for t in node.input if t and (t == name or _varies(ctx, t))]) != 1:
             return None
         path.append(j)
         name = node.output[0]

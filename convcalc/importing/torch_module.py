@@ -75,7 +75,7 @@ def from_torch(module: Any, input: str | tuple = "3,224,224", *, example: dict |
     """The NetworkReport of a torch.nn module on an input shape (batch excluded; symbols allowed).
     ``to_yaml(module, input)`` gives the same network as a network file."""
     from ..network import Network
-    from ..network.stacks import to_yaml as dump
+    from ..network.writing import to_yaml as dump
 
     mapping = network(module, input, example=example, input_dtype=input_dtype)
     return Network.from_yaml(dump(mapping), label=mapping["name"]).report(batch=batch, dtype=dtype, **report_options)
@@ -83,6 +83,6 @@ def from_torch(module: Any, input: str | tuple = "3,224,224", *, example: dict |
 
 def to_yaml(module: Any, input: str | tuple = "3,224,224", **options: Any) -> str:
     """The network file (YAML) of a torch.nn module."""
-    from ..network.stacks import to_yaml as dump
+    from ..network.writing import to_yaml as dump
 
     return f"# {type(module).__name__} (torch.nn) exported to ONNX and imported by convcalc\n" + dump(network(module, input, **options))

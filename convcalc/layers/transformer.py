@@ -261,7 +261,7 @@ def _evaluate(layer: "_TransformerLayer", shape: tuple, batch: Any, dtype: str, 
     """The totals of the network of the layer's expansion (after_tanh: with a tanh before it). The
     network code is imported here: it is not needed until a transformer layer is counted."""
     from ..network import Network
-    from ..network.stacks import to_yaml
+    from ..network.writing import to_yaml
 
     network = layer.network(shape)
     if after_tanh:

@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import sizes
 from ..errors import ConfigError
+from .writing import to_yaml  # noqa: F401 (the stacks' network files are written with it; re-exported)
 
 PRESETS: dict = {k: v for k, v in json.loads((Path(__file__).parent.parent / "data" / "transformers.json").read_text()).items()
                  if not k.startswith("_")}
@@ -161,26 +162,6 @@ class Stack:
                     {"residual": {"body": [self._norm(), *mlp], "shortcut": []}}]
         return [{"residual": {"body": attn, "shortcut": []}}, self._norm(),
                 {"residual": {"body": mlp, "shortcut": []}}, self._norm()]
-
-
-def to_yaml(network: dict) -> str:
-    """A network mapping as the YAML of a network file (convcalc's own reader reads it back)."""
-    import yaml
-
-    return yaml.safe_dump(_plain(network), sort_keys=False, default_flow_style=None, width=100)
-
-
-def _plain(network: Any) -> Any:
-    """The network mapping with symbolic sizes as their text (YAML knows numbers and text)."""
-    from ..sizes import is_int, to_text
-
-    if isinstance(network, dict):
-        return {k: _plain(v) for k, v in network.items()}
-    if isinstance(network, list):
-        return [_plain(v) for v in network]
-    if isinstance(network, (bool, float, str)) or network is None or is_int(network):
-        return network
-    return to_text(network)
 
 
 #: the layer types whose parameters are embeddings (not counted in the 6N rule's N)
