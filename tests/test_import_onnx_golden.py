@@ -88,3 +88,29 @@ def test_refusal_fixtures(fixture, fragment):
         r = subprocess.run([sys.executable, "-m", "convcalc", command, str(ONNX / fixture)], capture_output=True, text=True)
         assert r.returncode == 2 and fragment in r.stderr and r.stderr.count("\n") == 1, r.stderr
         assert r.stderr.startswith(f"convcalc {command}: ")
+
+
+def test_fuzzed_files_import_or_are_refused(tmp_path):
+    """resnet18.onnx with bytes flipped at random (seeded) and cut at random lengths: every one imports
+    or is refused with convcalc's own error, never another exception."""
+    import random
+
+    from convcalc.errors import ConvcalcError
+
+    data = (ONNX / "resnet18.onnx").read_bytes()
+    rng = random.Random(16)
+    outcomes = {"imported": 0, "refused": 0}
+    for n in range(200):
+        damaged = bytearray(data)
+        for _ in range(rng.randint(1, 8)):
+            damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+        if n % 3 == 0:
+            damaged = damaged[: rng.randrange(len(damaged))]
+        path = tmp_path / f"f{n}.onnx"
+        path.write_bytes(bytes(damaged))
+        try:
+            evaluate(path, input_shape="3,64,64")
+            outcomes["imported"] += 1
+        except ConvcalcError:
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 0 and sum(outcomes.values()) == 200

@@ -29,6 +29,8 @@ from ..network.source import NetworkError, read_bytes
 #: an ONNX file larger than this is refused (protobuf's own limit is 2 GiB)
 MAX_ONNX_BYTES = 2 * 1024**3
 CONTROL_FLOW = ("If", "Loop", "Scan")
+#: what a damaged file's attributes raise in a handler (a missing or mistyped value)
+MALFORMED = (TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError, OverflowError, RecursionError)
 #: ops whose output is their (first) input: no row
 PASS_THROUGH = ("Dropout", "Identity")
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
@@ -194,12 +196,21 @@ def network(path: str | os.PathLike) -> dict:
 
 def network_of(model: Any, label: str) -> dict:
     """The network mapping of an ONNX model (label names it in errors and in the name)."""
+    try:
+        return _network_of(model, label)
+    except ConvcalcError:
+        raise
+    except MALFORMED as e:  # a damaged graph the checks above did not foresee: still one error
+        raise NetworkError(f"{label}: a malformed ONNX graph ({type(e).__name__}: {str(e)[:200]})") from None
+
+
+def _network_of(model: Any, label: str) -> dict:
     from .onnx_ops import OPS, Context
 
     g = _Graph(model, label)
     for node in g.graph.node:
         if node.op_type in CONTROL_FLOW:
-            raise NetworkError(f"{label}: node {node.name or node.output[0]!r} ({node.op_type}): control flow; convcalc follows "
+            raise NetworkError(f"{label}: node {_text(node.name or node.output[0])!r} ({_text(node.op_type)}): control flow; convcalc follows "
                                "graphs without it")
     inputs = [v for v in g.graph.input if v.name not in g.initializers]
     if not inputs:
@@ -223,13 +234,16 @@ def network_of(model: Any, label: str) -> dict:
             continue
         handler = OPS.get(node.op_type)
         if handler is None:
-            unmapped.append(f"{node.name or node.output[0]} ({node.op_type})")
+            unmapped.append(f"{_text(node.name or node.output[0])} ({_text(node.op_type)})")
             ctx.stand_in(node)
             continue
         try:
             handler(node, i, ctx)
         except ConvcalcError as e:
-            unmapped.append(f"{node.name or node.output[0]} ({node.op_type}: {e.message})")
+            unmapped.append(f"{_text(node.name or node.output[0])} ({_text(node.op_type)}: {e.message})")
+            ctx.stand_in(node)
+        except MALFORMED as e:  # attributes of the wrong kind or missing: a damaged file
+            unmapped.append(f"{_text(node.name or node.output[0])} ({_text(node.op_type)}: malformed, {type(e).__name__})")
             ctx.stand_in(node)
     if unmapped:
         more = f" and {len(unmapped) - 5} more" if len(unmapped) > 5 else ""
@@ -237,8 +251,26 @@ def network_of(model: Any, label: str) -> dict:
     outputs = [ctx.resolve(o.name) for o in g.graph.output]
     if outputs and outputs[0] != ctx.current:
         ctx.use(outputs[0])
-    name = model.graph.name or Path(label).stem
-    return {"name": f"{name} (ONNX: {Path(label).name})", "input": ",".join(str(d) for d in shape), "layers": ctx.finish()}
+    name = _text(model.graph.name) or Path(label).stem
+    return _clean({"name": f"{name} (ONNX: {Path(label).name})", "input": ",".join(str(d) for d in shape), "layers": ctx.finish()})
+
+
+def _text(v: Any) -> str:
+    """A name from the file as text: protobuf hands back bytes for a string that is not UTF-8."""
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+
+
+def _clean(v: Any) -> Any:
+    """The mapping with every name as text and nothing but YAML's plain values."""
+    if isinstance(v, dict):
+        return {_text(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_clean(x) for x in v]
+    if isinstance(v, bytes):
+        return _text(v)
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    raise NetworkError(f"a value of type {type(v).__name__} in the graph's attributes")
 
 
 def to_yaml(path: str | os.PathLike, mapping: dict | None = None) -> str:
