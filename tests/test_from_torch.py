@@ -35,6 +35,13 @@ def test_torchvision_model_equals_its_network_file_with_symbols(name):
     assert all(got.total[k] == want.total[k] for k in COUNTS)
 
 
+def test_vit_equals_its_network_file():
+    tv = import_torchvision()
+    got = convcalc.from_torch(tv.models.vit_b_16(), input="3,224,224")
+    want = evaluate(EXAMPLES / "vit_b_16.yaml")
+    assert all(got.total[k] == want.total[k] for k in COUNTS)
+
+
 def test_to_yaml_reads_back():
     from convcalc.importing.torch_module import to_yaml
 

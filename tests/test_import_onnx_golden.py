@@ -25,8 +25,8 @@ MANIFEST = json.loads((ONNX / "manifest.json").read_text())
 COUNTS = ("params", "mults", "adds", "comparisons", "macs", "flops", "transcendentals")
 CNNS = ["resnet18", "resnet50", "vgg16", "alexnet", "mobilenetv2", "densenet121", "efficientnet_b0", "mobilenetv3_small",
         "shufflenetv2", "regnety_400mf"]
-#: exported, not yet imported: attention subgraphs, embeddings and a class token are not mapped (issue 16)
-NOT_YET = ["vit_b_16", "gpt2_small", "bert_base"]
+#: the transformers: file -> (example, the input to compare at: their dynamic axes kept where the export has them)
+TRANSFORMERS = {"vit_b_16": ("vit_b_16", "3,224,224"), "gpt2_small_nofold": ("gpt2_small", None), "bert_base": ("bert_base", "16")}
 
 
 #: torch's exporter writes an nn.AdaptiveAvgPool2d whose output is not 1 as an AveragePool of the traced
@@ -69,10 +69,33 @@ def test_dynamic_axes_are_symbols_and_substitute(name):
     assert value(got.total["macs"], {"height": 160, "width": 192}) == at
 
 
-@pytest.mark.parametrize("name", NOT_YET)
-def test_what_is_not_mapped_yet_is_named(name):
-    with pytest.raises(NetworkError, match=r"node\(s\) convcalc cannot map: \S+ \("):
-        evaluate(ONNX / f"{name}.onnx")
+@pytest.mark.parametrize("name", list(TRANSFORMERS))
+def test_transformer_equals_its_network_file(name):
+    """Attention written out as plain ops (projections, heads' reshapes, the scaled dot product, the
+    causal mask) imports as one multiheadattention per module, GELU's formula as gelu, the tables as
+    embeddings: every count equal to the example's, per layer type too. GPT-2's sequence length stays
+    a symbol (seq_len)."""
+    example, shape = TRANSFORMERS[name]
+    got = evaluate(ONNX / f"{name}.onnx", input_shape=shape)
+    want = evaluate(EXAMPLES / f"{example}.yaml", input_shape=shape or "seq_len")
+    assert {k: got.total[k] for k in COUNTS} == {k: want.total[k] for k in COUNTS}
+    assert _by_type(got) == _by_type(want)
+    assert got.total["params"] == MANIFEST["files"][f"{name}.onnx"]["torch"]["parameters"]
+
+
+def test_gpt2_folded_writes_the_tied_head_twice():
+    """With constant folding torch writes the lm_head's weight (tied to wte) again, transposed, as a
+    new initializer: the import counts what the file stores, wte's 50257 x 768 once more; every other
+    count equals the example's."""
+    got = evaluate(ONNX / "gpt2_small.onnx")
+    want = evaluate(EXAMPLES / "gpt2_small.yaml", input_shape="seq_len")
+    assert got.total["params"] - want.total["params"] == 50257 * 768
+    assert all(got.total[k] == want.total[k] for k in COUNTS if k != "params")
+
+
+def test_an_unmapped_node_is_named():
+    with pytest.raises(NetworkError, match=r"1 node\(s\) convcalc cannot map: fancy \(FancyConv\)"):
+        evaluate(ONNX / "refuse_custom_domain_op.onnx")
 
 
 @pytest.mark.parametrize("fixture, fragment", [

@@ -91,6 +91,7 @@ class _Graph:
             if v is not None:
                 self.constants[t.name] = v
         self.consumers: dict = {}
+        self._values: dict = {}  # value() of tensors asked for
         self.made_by: dict = {}  # tensor -> the node that outputs it
         for i, node in enumerate(g.node):
             for name in node.output:
@@ -109,12 +110,19 @@ class _Graph:
                     elif a.name in ("value_ints", "value_floats"):
                         self.constants[node.output[0]] = list(a.ints if a.name == "value_ints" else a.floats)
 
-        for node in g.node:  # an initializer passed through Identity (torch's exporter so shares equal values)
-            if node.op_type == "Identity" and node.input and node.input[0] in self.initializers:
+        # an initializer passed through Identity (torch's exporter so shares equal values) or Transpose (a
+        # linear layer's weight, unfolded) is that initializer: a weight, counted where it is stored
+        for node in g.node:
+            if node.op_type in ("Identity", "Transpose") and node.input and node.input[0] in self.initializers:
                 self.initializers[node.output[0]] = self.initializers[node.input[0]]
-                self.shapes[node.output[0]] = self.shapes[node.input[0]]
-                if node.input[0] in self.constants:
-                    self.constants[node.output[0]] = self.constants[node.input[0]]
+                if node.op_type == "Identity":
+                    self.shapes[node.output[0]] = self.shapes[node.input[0]]
+                    if node.input[0] in self.constants:
+                        self.constants[node.output[0]] = self.constants[node.input[0]]
+                elif self.shapes.get(node.output[0]) is None:
+                    perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
+                    dims = self.shapes[node.input[0]]
+                    self.shapes[node.output[0]] = tuple(dims[k] for k in perm) if perm else tuple(reversed(dims))
 
     def shape(self, name: str) -> tuple | None:
         return self.shapes.get(name)
@@ -134,6 +142,12 @@ class _Graph:
         a reshape's target. None when it depends on anything else (or a size is symbolic)."""
         if name in self.constants:
             return self.constants[name]
+        if name in self._values:  # a DAG of shape arithmetic shares its parts: each evaluated once
+            return self._values[name]
+        self._values[name] = got = self._value(name, depth)
+        return got
+
+    def _value(self, name: str, depth: int) -> list | None:
         node = self.made_by.get(name)
         if node is None or depth > 50:
             return None
@@ -205,7 +219,7 @@ def network_of(model: Any, label: str) -> dict:
 
 
 def _network_of(model: Any, label: str) -> dict:
-    from .onnx_ops import OPS, Context
+    from .onnx_ops import OPS, Context, region
 
     g = _Graph(model, label)
     for node in g.graph.node:
@@ -232,6 +246,16 @@ def _network_of(model: Any, label: str) -> dict:
         if node.op_type in PASS_THROUGH:
             ctx.alias(node.output[0], node.input[0])
             continue
+        found = ctx.regions.get(i)
+        if found is not None:
+            try:
+                region(*found, ctx)
+                continue
+            except ConvcalcError as e:
+                unmapped.append(f"{_text(node.name or node.output[0])} ({e.message})")
+                ctx.done.update(found[1])
+                ctx.stand_in(node)
+                continue
         handler = OPS.get(node.op_type)
         if handler is None:
             unmapped.append(f"{_text(node.name or node.output[0])} ({_text(node.op_type)})")

@@ -33,6 +33,9 @@ class Context:
         self.data = {input_name}  # computed tensors (they depend on the input)
         self.weights: dict = {}  # initializer -> the name of the first layer that used it
         self.input_saved = False
+        # node index -> (kind, the module's node indices): attention and GELU modules, emitted as one
+        # layer at their first node that computes
+        self.regions = {m: found for found in regions(graph).values() for m in found[1]}
 
     # -- the graph -------------------------------------------------------------------------------
     def computed(self, node: Any) -> bool:
@@ -296,18 +299,85 @@ def matmul(node: Any, i: int, ctx: Context) -> None:
 
 
 def elementwise(node: Any, i: int, ctx: Context) -> None:
-    """Add, Mul or Sum of computed tensors: a join (PyTorch's broadcasting)."""
+    """Add, Mul or Sum of computed tensors: a join (PyTorch's broadcasting); an Add of a learned
+    table of positions: a position embedding."""
     operands = ctx.operands(node)
-    if len(operands) < 2 or len(operands) != len([t for t in node.input if t]):
+    others = [t for t in node.input if t and t not in operands]
+    if node.op_type == "Add" and len(operands) == 1 and len(others) == 1:
+        _positions(node, ctx, operands[0], others[0])
+        return
+    if len(operands) < 2 or others:
         raise ConvcalcError("an operation with a constant operand (only sums and products of computed tensors are mapped)")
     ctx.join(node, "multiply" if node.op_type == "Mul" else "add", operands)
 
 
+def _positions(node: Any, ctx: Context, x: str, table: str) -> None:
+    """x + a learned table: ViT's pos_embedding (an initializer of T rows), or GPT-2's wpe read at
+    0..T-1 (a Gather of an initializer at positions the graph counts from the shape)."""
+    made = ctx.g.made_by.get(table)
+    if ctx.g.is_weight(table):
+        dims = [d for d in ctx.g.shape(table) if d != 1] or [1]
+        if len(dims) != 2:
+            raise ConvcalcError(f"an added constant of shape {list(ctx.g.shape(table))} (a table of positions is 2-D)")
+        ctx.emit(node, "positionembedding", {"num_positions": int(dims[0])}, weight=table)
+    elif made is not None and made.op_type == "Gather" and ctx.g.is_weight(made.input[0]):
+        rows = int(ctx.g.shape(made.input[0])[0])
+        kind, ids = _indices(ctx, made.input[1])
+        if kind == "range":  # positions 0..T-1 counted by the graph (GPT-2's wpe)
+            ctx.emit(node, "positionembedding", {"num_positions": rows, "indexed": True}, weight=made.input[0])
+        elif ids and all(v == k for k, v in enumerate(ids)):  # a registered buffer 0..P-1 sliced (BERT's position_ids)
+            ctx.emit(node, "positionembedding", {"num_positions": rows, "indexed": True, "ids": "buffer"}, weight=made.input[0])
+        elif ids and all(v == 0 for v in ids):  # a buffer of zeros sliced (BERT's token_type_ids)
+            ctx.emit(node, "tokentypeembedding", {"num_token_types": rows, "max_positions": len(ids)}, weight=made.input[0])
+        else:
+            raise ConvcalcError("an added table read at indices that are neither positions nor token types")
+    else:
+        raise ConvcalcError("an add of a constant that is not a table of positions")
+
+
+def _indices(ctx: Context, name: str) -> tuple:
+    """Where a table's indices come from: ("range", None) for a Range the graph computes, or
+    ("buffer", its values) for a constant reached through Expand, Slice, Unsqueeze, Cast or
+    Reshape (the values as stored, before the slice); (None, None) otherwise."""
+    for _ in range(20):
+        if name in ctx.g.constants:
+            return "buffer", ctx.g.constants[name]
+        made = ctx.g.made_by.get(name)
+        if made is None:
+            return None, None
+        if made.op_type == "Range":
+            return "range", None
+        if made.op_type not in ("Expand", "Slice", "Unsqueeze", "Cast", "Reshape", "Squeeze"):
+            return None, None
+        name = made.input[0]
+    return None, None
+
+
+def gather(node: Any, i: int, ctx: Context) -> None:
+    """A table read at the input's indices: an embedding; one token of a computed sequence
+    (x[:, 0], ViT's and BERT's class token): a selecttoken."""
+    index = ctx.constant(node.input[1])
+    if ctx.operands(node) == [node.input[0]] and index is not None and len(index) == 1 and int(attrs(node).get("axis", 0)) == 1:
+        ctx.emit(node, "selecttoken", {"index": int(index[0])})
+        return
+    w, dims = _weight(ctx, node, 0)
+    if int(attrs(node).get("axis", 0)) != 0 or len(dims) != 2 or ctx.operands(node) != [node.input[1]]:
+        raise ConvcalcError("a gather other than rows of a 2-D table at computed indices")
+    ctx.emit(node, "embedding", {"num_embeddings": int(dims[0]), "embedding_dim": int(dims[1])}, weight=w)
+
+
 def concat(node: Any, i: int, ctx: Context) -> None:
     operands = ctx.operands(node)
-    if len(operands) != len([t for t in node.input if t]):
-        raise ConvcalcError("a concat with a constant part (a class token?) is not mapped")
     axis = int(attrs(node)["axis"])
+    others = [t for t in node.input if t and t not in operands]
+    if others:
+        # torch.cat([class_token.expand(N, -1, -1), x], dim=1): a class token (ViT)
+        made = ctx.g.made_by.get(others[0])
+        token = made.input[0] if made is not None and made.op_type == "Expand" else others[0]
+        if len(others) == 1 and len(operands) == 1 and node.input[0] == others[0] and axis == 1 and ctx.g.is_weight(token):
+            ctx.emit(node, "classtoken", None, weight=token)
+            return
+        raise ConvcalcError("a concat with a constant part other than a class token in front")
     if len(operands) == 1:
         ctx.alias(node.output[0], operands[0])
         return
@@ -334,6 +404,15 @@ def reshape(node: Any, i: int, ctx: Context) -> None:
     if len(dst) == 2 and len(src) > 2:
         ctx.emit(node, "flatten", None)
         return
+    if 2 <= len(dst) < len(src) and tuple(dst[:-1]) == tuple(src[: len(dst) - 1]) and src[0] == dst[0]:
+        # the trailing dimensions merged into one: torch.flatten(x, start_dim) (ViT's patches: N,768,14,14 -> N,768,196)
+        last = dst[-1]
+        merged = 1
+        for d in src[len(dst) - 1:]:
+            merged = merged * d if isinstance(d, int) and isinstance(merged, int) else None
+        if not isinstance(last, int) or merged == last:
+            ctx.emit(node, "flatten", {"start_dim": len(dst) - 1})
+            return
     nxt = ctx.only_consumer(node.output[0], "Transpose")
     if nxt is not None and len(dst) == len(src) + 1:
         j, tr = nxt
@@ -491,6 +570,86 @@ def slice_(node: Any, i: int, ctx: Context) -> None:
     ctx._append(item, concat_node.output[0])
 
 
+#: ops a GELU written out (erf or tanh form) is made of
+GELU_OPS = {"Mul", "Add", "Div", "Pow", "Tanh", "Erf", "Sqrt", "Constant", "Sub"}
+
+
+def regions(graph: Any) -> dict:
+    """Modules the exporter wrote as many nodes (named by module path), found by what they hold:
+    attention (a Softmax, in the smallest enclosing module with two products by weights: the
+    projections in and out) and GELU (a Tanh or Erf among only the ops of its formula). Returns
+    node index -> (kind, the module's node indices)."""
+    nodes = graph.graph.node
+    by_prefix: dict = {}
+    for j, n in enumerate(nodes):
+        parts = n.name.split("/")
+        for depth in range(1, len(parts)):
+            by_prefix.setdefault("/".join(parts[:depth]) + "/", []).append(j)
+    found: dict = {}
+    for j, n in enumerate(nodes):
+        kind = "attention" if n.op_type == "Softmax" else "gelu" if n.op_type in ("Tanh", "Erf") else None
+        parts = n.name.split("/")
+        if kind is None or len(parts) < 2:
+            continue
+        for depth in range(len(parts) - 1, 0, -1):
+            members = by_prefix.get("/".join(parts[:depth]) + "/", [])
+            ops = {nodes[m].op_type for m in members}
+            if kind == "gelu":
+                if ops <= GELU_OPS and {"Mul", "Add"} <= ops:  # the formula, not a lone tanh
+                    found.setdefault(members[0], ("gelu", members))
+                break
+            products = [m for m in members if nodes[m].op_type in ("MatMul", "Gemm") and
+                        any(graph.is_weight(t) for t in nodes[m].input[1:2])]
+            if len(products) >= 2:
+                found.setdefault(members[0], ("attention", members))
+                break
+    return found
+
+
+def region(kind: str, members: list, ctx: Context) -> None:
+    """A module found by regions(): one layer in place of all its nodes (one computed input, one
+    output read outside)."""
+    nodes = ctx.g.graph.node
+    inside = set(members)
+    made = {t for m in members for t in nodes[m].output}
+    ins = {ctx.resolve(t) for m in members for t in nodes[m].input if t and t not in made and ctx.resolve(t) in ctx.data}
+    outs = [t for m in members for t in nodes[m].output if _varies(ctx, t) and (
+            any(u not in inside and nodes[u].op_type not in SHAPE_OPS for u in ctx.g.consumers.get(t, []))
+            or t in {o.name for o in ctx.g.graph.output})]  # a constant shared with other modules is not an output
+    name = nodes[members[0]].name.rsplit("/", 1)[0]
+    if len(ins) != 1 or len(outs) != 1:
+        raise ConvcalcError(f"module {name}: {len(ins)} computed inputs and {len(outs)} outputs (a layer has one each)")
+    (x,) = ins
+    ops = [nodes[m].op_type for m in members]
+    if kind == "gelu":
+        params = {"approximate": "tanh" if "Tanh" in ops else "none"}
+        layer = "gelu"
+    else:
+        heads = None
+        for m in members:
+            if nodes[m].op_type == "Softmax":
+                s = ctx.g.shape(nodes[m].input[0]) or ()
+                heads = s[1] if len(s) == 4 and isinstance(s[1], int) else None
+        if heads is None:  # the heads' reshape: (..., heads, head_dim) with heads x head_dim = E
+            e = ctx.shape(x)[-1]
+            for m in members:
+                s = ctx.g.shape(nodes[m].output[0]) or ()
+                if nodes[m].op_type == "Reshape" and len(s) >= 4 and all(isinstance(d, int) for d in s[-2:]) and s[-2] * s[-1] == e:
+                    heads = s[-2]
+                    break
+        if heads is None:
+            raise ConvcalcError(f"module {name}: the number of heads is not in the graph's shapes")
+        bias = any(nodes[m].op_type in ("Add", "Gemm") and any(ctx.g.is_weight(t) for t in nodes[m].input if t)
+                   and (nodes[m].op_type == "Add" or len(nodes[m].input) > 2) for m in members)
+        params = {"num_heads": int(heads), "bias": bias}
+        if "Trilu" in ops:
+            params["causal"] = True
+        layer = "multiheadattention"
+    ctx.use(x)
+    ctx.done.update(members)
+    ctx._append({layer: params, "name": name}, outs[0])
+
+
 def prelu(node: Any, i: int, ctx: Context) -> None:
     _, dims = _weight(ctx, node, 1)
     n = 1
@@ -516,6 +675,7 @@ OPS: dict[str, Callable] = {
     "Mul": elementwise,
     "Sum": elementwise,
     "Concat": concat,
+    "Gather": gather,
     "Slice": slice_,
     "Flatten": flatten,
     "Reshape": reshape,

@@ -56,7 +56,8 @@ def network(module: Any, input: str | tuple, *, example: dict | None = None, inp
     module.eval()
     buffer = io.BytesIO()
     try:
-        with torch.no_grad(), warnings.catch_warnings():
+        # not under no_grad: there nn.MultiheadAttention takes PyTorch's fused fast path, an op ONNX has not
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the exporter's advice on constant folding and tracing: not the user's concern
             torch.onnx.export(module, (sample,), buffer, dynamo=False, opset_version=17, input_names=["input"],
                               output_names=["output"], dynamic_axes={"input": axes}, training=torch.onnx.TrainingMode.PRESERVE)
