@@ -1,6 +1,7 @@
 """ONNX files exported from the torch.nn models the examples describe (tests/golden/onnx/, written by
 tests/golden/make_onnx_golden.py with torch's exporter, weights stripped, dynamic axes kept) against
-the shipped network files: every count of the network and of every layer type equal, numerically
+the shipped network files row by row (every layer that counts, in order, its type, shape and counts) and in
+total, numerically
 and with the dynamic axes as symbols; the refusal fixtures refused in one line."""
 
 from __future__ import annotations
@@ -34,15 +35,11 @@ TRANSFORMERS = {"vit_b_16": ("vit_b_16", "3,224,224"), "gpt2_small_nofold": ("gp
 SAME_TYPE = {"avgpool2d": "adaptiveavgpool2d"}
 
 
-def _by_type(report):
-    out: dict = {}
-    for r in report.rows:
-        if r["block"] or all(r[k] == 0 for k in COUNTS):
-            continue  # a dropout, a flatten, an identity: nothing counted, and ONNX drops some of them
-        kind = out.setdefault(SAME_TYPE.get(r["type"], r["type"]), {k: 0 for k in COUNTS})
-        for k in COUNTS:
-            kind[k] += r[k]
-    return out
+def _rows(report):
+    """Every layer that counts something, in order: its type, output shape and counts (a dropout, a
+    flatten, an identity count nothing, and ONNX drops some of them)."""
+    return [(SAME_TYPE.get(r["type"], r["type"]), tuple(r["output_shape"])) + tuple(r[k] for k in COUNTS)
+            for r in report.rows if not r["block"] and any(r[k] != 0 for k in COUNTS)]
 
 
 @pytest.mark.parametrize("name", CNNS)
@@ -52,7 +49,7 @@ def test_cnn_equals_its_network_file(name):
     got = evaluate(ONNX / f"{name}.onnx", input_shape="3,224,224")
     want = evaluate(EXAMPLES / f"{name}.yaml", input_shape="3,224,224")
     assert {k: got.total[k] for k in COUNTS} == {k: want.total[k] for k in COUNTS}
-    assert _by_type(got) == _by_type(want)
+    assert _rows(got) == _rows(want)
     assert got.total["params"] == entry["torch"]["parameters"]
     assert got.output_shape == want.output_shape
 
@@ -73,13 +70,13 @@ def test_dynamic_axes_are_symbols_and_substitute(name):
 def test_transformer_equals_its_network_file(name):
     """Attention written out as plain ops (projections, heads' reshapes, the scaled dot product, the
     causal mask) imports as one multiheadattention per module, GELU's formula as gelu, the tables as
-    embeddings: every count equal to the example's, per layer type too. GPT-2's sequence length stays
+    embeddings: row by row and in total equal to the example's. GPT-2's sequence length stays
     a symbol (seq_len)."""
     example, shape = TRANSFORMERS[name]
     got = evaluate(ONNX / f"{name}.onnx", input_shape=shape)
     want = evaluate(EXAMPLES / f"{example}.yaml", input_shape=shape or "seq_len")
     assert {k: got.total[k] for k in COUNTS} == {k: want.total[k] for k in COUNTS}
-    assert _by_type(got) == _by_type(want)
+    assert _rows(got) == _rows(want)
     assert got.total["params"] == MANIFEST["files"][f"{name}.onnx"]["torch"]["parameters"]
 
 
@@ -137,3 +134,15 @@ def test_fuzzed_files_import_or_are_refused(tmp_path):
         except ConvcalcError:
             outcomes["refused"] += 1
     assert outcomes["refused"] > 0 and sum(outcomes.values()) == 200
+
+
+@pytest.mark.parametrize("name, blocks", [("resnet18", {"residual": 8}), ("resnet50", {"residual": 16}),
+                                          ("efficientnet_b0", {"residual": 9, "scale": 16}), ("mobilenetv3_small", {"residual": 6, "scale": 9})])
+def test_blocks_are_recovered(name, blocks):
+    """The graph's skips read back as the network file's blocks: residual (ResNet's downsample as its
+    shortcut) and scale (squeeze-and-excitation), as many as the example has."""
+    got = evaluate(ONNX / f"{name}.onnx", input_shape="3,224,224")
+    want = evaluate(EXAMPLES / f"{name}.yaml")
+    for kind, n in blocks.items():
+        assert sum(r["type"] == kind for r in got.rows) == n == sum(r["type"] == kind for r in want.rows)
+    assert not any(r["type"] in ("add", "multiply") and r["depth"] == 0 for r in got.rows)

@@ -143,9 +143,8 @@ class Context:
             self.current = node.output[0]
 
     def finish(self) -> list:
-        if self.input_saved:
-            return [{"identity": None, "name": "input", "save": "input"}] + self.items
-        return self.items
+        items = ([{"identity": None, "name": "input", "save": "input"}] if self.input_saved else []) + self.items
+        return blocks(items)
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -154,6 +153,12 @@ def attrs(node: Any) -> dict:
     from onnx import helper
 
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _f32(v: Any) -> float:
+    """A float attribute as written in the model's source (ONNX stores float32: 1e-5 reads back as
+    9.999999747378752e-06)."""
+    return float(f"{float(v):.7g}")
 
 
 def _one(values: list) -> Any:
@@ -247,7 +252,7 @@ def reduce_mean(node: Any, i: int, ctx: Context) -> None:
 def norm(node: Any, i: int, ctx: Context) -> None:
     a = attrs(node)
     nd = max(1, _rank(ctx, node) - 2)
-    eps = float(a.get("epsilon", 1e-5))
+    eps = _f32(a.get("epsilon", 1e-5))
     if node.op_type == "BatchNormalization":
         if a.get("training_mode", 0):
             raise ConvcalcError("training_mode 1 (statistics of the batch) is not mapped")
@@ -268,7 +273,7 @@ def layer_norm(node: Any, i: int, ctx: Context) -> None:
     dims = list(shape[axis:])
     if not all(isinstance(d, int) for d in dims):
         raise ConvcalcError(f"normalized over dims {dims} that are not numbers")
-    ctx.emit(node, "layernorm", {"normalized_shape": _one(dims) if len(dims) == 1 else dims, "eps": float(a.get("epsilon", 1e-5)),
+    ctx.emit(node, "layernorm", {"normalized_shape": _one(dims) if len(dims) == 1 else dims, "eps": _f32(a.get("epsilon", 1e-5)),
                                  "bias": len(node.input) > 2 and bool(node.input[2])})
 
 
@@ -697,3 +702,98 @@ OPS: dict[str, Callable] = {
     "Gelu": activation("gelu", lambda a: {"approximate": (a.get("approximate", b"none") or b"none").decode()
                                           if isinstance(a.get("approximate", b"none"), bytes) else a.get("approximate", "none")}),
 }
+
+
+# -- structure -------------------------------------------------------------------------------------
+def _refs(items: list, counts: dict) -> dict:
+    """How many from: items read each saved name (in blocks' branches too)."""
+    for item in items:
+        if "from" in item:
+            counts[item["from"]] = counts.get(item["from"], 0) + 1
+        for key, body in item.items():
+            if isinstance(body, dict):
+                for part in ("body", "shortcut"):
+                    if isinstance(body.get(part), list):
+                        _refs(body[part], counts)
+                for branch in body.get("branches", []) or []:
+                    _refs(branch, counts)
+    return counts
+
+
+def _join_reads(item: dict, kind: str) -> str | None:
+    """The saved name a two-branch join reads beside the current tensor ([[], [from: NAME]])."""
+    body = item.get(kind)
+    if not isinstance(body, dict) or set(body) != {"branches"} or len(body["branches"]) != 2:
+        return None
+    a, b = body["branches"]
+    other = b if a == [] else a if b == [] else None
+    if other is None or len(other) != 1 or set(other[0]) != {"from"}:
+        return None
+    return other[0]["from"]
+
+
+def blocks(items: list) -> list:
+    """The flat walk's items with residual and squeeze-and-excitation blocks recovered, as a network
+    file writes them: save X, body..., add [[], [from: X]] is residual {body, shortcut: []}; save X,
+    body... (save M), from: X, shortcut..., add [[], [from: M]] is residual {body, shortcut}; save X,
+    body..., multiply [[], [from: X]] is scale {body}. Only where the names are read nowhere else."""
+    refs = _refs(items, {})
+    out: list = []
+    for item in items:
+        kind = "add" if "add" in item else "multiply" if "multiply" in item else None
+        name = _join_reads(item, kind) if kind else None
+        start = next((k for k in range(len(out) - 1, -1, -1) if out[k].get("save") == name), None) if name else None
+        if start is None or refs.get(name) != 1:
+            out.append(item)
+            continue
+        tail = out[start + 1:]
+        label = {"name": item["name"]} if "name" in item else {}
+        if not tail or any("from" in t for t in tail):
+            # the projection shortcut: body (its end saved as M), from: X, shortcut, then add reads M?
+            out.append(item)
+            continue
+        if kind == "add":
+            block = {"residual": {"body": tail, "shortcut": []}, **label}
+        else:
+            block = {"scale": {"body": tail}, **label}
+        saved = out[start]
+        if refs.get(saved.get("save")) == 1:
+            saved.pop("save")
+        del out[start + 1:]
+        if "save" in item:
+            block["save"] = item["save"]
+        out.append(block)
+    return _projections(out, refs)
+
+
+def _projections(items: list, refs: dict) -> list:
+    """save X, body (ending in save M), from: X, shortcut, add [[], [from: M]]: a residual block with
+    a shortcut (ResNet's downsample)."""
+    out: list = []
+    for item in items:
+        name = _join_reads(item, "add") if "add" in item else None
+        if name is None or refs.get(name) != 1:
+            out.append(item)
+            continue
+        end = next((k for k in range(len(out) - 1, -1, -1) if out[k].get("save") == name), None)
+        back = next((k for k in range(len(out) - 1, end if end is not None else -1, -1) if "from" in out[k]), None)
+        if end is None or back is None:
+            out.append(item)
+            continue
+        x = out[back]["from"]
+        start = next((k for k in range(end, -1, -1) if out[k].get("save") == x), None)
+        body, shortcut = out[start + 1:end + 1] if start is not None else None, out[back + 1:]
+        if start is None or refs.get(x) != 1 or any("from" in t for t in body + shortcut) or back != end + 1:
+            out.append(item)
+            continue
+        body[-1].pop("save")
+        block = {"residual": {"body": body, "shortcut": shortcut}}
+        if "name" in item:
+            block["name"] = item["name"]
+        if "save" in item:
+            block["save"] = item["save"]
+        if refs.get(out[start].get("save")) == 1:
+            out[start].pop("save")
+        del out[start + 1:]
+        out.append(block)
+    return out
