@@ -196,3 +196,22 @@ def test_a_graph_of_two_inputs_is_refused(tmp_path):
     path = tmp_path / "two.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     assert "the graph has 2 inputs (x, y)" in _refused(path)
+
+
+def test_resize_and_pad(tmp_path):
+    """Resize by 2 (bilinear, align_corners) and a zero pad of 1, 2 (left/right) and 3, 0 (top/bottom),
+    against nn.Upsample and nn.ZeroPad2d written by hand."""
+    floats = numpy_helper.from_array(np.array([1, 1, 2, 2], dtype=np.float32), "scales")
+    pads = numpy_helper.from_array(np.array([0, 0, 3, 1, 0, 0, 0, 2], dtype=np.int64), "pads")
+    nodes = [helper.make_node("Resize", ["x", "", "scales"], ["u"], name="up", mode="linear",
+                              coordinate_transformation_mode="align_corners"),
+             helper.make_node("Pad", ["u", "pads"], ["y"], name="pad", mode="constant")]
+    path = _model(nodes, [floats, pads], tmp_path)
+    yaml_text = """
+input: 3,5,7
+layers:
+  - upsample: {scale_factor: 2, mode: bilinear, align_corners: true}
+  - zeropad2d: {padding: [1, 2, 3, 0]}
+"""
+    got = _same(path, yaml_text, "3,5,7")
+    assert got.output_shape == (3, 13, 17)

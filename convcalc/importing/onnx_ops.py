@@ -655,6 +655,54 @@ def region(kind: str, members: list, ctx: Context) -> None:
     ctx._append({layer: params, "name": name}, outs[0])
 
 
+def _text_attr(a: dict, key: str, default: str) -> str:
+    v = a.get(key, default)
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def resize(node: Any, i: int, ctx: Context) -> None:
+    """Resize by constant scales of the spatial axes (batch and channels kept): nn.Upsample,
+    nearest or (bi/tri)linear."""
+    a = attrs(node)
+    rank = _rank(ctx, node)
+    nd = rank - 2
+    scales = ctx.g.value(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    if not scales:
+        raise ConvcalcError("a resize to sizes, or by scales that are not constants, is not mapped")
+    if len(scales) != rank or scales[:2] != [1, 1] or any(float(s) != int(s) for s in scales[2:]):
+        raise ConvcalcError(f"scales {scales} (whole-number scales of the spatial axes are mapped)")
+    mode = _text_attr(a, "mode", "nearest")
+    modes = {"nearest": "nearest", "linear": {1: "linear", 2: "bilinear", 3: "trilinear"}.get(nd), "cubic": "bicubic" if nd == 2 else None}
+    if modes.get(mode) is None:
+        raise ConvcalcError(f"mode {mode} in {nd} dimensions")
+    params: dict = {"scale_factor": _one([int(s) for s in scales[2:]]), "mode": modes[mode]}
+    if mode != "nearest":
+        params["align_corners"] = _text_attr(a, "coordinate_transformation_mode", "half_pixel") == "align_corners"
+    ctx.emit(node, "upsample", params)
+
+
+def pad(node: Any, i: int, ctx: Context) -> None:
+    """Constant (zero), reflect or edge padding of the spatial axes: nn.ZeroPad2d, ConstantPad,
+    ReflectionPad, ReplicationPad (PyTorch's order: last axis first, begin then end)."""
+    a = attrs(node)
+    rank = _rank(ctx, node)
+    nd = rank - 2
+    pads = ctx.g.value(node.input[1]) if len(node.input) > 1 and node.input[1] else list(a.get("pads", []))
+    if not pads or len(pads) != 2 * rank or any(pads[k] or pads[k + rank] for k in range(2)) or min(pads) < 0:
+        raise ConvcalcError(f"pads {pads} (non-negative pads of the spatial axes are mapped)")
+    torch_order = [int(v) for d in range(rank - 1, 1, -1) for v in (pads[d], pads[d + rank])]
+    mode = _text_attr(a, "mode", "constant")
+    value = ctx.g.value(node.input[2]) if len(node.input) > 2 and node.input[2] else [0]
+    kind = {"constant": "zeropad" if not value or value[0] == 0 else "constantpad", "reflect": "reflectionpad",
+            "edge": "replicationpad"}.get(mode)
+    if kind is None or nd not in (1, 2, 3):
+        raise ConvcalcError(f"mode {mode} in {nd} dimensions")
+    params: dict = {"padding": torch_order}
+    if kind == "constantpad":
+        params["value"] = float(value[0])
+    ctx.emit(node, f"{kind}{nd}d", params)
+
+
 def prelu(node: Any, i: int, ctx: Context) -> None:
     _, dims = _weight(ctx, node, 1)
     n = 1
@@ -680,6 +728,8 @@ OPS: dict[str, Callable] = {
     "Mul": elementwise,
     "Sum": elementwise,
     "Concat": concat,
+    "Resize": resize,
+    "Pad": pad,
     "Gather": gather,
     "Slice": slice_,
     "Flatten": flatten,
