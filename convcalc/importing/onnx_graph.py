@@ -3,7 +3,8 @@
 The file is read with the ``onnx`` package (``pip install "convcalc[onnx]"``) without its external
 weights (only the initializers' dims count), its shapes inferred by ONNX's own shape inference.
 Every node is either
-- a layer (onnx_ops.OPS: Conv -> conv2d, Gemm -> linear, ...), a row of the network;
+- a layer (onnx_ops.OPS: Conv -> conv2d, Gemm -> linear, ...), a row of the network, or part of
+  one (onnx_modules: an attention or GELU module written out node by node, torch.chunk's slices);
 - a join of two computed tensors (Add, Mul, Concat), a block whose branches start from them;
 - the same tensor again (Dropout, Identity) or shape arithmetic (Shape, Gather on a shape,
   Constant, ...): no row;
@@ -11,7 +12,8 @@ Every node is either
   as zero; control flow (If, Loop, Scan) is refused too.
 
 A tensor read again later, or by a join, is remembered (``save:``) and read with ``from:``, so
-any graph that is a DAG of computed tensors becomes a network file. An initializer used by two
+any graph that is a DAG of computed tensors becomes a network file; residual and
+squeeze-and-excitation skips are read back as blocks (onnx_blocks). An initializer used by two
 layers is counted once (``tie:``). The first graph input is the network's input: its first
 dimension the batch, its named dynamic axes (``dim_param``) symbols.
 """
@@ -219,7 +221,10 @@ def network_of(model: Any, label: str) -> dict:
 
 
 def _network_of(model: Any, label: str) -> dict:
-    from .onnx_ops import OPS, Context, region
+    from .onnx_blocks import blocks
+    from .onnx_context import Context
+    from .onnx_modules import region, regions
+    from .onnx_ops import OPS
 
     g = _Graph(model, label)
     for node in g.graph.node:
@@ -239,6 +244,8 @@ def _network_of(model: Any, label: str) -> dict:
     taken: dict = {}
     shape = [d if isinstance(d, int) and d > 0 else _symbol(str(d or "n"), taken) for d in dims[1:]]
     ctx = Context(g, first.name, label)
+    ctx.regions = {m: found for found in regions(g).values() for m in found[1]}
+    ctx.ops = OPS
     unmapped = []
     for i, node in enumerate(g.graph.node):
         if i in ctx.done or not ctx.computed(node):
@@ -276,7 +283,7 @@ def _network_of(model: Any, label: str) -> dict:
     if outputs and outputs[0] != ctx.current:
         ctx.use(outputs[0])
     name = _text(model.graph.name) or Path(label).stem
-    return _clean({"name": f"{name} (ONNX: {Path(label).name})", "input": ",".join(str(d) for d in shape), "layers": ctx.finish()})
+    return _clean({"name": f"{name} (ONNX: {Path(label).name})", "input": ",".join(str(d) for d in shape), "layers": blocks(ctx.finish())})
 
 
 def _text(v: Any) -> str:
