@@ -107,7 +107,7 @@ class Context:
             else:
                 self.weights[weight] = item["name"]
         item.update(extra or {})
-        return self._append(item, out or node.output[0])
+        return self.place(item, out or node.output[0])
 
     def join(self, node: Any, kind: str, operands: list, extra: dict | None = None) -> dict:
         """A block joining computed tensors: the current one as an empty branch, the others read
@@ -120,9 +120,10 @@ class Context:
             else:
                 branches.append([{"from": self.save(t)}])
         item = {kind: {"branches": branches, **(extra or {})}, "name": node.name or node.output[0]}
-        return self._append(item, node.output[0])
+        return self.place(item, node.output[0])
 
-    def _append(self, item: dict, out: str) -> dict:
+    def place(self, item: dict, out: str) -> dict:
+        """An item appended as the producer of tensor out, which the chain now holds."""
         self.items.append(item)
         self.producer[out] = item
         self.current = out

@@ -86,7 +86,7 @@ def region(kind: str, members: list, ctx: Context) -> None:
         layer = "multiheadattention"
     ctx.use(x)
     ctx.done.update(members)
-    ctx._append({layer: params, "name": name}, outs[0])
+    ctx.place({layer: params, "name": name}, outs[0])
 
 
 def _slice(ctx: Context, node: Any) -> tuple | None:
@@ -179,7 +179,7 @@ def slice_(node: Any, i: int, ctx: Context) -> None:
     if all(len(p) == len(shape) and isinstance(p[axis], int) for p in parts):
         ctx.g.learn(concat_node.output[0], shape[:axis] + (sum(p[axis] for p in parts),) + shape[axis + 1:])
     item = {"chunk": {"chunks": 2, "dim": axis, "branches": branches, "join": "concat"}, "name": node.name or node.output[0]}
-    ctx._append(item, concat_node.output[0])
+    ctx.place(item, concat_node.output[0])
 
 
 #: ops a GELU written out (erf or tanh form) is made of

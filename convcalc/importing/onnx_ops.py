@@ -71,7 +71,7 @@ def reduce_mean(node: Any, i: int, ctx: Context) -> None:
     nd = rank - 2
     ctx.emit(node, f"adaptiveavgpool{nd}d", {"output_size": 1}, extra={"call": "method"})
     if not a.get("keepdims", 1):
-        ctx._append({"flatten": None, "name": f"{node.name or node.output[0]} (dims dropped)"}, node.output[0])
+        ctx.place({"flatten": None, "name": f"{node.name or node.output[0]} (dims dropped)"}, node.output[0])
 
 
 def norm(node: Any, i: int, ctx: Context) -> None:
