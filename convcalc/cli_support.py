@@ -215,7 +215,7 @@ def solve_commands() -> list[str]:
 def label(args: list[str]) -> str:
     """`convcalc COMMAND` for the command the arguments name (as far as they name one)."""
     words = args[:2]
-    if words and (words[0] in LAYERS or words[0] == "net"):
+    if words and words[0] in TOP_COMMANDS and words[0] != "solve":
         return f"convcalc {words[0]}"
     if words and words[0] == "solve":
         if len(words) > 1 and (words[1] in LAYERS or words[1] == "net"):

@@ -157,6 +157,8 @@ def test_no_hint_where_not_clear(capsys, args):
     (["solve", "conv2d", "--input", "3,8,8"], "convcalc solve conv2d: --target: missing: give --target"),
     (["solve", "conv2d", "--target", "3,8,8", "--bogus", "1"], "convcalc solve conv2d: No such option: --bogus"),
     (["net"], "convcalc net: Missing argument 'FILE'"),
+    (["import"], "convcalc import: Missing argument 'FILE'"),
+    (["transformer", "--bogus"], "convcalc transformer: No such option: --bogus"),
     (["net", "x.yaml", "--depth", "two"], "convcalc net: Invalid value for '--depth'"),
     (["solve", "net"], "convcalc solve net: Missing argument 'FILE'"),
     (["--bogus"], "convcalc: No such option: --bogus"),
