@@ -103,10 +103,10 @@ def layer_query(cls: type[Layer], values: dict) -> tuple[Any, Format, Optional[P
         options = {k: v for k, v in values.items() if v is not None}
         layer = cls.build(shape, options)
         if explain:
-            given = next((k for k, v in cost.items() if v is not None), None)
+            given = _given(cost)
             if given is not None:
                 what = "another counter's number" if given == "convention" else "roofline"
-                raise ConvcalcError(f"a derivation has no {what}; drop --explain", option=given.replace("_", "-"))
+                raise ConvcalcError(f"a derivation has no {what}; drop --explain", option=given)
             from .explain import explain_layer
 
             report = explain_layer(layer, shape, batch=batch, dtype=dtype, sheet=sheet, training=training)
@@ -124,6 +124,19 @@ def layer_query(cls: type[Layer], values: dict) -> tuple[Any, Format, Optional[P
         if hint is None:
             raise
         raise type(e)(f"{e.message}; {hint}", option=e.option, layer=e.layer) from None
+
+
+def _given(cost: dict) -> str | None:
+    """The first cost option given, as its flag's name (peak-flops), or None."""
+    return next((k.replace("_", "-") for k, v in cost.items() if v is not None), None)
+
+
+def _require(cls: type[Layer], options: dict, unknown: tuple = (), solvable: tuple = ()) -> None:
+    """A ConvcalcError for the first required argument missing from options (solve: not one solved for)."""
+    for opt in cls.OPTIONS:
+        if opt.required and opt.role == "arg" and opt.name not in options and opt.name not in unknown:
+            hint = f" (or solve for it: --for {opt.flag[2:]})" if opt.name in solvable else ""
+            raise ConvcalcError(f"missing: give {opt.flag}{hint}", option=opt.name)
 
 
 def device_from(cost: dict, dtype: str) -> Any:
@@ -172,9 +185,9 @@ def solve_query(cls: type[Layer], values: dict) -> tuple[Any, Format, Optional[P
     dtype, batch = values.pop("dtype", "float32"), values.pop("batch", "1")
     if (values.get("for_") or "").strip().lower() == "compute-bound":
         return _crossover_layer(cls, values, cost, dtype, batch)
-    stray = [k for k, v in cost.items() if v is not None] + ["dtype"] * (dtype != "float32") + ["batch"] * (batch != "1")
+    stray = [_given(cost)] * (_given(cost) is not None) + ["dtype"] * (dtype != "float32") + ["batch"] * (batch != "1")
     if stray:
-        raise ConvcalcError("only with --for compute-bound", option=stray[0].replace("_", "-"))
+        raise ConvcalcError("only with --for compute-bound", option=stray[0])
     if not hasattr(cls, "size_maps"):
         raise ConvcalcError(f"{cls.NAME} has no inverse: its output size is not a size map of its input")
     if values.get("target") is None:
@@ -200,10 +213,7 @@ def solve_query(cls: type[Layer], values: dict) -> tuple[Any, Format, Optional[P
         probe = (parse_option("in_channels", parse_expr, in_channels),)
     else:
         probe = (target[0],)  # the channels pass through
-    for opt in cls.OPTIONS:
-        if opt.required and opt.role == "arg" and opt.name not in options and opt.name not in unknown:
-            hint = f" (or solve for it: --for {opt.flag[2:]})" if opt.name in solvable(cls) else ""
-            raise ConvcalcError(f"missing: give {opt.flag}{hint}", option=opt.name)
+    _require(cls, options, unknown, solvable(cls))
     if unknown:
         if shape is None:
             raise ConvcalcError("solving for a parameter needs the input shape", option="input")
@@ -250,9 +260,8 @@ def solve_net_query(file: Path, target: Optional[str], in_channels: Optional[str
     question = None if for_ is None else for_.strip().lower()
     if question in ("compute-bound", "attention-mlp"):
         return _crossover_net(file, question, target, in_channels, memory, input, dtype, values, cost), chosen, output
-    if any(v is not None for v in cost.values()):
-        given = next(k for k, v in cost.items() if v is not None)
-        raise ConvcalcError("only with --for compute-bound", option=given.replace("_", "-"))
+    if _given(cost) is not None:
+        raise ConvcalcError("only with --for compute-bound", option=_given(cost))
     if for_ is not None:
         if for_.strip().lower() != "batch":
             raise ConvcalcError(f"{for_[:40]!r}: a network is solved for batch, compute-bound or attention-mlp (or give --target "
@@ -300,9 +309,7 @@ def _crossover_layer(cls: type[Layer], values: dict, cost: dict, dtype: str, bat
     fmt = choose_format(values.get("format"), output)
     options = {k: v for k, v in values.items() if v is not None and k not in ("target", "input", "for_", "explain", "output", "format",
                                                                                "in_channels")}
-    for opt in cls.OPTIONS:
-        if opt.required and opt.role == "arg" and opt.name not in options:
-            raise ConvcalcError(f"missing: give {opt.flag}", option=opt.name)
+    _require(cls, options)
     device = device_from(cost, dtype)
     if device is None:
         raise ConvcalcError("missing: --for compute-bound needs --device (or --peak-flops and --bandwidth)", option="device")
@@ -332,9 +339,8 @@ def _crossover_net(file: Path, question: str, target: Any, in_channels: Any, mem
     if shape is not None:
         crossover.symbol_of(shape)  # refused before the evaluation; a file's input is checked after it
     if question == "attention-mlp":
-        if any(v is not None for v in cost.values()):
-            given = next(k for k, v in cost.items() if v is not None)
-            raise ConvcalcError("only with --for compute-bound (attention-mlp compares FLOPs)", option=given.replace("_", "-"))
+        if _given(cost) is not None:
+            raise ConvcalcError("only with --for compute-bound (attention-mlp compares FLOPs)", option=_given(cost))
         from .network.running import run
 
         report = run(parsed, input_shape=shape, dtype=dtype)

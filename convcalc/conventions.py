@@ -279,6 +279,12 @@ class Counted:
     def difference(self) -> Any:
         return None if self.count is None else sizes.normalize(self.count - self.convcalc)
 
+    @property
+    def relative(self) -> float | None:
+        """The difference as a fraction of convcalc's count (numbers only)."""
+        d = self.difference
+        return d / self.convcalc if sizes.all_int(d, self.convcalc) and self.convcalc else None
+
 
 class Tally:
     """A convention's counts as a model's layers and joins run; ``result`` sums them."""

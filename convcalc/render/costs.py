@@ -122,12 +122,6 @@ def roofline_dict(r: Any) -> dict:
     return out
 
 
-def _percent(part: Any, whole: Any) -> str:
-    if not (isinstance(part, int) and isinstance(whole, int)) or not whole:
-        return ""
-    return f" ({100 * part / whole:+.2f}%)"
-
-
 def convention_sections(c: Any, *, human: bool = False, latex: bool = False) -> list[Section]:
     """What another counter prints for the model, beside convcalc's count of the same kind; with
     --by-op its terms per layer type and why each differs."""
@@ -139,7 +133,8 @@ def convention_sections(c: Any, *, human: bool = False, latex: bool = False) -> 
     rows.append((Cell(f"convcalc: {mine}"), num(c.convcalc)))
     if c.count is not None and c.convcalc is not None:
         d = c.difference
-        rows.append((Cell(f"Difference ({c.tool} - convcalc)"), Cell(num(d).text + _percent(d, c.convcalc), num(d).kind)))
+        share = "" if c.relative is None else f" ({100 * c.relative:+.2f}%)"
+        rows.append((Cell(f"Difference ({c.tool} - convcalc)"), Cell(num(d).text + share, num(d).kind)))
     out = [Section(f"Convention: {c.name}, the number {c.tool} prints. {c.summary}", ("Quantity", "Value"), tuple(rows))]
     if c.show_by_op:
         brows = tuple((Cell(o.op), num(o.layers), num(o.convcalc), num(o.count), num(None if o.convcalc is None else o.difference),
