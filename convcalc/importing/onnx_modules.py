@@ -99,22 +99,19 @@ def _slice(ctx: Context, node: Any) -> tuple | None:
     return int(axes[0]), int(starts[0]), int(ends[0])
 
 
-def _chain(ctx: Context, start: str, stop: Any) -> list | None:
-    """The nodes (indices) from tensor start to the node stop reads it through: each reading one
-    computed tensor and read by one node; None when the path branches."""
+def _chain(ctx: Context, start: str) -> tuple:
+    """(the nodes (indices) from tensor start, each reading one computed tensor and read by one node,
+    the node that ends it by reading a second computed tensor: a join); (None, None) when the path
+    branches first."""
     path, name = [], start
     while True:
-        users = ctx.g.consumers.get(name, [])
-        computing = [j for j in users if ctx.g.graph.node[j].op_type not in SHAPE_OPS]
+        computing = [j for j in ctx.g.consumers.get(name, []) if ctx.g.graph.node[j].op_type not in SHAPE_OPS]
         if len(computing) != 1:
-            return None
-        j = computing[0]
-        node = ctx.g.graph.node[j]
-        if node is stop:
-            return path
+            return None, None
+        node = ctx.g.graph.node[computing[0]]
         if len([t for t in node.input if t and (t == name or _varies(ctx, t))]) != 1:
-            return None
-        path.append(j)
+            return path, node
+        path.append(computing[0])
         name = node.output[0]
 
 
@@ -135,33 +132,16 @@ def slice_(node: Any, i: int, ctx: Context) -> None:
     if not isinstance(size, int) or part[1] != 0 or part[2] * 2 != size or not second:
         raise ConvcalcError(f"a slice [{part[1]}:{part[2]}] of axis {axis} (only the two halves of torch.chunk(x, 2) are mapped)")
     j = second[0][0]
-    tails = {}
-    for k, out in ((i, node.output[0]), (j, ctx.g.graph.node[j].output[0])):
-        users = [u for u in ctx.g.consumers.get(out, []) if ctx.g.graph.node[u].op_type not in SHAPE_OPS]
-        tails[k] = (out, users)
-    # the Concat both halves' chains end in
-    concat_node = None
-    for out, users in tails.values():
-        name = out
-        while True:
-            us = [u for u in ctx.g.consumers.get(name, []) if ctx.g.graph.node[u].op_type not in SHAPE_OPS]
-            if len(us) != 1:
-                break
-            n = ctx.g.graph.node[us[0]]
-            if n.op_type == "Concat":
-                concat_node = n if concat_node in (None, n) else False
-                break
-            name = n.output[0]
-    if not concat_node or int(attrs(concat_node)["axis"]) % len(shape) != axis or len([t for t in concat_node.input if t]) != 2:
+    chains = [_chain(ctx, ctx.g.graph.node[k].output[0]) for k in (i, j)]
+    concat_node = chains[0][1]
+    if concat_node is None or chains[1][1] is not concat_node or concat_node.op_type != "Concat" or \
+            int(attrs(concat_node)["axis"]) % len(shape) != axis or len([t for t in concat_node.input if t]) != 2:
         raise ConvcalcError("the two halves do not meet again in one concat along the same axis")
     branches = []
     ctx.use(x)
     outer_items, outer_current = ctx.items, ctx.current
-    for k in (i, j):
+    for k, (chain, _) in zip((i, j), chains):
         out = ctx.g.graph.node[k].output[0]
-        chain = _chain(ctx, out, concat_node)
-        if chain is None:
-            raise ConvcalcError("a half's nodes branch before the concat")
         ctx.items, ctx.current = [], out
         ctx.data.add(out)
         ctx.g.learn(out, shape[:axis] + (part[2] - part[1],) + shape[axis + 1:])
@@ -169,8 +149,10 @@ def slice_(node: Any, i: int, ctx: Context) -> None:
             step = ctx.g.graph.node[m]
             if step.op_type in ("Dropout", "Identity"):
                 ctx.alias(step.output[0], step.input[0])
-            else:
+            elif step.op_type in ctx.ops:
                 ctx.ops[step.op_type](step, m, ctx)
+            else:
+                raise ConvcalcError(f"{step.name or step.output[0]} ({step.op_type}) in a half: no layer maps it")
             ctx.done.add(m)
         branches.append(ctx.items)
     ctx.items, ctx.current = outer_items, outer_current
