@@ -53,10 +53,7 @@ class CrossoverReport(Printable):
 
 def symbol_of(shape: tuple, option: str = "input") -> str:
     """The one symbol an input shape names (ConfigError otherwise)."""
-    names = set()
-    for v in shape:
-        if not sizes.is_int(v):
-            names |= v.names() if hasattr(v, "names") else {str(x) for x in v.free_symbols}
+    names = set().union(*(sizes.names(v) for v in shape))
     if len(names) != 1:
         found = f"it names {', '.join(sorted(names))}" if names else "it has none"
         raise ConfigError(f"a crossover is solved for one size: give an input with one symbol, e.g. 3,S,S or T ({found})",
@@ -65,9 +62,7 @@ def symbol_of(shape: tuple, option: str = "input") -> str:
 
 
 def _at(expr: Any, name: str, s: int) -> int:
-    from .algebra import value
-
-    v = value(expr, {name: s}) if not sizes.is_int(expr) else expr
+    v = sizes.substitute(expr, {name: s})
     if not sizes.is_int(v):
         raise ConfigError(f"{sizes.to_text(expr)} is not a number at {name} = {s}", option="input")
     return int(v)

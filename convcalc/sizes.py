@@ -247,6 +247,15 @@ def to_latex(x: Any) -> str:
     return latex(as_expr(x))
 
 
+def names(x: Any) -> set:
+    """The names of the symbols a size holds (none for a number)."""
+    if is_int(x):
+        return set()
+    if isinstance(x, Poly):
+        return x.names()
+    return {str(s) for s in x.free_symbols}
+
+
 def substitute(x: Any, values: dict) -> Any:
     """x with symbols replaced by ints (by symbol name), evaluated; used by tests and checks."""
     if is_int(x):

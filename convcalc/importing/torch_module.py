@@ -31,7 +31,7 @@ def network(module: Any, input: str | tuple, *, example: dict | None = None, inp
     whose symbols are ``example``'s values, 224 by default, and keeps them as dynamic axes)."""
     torch = _torch()
     from ..expr import parse_shape
-    from ..sizes import is_int
+    from ..sizes import is_int, names as sizes_names
     from .onnx_graph import network_of, parse
 
     if not isinstance(module, torch.nn.Module):
@@ -43,7 +43,7 @@ def network(module: Any, input: str | tuple, *, example: dict | None = None, inp
         if is_int(d):
             sizes.append(int(d))
         else:
-            names = sorted(d.names()) if hasattr(d, "names") else [str(d)]
+            names = sorted(sizes_names(d))
             if len(names) != 1 or str(d) != names[0]:
                 raise ConvcalcError(f"{d}: a dimension is a number or one symbol", option="input")
             sizes.append(int(example.get(names[0], 224)))
